@@ -1,0 +1,537 @@
+//! The allocation engine: which number of a pool takes a call, when a number rests,
+//! when the pool runs short and needs reserve numbers. Pure: no I/O, and the time
+//! is always an argument.
+//!
+//! A [`PoolState`] holds, for one pool, its numbers and their calls per local day. The
+//! store loads it, the engine decides against it, the store writes the decisions in
+//! the same transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use crate::calendar::{add_days, hours, next, prev, Calendar};
+use crate::catalog::{FacilityId, PoolDef, Policy};
+use crate::phone::E164;
+
+/// A number's identity in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NumberId(pub i64);
+
+/// A number's lasting state. Resting is not a state of its own: it follows from the
+/// number's intensive days and is read from its rest windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberStatus {
+    /// In service.
+    Active,
+    /// Taken out of service after reports or by an operator.
+    Quarantined,
+    /// Held in reserve.
+    Reserve,
+    /// Out of service for good.
+    Retired,
+}
+
+impl NumberStatus {
+    /// The state's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberStatus::Active => "active",
+            NumberStatus::Quarantined => "quarantined",
+            NumberStatus::Reserve => "reserve",
+            NumberStatus::Retired => "retired",
+        }
+    }
+
+    /// Parses a stored state name.
+    pub fn parse(text: &str) -> Option<NumberStatus> {
+        match text {
+            "active" => Some(NumberStatus::Active),
+            "quarantined" => Some(NumberStatus::Quarantined),
+            "reserve" => Some(NumberStatus::Reserve),
+            "retired" => Some(NumberStatus::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A rest window: the number is given no call with `from <= dial_at < until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rest {
+    /// The end of the last intensive day.
+    pub from: Timestamp,
+    /// `from` plus the policy's rest hours.
+    pub until: Timestamp,
+}
+
+impl Rest {
+    /// Whether `at` falls inside the window.
+    pub fn covers(&self, at: Timestamp) -> bool {
+        self.from <= at && at < self.until
+    }
+}
+
+/// One number as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct NumberSlot {
+    /// Store identity.
+    pub id: NumberId,
+    /// The number presented.
+    pub e164: E164,
+    /// The name the carrier displays with it.
+    pub display_name: String,
+    /// Lasting state.
+    pub status: NumberStatus,
+    /// The facility the number belongs to, if any.
+    pub facility: Option<FacilityId>,
+    /// Geographic zone 1 to 5, if the number has one.
+    pub zone: Option<u8>,
+    /// The `dial_at` of the latest call given to it.
+    pub last_used: Option<Timestamp>,
+    /// Its rest windows, oldest first.
+    pub rests: Vec<Rest>,
+}
+
+/// Calls of one local day.
+#[derive(Debug, Clone, Default)]
+struct DayLoad {
+    /// Calls per slot (index into `PoolState::numbers`); may be shorter than the slots.
+    counts: Vec<u32>,
+    /// Slots with at least one call.
+    open: u32,
+    /// Every call of the pool that day, also of numbers that have since left it.
+    total: u32,
+}
+
+impl DayLoad {
+    fn count(&self, slot: usize) -> u32 {
+        self.counts.get(slot).copied().unwrap_or(0)
+    }
+}
+
+/// What the engine needs to know of a call to place it.
+#[derive(Debug, Clone)]
+pub struct CallSpec<'a> {
+    /// The facility the call is made for.
+    pub facility: &'a FacilityId,
+    /// The patient's geographic zone, when their phone has one.
+    pub patient_zone: Option<u8>,
+    /// The number that last called this patient for this pool.
+    pub affinity: Option<NumberId>,
+    /// When the call will be dialled.
+    pub dial_at: Timestamp,
+}
+
+/// A call placed on a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    /// The number given.
+    pub number: NumberId,
+    /// The rest this call starts, when it makes the number's last allowed intensive day.
+    pub rest: Option<Rest>,
+}
+
+/// No number of the pool may take the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCapacity {
+    /// The earliest instant at which a number of the pool becomes available again, if
+    /// any number could.
+    pub retry_at: Option<Timestamp>,
+}
+
+/// How a number fits a call; smaller is better, compared field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Fit {
+    /// 0 below the intensive threshold, 1 already intensive, 2 pushed into intensive.
+    tier: u8,
+    not_affinity: bool,
+    not_facility: bool,
+    not_zone: bool,
+    /// 0 in the day's working set, 1 standing by, 2 already at a healthy volume.
+    standby: u8,
+    calls: u32,
+    last_used: Option<Timestamp>,
+    id: NumberId,
+}
+
+/// One pool's numbers and their load, as the engine decides on them.
+#[derive(Debug, Clone)]
+pub struct PoolState {
+    def: PoolDef,
+    numbers: Vec<NumberSlot>,
+    index: HashMap<NumberId, usize>,
+    days: BTreeMap<Date, DayLoad>,
+}
+
+impl PoolState {
+    /// An empty pool.
+    pub fn new(def: PoolDef) -> PoolState {
+        PoolState { def, numbers: Vec::new(), index: HashMap::new(), days: BTreeMap::new() }
+    }
+
+    /// The pool's definition.
+    pub fn def(&self) -> &PoolDef {
+        &self.def
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.def.policy
+    }
+
+    /// Adds a number (loading, or a number moved or promoted into the pool).
+    pub fn add_number(&mut self, slot: NumberSlot) {
+        if let Some(&i) = self.index.get(&slot.id) {
+            self.numbers[i] = slot;
+            return;
+        }
+        self.index.insert(slot.id, self.numbers.len());
+        self.numbers.push(slot);
+    }
+
+    /// Loads a number's calls on a local day (and counts them in the pool's total).
+    pub fn load_calls(&mut self, number: NumberId, day: Date, calls: u32) {
+        let Some(&slot) = self.index.get(&number) else { return };
+        let load = self.days.entry(day).or_default();
+        if load.counts.len() <= slot {
+            load.counts.resize(slot + 1, 0);
+        }
+        let before = load.counts[slot];
+        load.counts[slot] = calls;
+        if before == 0 && calls > 0 {
+            load.open += 1;
+        } else if before > 0 && calls == 0 {
+            load.open -= 1;
+        }
+        load.total = load.total + calls - before;
+    }
+
+    /// Loads the pool's total calls of a day, including numbers that left the pool.
+    /// Call after [`PoolState::load_calls`] for that day.
+    pub fn load_total(&mut self, day: Date, total: u32) {
+        let load = self.days.entry(day).or_default();
+        load.total = load.total.max(total);
+    }
+
+    /// The numbers of the pool.
+    pub fn numbers(&self) -> &[NumberSlot] {
+        &self.numbers
+    }
+
+    /// A number of the pool.
+    pub fn number(&self, id: NumberId) -> Option<&NumberSlot> {
+        self.index.get(&id).map(|&i| &self.numbers[i])
+    }
+
+    /// Calls given to a number on a local day.
+    pub fn calls_on(&self, id: NumberId, day: Date) -> u32 {
+        match (self.index.get(&id), self.days.get(&day)) {
+            (Some(&slot), Some(load)) => load.count(slot),
+            _ => 0,
+        }
+    }
+
+    /// Calls of the pool on a local day.
+    pub fn total_on(&self, day: Date) -> u32 {
+        self.days.get(&day).map_or(0, |l| l.total)
+    }
+
+    /// Sets a number's lasting state.
+    pub fn set_status(&mut self, id: NumberId, status: NumberStatus) {
+        if let Some(&i) = self.index.get(&id) {
+            self.numbers[i].status = status;
+        }
+    }
+
+    /// Removes a number from the pool (moved elsewhere), keeping the day totals.
+    pub fn remove_number(&mut self, id: NumberId) -> Option<NumberSlot> {
+        let slot = self.index.remove(&id)?;
+        let removed = self.numbers.swap_remove(slot);
+        let last = self.numbers.len();
+        for load in self.days.values_mut() {
+            let calls = load.count(slot);
+            if calls > 0 {
+                load.open -= 1;
+            }
+            if load.counts.len() > slot {
+                let moved = load.counts.get(last).copied().unwrap_or(0);
+                load.counts[slot] = moved;
+                load.counts.truncate(last);
+            }
+        }
+        if slot < last {
+            self.index.insert(self.numbers[slot].id, slot);
+        }
+        Some(removed)
+    }
+
+    /// The demand expected on `day`: the mean of the pool's calls over its last seven
+    /// days with traffic before `today` (within four weeks), or what `day` already
+    /// holds if that is more.
+    pub fn expected_demand(&self, day: Date, today: Date) -> u32 {
+        let from = add_days(today, -28);
+        let recent: Vec<u32> = self
+            .days
+            .range(from..today)
+            .rev()
+            .map(|(_, l)| l.total)
+            .filter(|&t| t > 0)
+            .take(7)
+            .collect();
+        let mean = if recent.is_empty() {
+            0
+        } else {
+            let sum: u64 = recent.iter().map(|&t| u64::from(t)).sum();
+            u32::try_from(sum.div_ceil(recent.len() as u64)).unwrap_or(u32::MAX)
+        };
+        mean.max(self.total_on(day))
+    }
+
+    /// How many numbers the pool should have in use on `day`: its expected demand at
+    /// a healthy volume per number. The others stand by, so that the pool does not
+    /// scatter its calls over many numbers with a few calls each.
+    pub fn working_set(&self, day: Date, today: Date) -> u32 {
+        let demand = self.expected_demand(day, today).saturating_add(1);
+        demand.div_ceil(self.policy().healthy_calls_per_day).max(1)
+    }
+
+    /// Whether a number may take a call at `dial_at` (on local `day`), and if so its
+    /// tier and the rest the call would start.
+    fn admit(&self, slot: usize, day: Date, dial_at: Timestamp, cal: &Calendar) -> Option<(u8, Option<Rest>)> {
+        let n = &self.numbers[slot];
+        if n.status != NumberStatus::Active || n.rests.iter().any(|r| r.covers(dial_at)) {
+            return None;
+        }
+        let p = self.policy();
+        let calls = self.days.get(&day).map_or(0, |l| l.count(slot));
+        if calls >= p.calls_per_day_max {
+            return None;
+        }
+        if calls + 1 < p.intensive_calls_min {
+            return Some((0, None));
+        }
+        if calls >= p.intensive_calls_min {
+            return Some((1, None));
+        }
+        // This call makes `day` intensive: it may complete a run of intensive days.
+        let intensive = |d: Date| self.days.get(&d).is_some_and(|l| l.count(slot) >= p.intensive_calls_min);
+        let (mut first, mut last) = (day, day);
+        while intensive(prev(first)) && first > add_days(day, -30) {
+            first = prev(first);
+        }
+        while intensive(next(last)) && last < add_days(day, 30) {
+            last = next(last);
+        }
+        let run = (last - first).get_days() + 1;
+        let needed = i32::try_from(p.intensive_days_before_rest).unwrap_or(i32::MAX);
+        if run > needed {
+            return None;
+        }
+        if run < needed {
+            return Some((2, None));
+        }
+        let from = cal.end_of(last);
+        let rest = Rest { from, until: from + hours(p.rest_hours) };
+        // The rest must not fall on calls already given.
+        let mut d = next(last);
+        while cal.start_of(d) < rest.until {
+            if self.days.get(&d).is_some_and(|l| l.count(slot) > 0) {
+                return None;
+            }
+            d = next(d);
+        }
+        Some((2, Some(rest)))
+    }
+
+    /// Chooses the number for a call without changing anything.
+    pub fn choose(&self, call: &CallSpec<'_>, cal: &Calendar, now: Timestamp) -> Result<Allocation, NoCapacity> {
+        let day = cal.day_of(call.dial_at);
+        let today = cal.day_of(now);
+        let working = self.working_set(day, today);
+        let load = self.days.get(&day);
+        let open = load.map_or(0, |l| l.open);
+        let p = self.policy();
+        let mut best: Option<(Fit, Option<Rest>)> = None;
+        for (slot, n) in self.numbers.iter().enumerate() {
+            if n.status != NumberStatus::Active {
+                continue;
+            }
+            let Some((tier, rest)) = self.admit(slot, day, call.dial_at, cal) else { continue };
+            let calls = load.map_or(0, |l| l.count(slot));
+            let standby = match (calls, open < working) {
+                (c, _) if c > 0 && c < p.healthy_calls_per_day => 0,
+                (c, _) if c > 0 => 2,
+                (_, true) => 0,
+                (_, false) => 1,
+            };
+            let fit = Fit {
+                tier,
+                not_affinity: call.affinity != Some(n.id),
+                not_facility: n.facility.as_ref() != Some(call.facility),
+                not_zone: !(p.geographic && call.patient_zone.is_some() && n.zone == call.patient_zone),
+                standby,
+                calls,
+                last_used: n.last_used,
+                id: n.id,
+            };
+            if best.as_ref().is_none_or(|(b, _)| fit < *b) {
+                best = Some((fit, rest));
+            }
+        }
+        match best {
+            Some((fit, rest)) => Ok(Allocation { number: fit.id, rest }),
+            None => Err(NoCapacity { retry_at: self.capacity_returns(call.dial_at, cal) }),
+        }
+    }
+
+    /// The earliest instant after `at` at which some active number could take a call.
+    fn capacity_returns(&self, at: Timestamp, cal: &Calendar) -> Option<Timestamp> {
+        let day_end = cal.end_of(cal.day_of(at));
+        self.numbers
+            .iter()
+            .filter(|n| n.status == NumberStatus::Active)
+            .map(|n| match n.rests.iter().find(|r| r.covers(at)) {
+                Some(r) => r.until.max(day_end),
+                None => day_end,
+            })
+            .min()
+    }
+
+    /// Records that a call was given to `alloc.number`.
+    pub fn assign(&mut self, alloc: &Allocation, dial_at: Timestamp, cal: &Calendar) {
+        let Some(&slot) = self.index.get(&alloc.number) else { return };
+        let day = cal.day_of(dial_at);
+        let load = self.days.entry(day).or_default();
+        if load.counts.len() <= slot {
+            load.counts.resize(slot + 1, 0);
+        }
+        if load.counts[slot] == 0 {
+            load.open += 1;
+        }
+        load.counts[slot] += 1;
+        load.total += 1;
+        let n = &mut self.numbers[slot];
+        if n.last_used.is_none_or(|t| t < dial_at) {
+            n.last_used = Some(dial_at);
+        }
+        if let Some(rest) = alloc.rest {
+            n.rests.push(rest);
+        }
+    }
+
+    /// Chooses a number for the call and records it.
+    pub fn allocate(&mut self, call: &CallSpec<'_>, cal: &Calendar, now: Timestamp) -> Result<Allocation, NoCapacity> {
+        let alloc = self.choose(call, cal, now)?;
+        self.assign(&alloc, call.dial_at, cal);
+        Ok(alloc)
+    }
+
+    /// Takes back a call given to `number` (the call is moving to another number).
+    pub fn unassign(&mut self, number: NumberId, dial_at: Timestamp, cal: &Calendar) {
+        let Some(&slot) = self.index.get(&number) else { return };
+        let Some(load) = self.days.get_mut(&cal.day_of(dial_at)) else { return };
+        if load.count(slot) == 0 {
+            return;
+        }
+        load.counts[slot] -= 1;
+        load.total = load.total.saturating_sub(1);
+        if load.counts[slot] == 0 {
+            load.open -= 1;
+        }
+    }
+
+    /// How many reserve numbers the pool needs on `day`: zero while the capacity its
+    /// active numbers have left covers the expected demand plus the margin.
+    pub fn shortfall(&self, day: Date, cal: &Calendar, now: Timestamp) -> u32 {
+        let p = self.policy();
+        let expected = u64::from(self.expected_demand(day, cal.day_of(now)));
+        let wanted = (expected * (100 + u64::from(p.reserve_margin_percent))).div_ceil(100);
+        let remaining = wanted.saturating_sub(u64::from(self.total_on(day)));
+        let (start, end) = (cal.start_of(day), cal.end_of(day));
+        let load = self.days.get(&day);
+        let left: u64 = self
+            .numbers
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.status == NumberStatus::Active)
+            .filter(|(_, n)| !n.rests.iter().any(|r| r.from <= start && end <= r.until))
+            .map(|(slot, _)| u64::from(p.calls_per_day_max.saturating_sub(load.map_or(0, |l| l.count(slot)))))
+            .sum();
+        if left >= remaining {
+            return 0;
+        }
+        u32::try_from((remaining - left).div_ceil(u64::from(p.healthy_calls_per_day))).unwrap_or(u32::MAX)
+    }
+
+    /// The active reserve candidates in the order they should be promoted into
+    /// `target`: those whose identity fits the target first (a facility the target's
+    /// numbers serve, the zone most of them have), then the least recently used.
+    pub fn promotion_order(&self, target: &PoolState) -> Vec<NumberId> {
+        let mut zones: BTreeMap<u8, usize> = BTreeMap::new();
+        for z in target.numbers.iter().filter_map(|n| n.zone) {
+            *zones.entry(z).or_default() += 1;
+        }
+        let main_zone = zones.iter().max_by_key(|(_, c)| **c).map(|(z, _)| *z);
+        let mut candidates: Vec<_> = self
+            .numbers
+            .iter()
+            .filter(|n| matches!(n.status, NumberStatus::Reserve | NumberStatus::Active))
+            .map(|n| {
+                let facility_fits = n.facility.as_ref().is_some_and(|f| {
+                    target.numbers.iter().any(|t| t.facility.as_ref() == Some(f))
+                });
+                let zone_fits = !target.policy().geographic || (n.zone.is_some() && n.zone == main_zone);
+                ((!facility_fits, !zone_fits, n.last_used, n.id), n.id)
+            })
+            .collect();
+        candidates.sort();
+        candidates.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Checks what must always hold; tests and the simulator call it after each step.
+    pub fn check_invariants(&self, cal: &Calendar) -> Result<(), String> {
+        let p = self.policy();
+        if self.index.len() != self.numbers.len() {
+            return Err("index and numbers disagree".into());
+        }
+        for (day, load) in &self.days {
+            let open = load.counts.iter().filter(|&&c| c > 0).count();
+            if open != load.open as usize {
+                return Err(format!("{day}: open count {} but {open} numbers have calls", load.open));
+            }
+            let sum: u32 = load.counts.iter().sum();
+            if sum > load.total {
+                return Err(format!("{day}: numbers hold {sum} calls but the pool total is {}", load.total));
+            }
+            for (slot, &calls) in load.counts.iter().enumerate() {
+                let Some(n) = self.numbers.get(slot) else {
+                    if calls > 0 {
+                        return Err(format!("{day}: calls on a slot with no number"));
+                    }
+                    continue;
+                };
+                if calls > p.calls_per_day_max {
+                    return Err(format!("{} has {calls} calls on {day}, over the cap of {}", n.e164, p.calls_per_day_max));
+                }
+                let (start, end) = (cal.start_of(*day), cal.end_of(*day));
+                if calls > 0 && n.rests.iter().any(|r| r.from <= start && end <= r.until) {
+                    return Err(format!("{} has {calls} calls on {day}, inside its rest", n.e164));
+                }
+            }
+        }
+        for (slot, n) in self.numbers.iter().enumerate() {
+            let mut run = 0;
+            let mut last: Option<Date> = None;
+            for (day, load) in &self.days {
+                if load.count(slot) >= p.intensive_calls_min {
+                    run = if last.is_some_and(|l| next(l) == *day) { run + 1 } else { 1 };
+                    last = Some(*day);
+                    if run > p.intensive_days_before_rest {
+                        return Err(format!("{} has {run} consecutive intensive days up to {day}", n.e164));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Vigie's domain: numbers, pools, calls, reports and the rules that decide which
+//! number takes a call. Pure: no I/O, no clock reads; the time is an argument.
+
+mod calendar;
+mod catalog;
+mod engine;
+mod phone;
+
+pub use calendar::{add_days, next, prev, Calendar};
+pub use catalog::{Catalog, FacilityId, InvalidField, PoolCode, PoolDef, PoolRole, Policy, Purpose};
+pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
+pub use phone::{E164, NumberCategory, PhoneError};
+pub use jiff::civil::Date;
+pub use jiff::Timestamp;
