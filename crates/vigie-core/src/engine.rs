@@ -535,3 +535,7 @@ impl PoolState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,1 +1,118 @@
-//! placeholder
+//! Vigie's HTTP adapter: the dialers' JSON API, health and metrics, and the OpenAPI
+//! document. `router(state)` builds the app, `serve` runs it until shutdown.
+
+mod api;
+mod error;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use vigie_core::FacilityId;
+use vigie_store::{Store, StoreError};
+
+pub use error::ApiError;
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub body_bytes_max: usize,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> HttpOptions {
+        HttpOptions { body_bytes_max: 64 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Known facility ids, so that an allocation does not read the database to check one.
+#[derive(Debug, Default)]
+pub(crate) struct FacilityCache {
+    known: RwLock<HashSet<FacilityId>>,
+}
+
+impl FacilityCache {
+    pub(crate) async fn contains(&self, id: &FacilityId, store: &Store) -> Result<bool, StoreError> {
+        if self.known.read().is_ok_and(|k| k.contains(id)) {
+            return Ok(true);
+        }
+        let found = store.facility(id).await?.is_some();
+        if found {
+            if let Ok(mut k) = self.known.write() {
+                k.insert(id.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) facilities: Arc<FacilityCache>,
+}
+
+impl AppState {
+    /// The state over a store.
+    pub fn new(store: Store) -> AppState {
+        AppState { store, facilities: Arc::new(FacilityCache::default()) }
+    }
+}
+
+/// The application's routes.
+pub fn router(state: AppState, options: HttpOptions) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(api::openapi))
+        .route("/v1/facilities", post(api::post_facility).get(api::get_facilities))
+        .route("/v1/calls", post(api::post_call))
+        .route("/v1/calls/{call_id}", get(api::get_call))
+        .route("/v1/calls/{call_id}/outcome", post(api::post_outcome))
+        .route("/v1/reports", post(api::post_report))
+        .route("/v1/numbers", get(api::get_numbers).post(api::post_number))
+        .route("/v1/numbers/{number}", get(api::get_number).patch(api::patch_number))
+        .route("/v1/pools", get(api::get_pools))
+        .layer(DefaultBodyLimit::max(options.body_bytes_max))
+        .layer(axum::middleware::from_fn(move |req, next| body_limit_as_json(req, next, options.body_bytes_max)))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        .fallback(|| async { ApiError::not_found("route", "path") })
+        .with_state(state)
+}
+
+/// Turns axum's plain-text 413 into the API's JSON error.
+async fn body_limit_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::too_large(limit).into_response();
+    }
+    let res = next.run(req).await;
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::too_large(limit).into_response();
+    }
+    res
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains requests.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

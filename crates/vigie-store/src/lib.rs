@@ -1,1 +1,369 @@
-//! placeholder
+//! Vigie's durable store: SQLite (embedded default) or PostgreSQL (several server
+//! processes), behind one [`Store`]. Allocations, reports, outcomes and number changes
+//! go through a single batching writer (see `writer`); reads go straight to the
+//! connection pool.
+
+mod crypto;
+mod db;
+mod error;
+mod model;
+mod read;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
+
+pub use crypto::{CryptoError, DataKey};
+pub use db::Backend;
+pub use error::StoreError;
+pub use model::{
+    CallAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberEvent, NumberRecord,
+    OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem, SHOWN_AS_SPAM,
+};
+
+use db::micros;
+use writer::{Envelope, Reply, Request, Writer};
+
+/// Where the time comes from: the system clock in production, a settable one in tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path?mode=rwc` or `postgres://…`.
+    pub database_url: String,
+    /// Connections for readers (the writer holds one more).
+    pub max_connections: u32,
+    /// Most requests one writer transaction serves.
+    pub batch_max: usize,
+    /// Most requests waiting for the writer; callers wait beyond that.
+    pub queue_max: usize,
+    /// How far from now a `dial_at` may be.
+    pub dial_window: DialWindow,
+}
+
+impl StoreOptions {
+    /// Defaults for a database URL.
+    pub fn new(database_url: impl Into<String>) -> StoreOptions {
+        StoreOptions {
+            database_url: database_url.into(),
+            max_connections: 8,
+            batch_max: 512,
+            queue_max: 8192,
+            dial_window: DialWindow::default(),
+        }
+    }
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Calls given a number.
+    pub allocations: AtomicU64,
+    /// Calls refused for lack of capacity.
+    pub no_capacity: AtomicU64,
+    /// Reports received.
+    pub reports: AtomicU64,
+    /// Numbers quarantined by reports.
+    pub quarantines: AtomicU64,
+    /// Calls moved to another number.
+    pub reassigned: AtomicU64,
+    /// Reserve numbers promoted.
+    pub promotions: AtomicU64,
+    /// Outcomes recorded.
+    pub outcomes: AtomicU64,
+    /// Writer transactions committed.
+    pub commits: AtomicU64,
+    /// Writer batches started.
+    pub batches: AtomicU64,
+    /// Requests served by those batches.
+    pub batched: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) key: DataKey,
+    pub(crate) calendar: Calendar,
+    pub(crate) catalog: Catalog,
+    pub(crate) clock: Clock,
+    pub(crate) batch_max: usize,
+    pub(crate) dial_window: DialWindow,
+    pub(crate) metrics: Metrics,
+    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+/// The store. Cheap to clone; the writer stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    writer: mpsc::Sender<Envelope>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.shared.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database, applies the migrations, registers the configured pools and
+    /// starts the writer.
+    pub async fn open(
+        options: &StoreOptions,
+        catalog: Catalog,
+        key: DataKey,
+        calendar: Calendar,
+        clock: Clock,
+    ) -> Result<Store, StoreError> {
+        let (pool, backend) = db::connect(&options.database_url, options.max_connections.max(1) + 1).await?;
+        db::migrate(&pool, backend).await?;
+        let mut conn = pool.acquire().await?;
+        {
+            let mut tx = conn.begin_with(backend.begin_write()).await?;
+            for def in catalog.pools() {
+                sqlx::query("INSERT INTO pools (code, version) VALUES ($1, 0) ON CONFLICT (code) DO NOTHING")
+                    .bind(def.code.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        let shared = Arc::new(Shared {
+            pool,
+            backend,
+            key,
+            calendar,
+            catalog,
+            clock,
+            batch_max: options.batch_max.max(1),
+            dial_window: options.dial_window,
+            metrics: Metrics::default(),
+            keys: Mutex::new(HashMap::new()),
+        });
+        let (tx, rx) = mpsc::channel(options.queue_max.max(1));
+        tokio::spawn(Writer::new(Arc::clone(&shared)).run(conn, rx));
+        Ok(Store { shared, writer: tx })
+    }
+
+    /// Now, by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        (self.shared.clock)()
+    }
+
+    /// The pools and purposes.
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    /// The centre's calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.shared.calendar
+    }
+
+    /// Which database is behind the store.
+    pub fn backend(&self) -> Backend {
+        self.shared.backend
+    }
+
+    /// How far from now a `dial_at` may be.
+    pub fn dial_window(&self) -> DialWindow {
+        self.shared.dial_window
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    async fn send(&self, request: Request) -> Result<Reply, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer.send(Envelope { request, reply }).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Gives the call a number (or returns the answer already given to its `call_ref`).
+    /// Returns once the allocation is committed.
+    pub async fn allocate(&self, call: NewCall) -> Result<CallAnswer, StoreError> {
+        match self.send(Request::Allocate(call)).await? {
+            Reply::Allocate(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Records a spam report; the second one of a local day quarantines the number
+    /// before this returns.
+    pub async fn report(&self, report: NewReport) -> Result<ReportAnswer, StoreError> {
+        match self.send(Request::Report(report, None)).await? {
+            Reply::Report(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Records how a call ended. An agent note `shown_as_spam` also files a report,
+    /// whose effect is returned.
+    pub async fn record_outcome(&self, call_id: i64, outcome: OutcomeReport) -> Result<Option<ReportAnswer>, StoreError> {
+        match self.send(Request::Outcome(call_id, outcome)).await? {
+            Reply::Outcome(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Quarantines, releases, retires or moves a number, with the reason and who asked.
+    pub async fn change_number(&self, number: E164, change: NumberChange, reason: String, actor: String) -> Result<(), StoreError> {
+        match self.send(Request::Change { number, change, reason, actor }).await? {
+            Reply::Change(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Creates or updates a facility. Returns whether it was created.
+    pub async fn upsert_facility(&self, f: &Facility) -> Result<bool, StoreError> {
+        let existed = self.facility(&f.id).await?.is_some();
+        sqlx::query(
+            "INSERT INTO facilities (id, name, display_name, city, callback, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name, city = excluded.city, callback = excluded.callback",
+        )
+        .bind(f.id.as_str())
+        .bind(f.name.as_str())
+        .bind(f.display_name.as_str())
+        .bind(f.city.as_str())
+        .bind(f.callback.as_str())
+        .bind(micros(self.now()))
+        .execute(&self.shared.pool)
+        .await?;
+        Ok(!existed)
+    }
+
+    /// Adds numbers to the inventory, all or none: every bad row is reported with its
+    /// index, and nothing is written unless every row is good.
+    pub async fn add_numbers(&self, numbers: &[NewNumber], actor: &str) -> Result<Vec<i64>, StoreError> {
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
+        sqlx::query(self.shared.backend.lock_pools()).fetch_all(&mut *tx).await?;
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, n) in numbers.iter().enumerate() {
+            let mut problem = |field: &'static str, message: String| problems.push(RowProblem { index: i, field, message });
+            if let Err(rule) = n.number.category().presentable() {
+                problem("number", rule.to_owned());
+            }
+            if !seen.insert(n.number.clone()) {
+                problem("number", format!("{} appears twice in the request", n.number));
+            }
+            if self.catalog().pool(&n.pool).is_none() {
+                problem("pool", format!("pool {} is not configured", n.pool));
+            }
+            if n.display_name.trim().is_empty() || n.display_name.chars().count() > 64 {
+                problem("display_name", "must be 1 to 64 characters".into());
+            }
+            if let Some(f) = &n.facility {
+                let exists = sqlx::query("SELECT 1 FROM facilities WHERE id = $1").bind(f.as_str()).fetch_optional(&mut *tx).await?;
+                if exists.is_none() {
+                    problem("facility", format!("facility {f} does not exist"));
+                }
+            }
+            let exists = sqlx::query("SELECT 1 FROM numbers WHERE e164 = $1").bind(n.number.as_str()).fetch_optional(&mut *tx).await?;
+            if exists.is_some() {
+                problem("number", format!("{} is already in the inventory", n.number));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Rows(problems));
+        }
+        let mut ids = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            let role = self.catalog().pool(&n.pool).map(|p| p.role);
+            let status = if role == Some(PoolRole::Reserve) { "reserve" } else { "active" };
+            let category = n.number.category();
+            let id: i64 = sqlx::query(
+                "INSERT INTO numbers (e164, pool, facility, display_name, callback, category, zone, status, status_since, status_reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            )
+            .bind(n.number.as_str())
+            .bind(n.pool.as_str())
+            .bind(n.facility.as_ref().map(|f| f.as_str()))
+            .bind(n.display_name.as_str())
+            .bind(n.callback.as_str())
+            .bind(category.as_str())
+            .bind(category.zone().map(i64::from))
+            .bind(status)
+            .bind(micros(now))
+            .bind("added to the inventory")
+            .bind(micros(now))
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            writer::insert_event(&mut tx, id, now, status, n.pool.as_str(), None, "added to the inventory", actor).await?;
+            ids.push(id);
+        }
+        sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Creates an API key and returns it; only its hash is stored.
+    pub async fn create_key(&self, name: &str, role: Role) -> Result<String, StoreError> {
+        let (_, secret) = DataKey::generate();
+        let token = format!("vk_{secret}");
+        sqlx::query("INSERT INTO api_keys (name, role, hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(name)
+            .bind(role.as_str())
+            .bind(hash_token(&token))
+            .bind(micros(self.now()))
+            .execute(&self.shared.pool)
+            .await?;
+        Ok(token)
+    }
+
+    /// The holder of a bearer token, if it is a live key. Answers are cached for a
+    /// minute so that the hot path does not read the database.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        let hash = hash_token(token);
+        if let Ok(cache) = self.shared.keys.lock() {
+            if let Some((p, at)) = cache.get(&hash) {
+                if at.elapsed() < Duration::from_secs(60) {
+                    return Ok(Some(p.clone()));
+                }
+            }
+        }
+        let row = sqlx::query("SELECT name, role FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash.as_str())
+            .fetch_optional(&self.shared.pool)
+            .await?;
+        let principal = row.and_then(|r| {
+            Role::parse(&r.get::<String, _>(1)).map(|role| Principal { name: r.get(0), role })
+        });
+        if let (Some(p), Ok(mut cache)) = (&principal, self.shared.keys.lock()) {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(hash, (p.clone(), Instant::now()));
+        }
+        Ok(principal)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.shared.pool).await?;
+        Ok(())
+    }
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The fresh data key and its text, for `vigie demo` and tests.
+pub fn generate_data_key() -> (DataKey, String) {
+    DataKey::generate()
+}
+

@@ -1,0 +1,180 @@
+//! Connections, migrations and the few places where SQLite and PostgreSQL differ.
+//!
+//! Every query is a runtime query over sqlx's `Any` driver, written in the SQL both
+//! backends accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`). The differences
+//! live here: how a write transaction starts and how the pool rows are locked.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+use vigie_core::{Date, Timestamp};
+
+use crate::error::StoreError;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (one process).
+    Sqlite,
+    /// PostgreSQL (several server processes).
+    Postgres,
+}
+
+impl Backend {
+    /// The statement that opens a write transaction. SQLite takes the write lock at
+    /// once, so that two writers never deadlock on a lock upgrade.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+
+    /// Locks every pool row and reads its version. Every write that changes what the
+    /// engine decides on takes these locks, so that the per-day cap holds across
+    /// server processes sharing one PostgreSQL.
+    pub(crate) fn lock_pools(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SELECT code, version FROM pools ORDER BY code",
+            Backend::Postgres => "SELECT code, version FROM pools ORDER BY code FOR UPDATE",
+        }
+    }
+
+    /// The backend's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Migrations, one file per backend each; never edit one once released.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Opens the database named by `url` (`sqlite://path`, `postgres://…`).
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Backend::Postgres
+    } else {
+        return Err(StoreError::Invalid(vigie_core::InvalidField::new(
+            "database_url",
+            "must start with sqlite: or postgres:",
+        )));
+    };
+    let options = AnyConnectOptions::from_str(url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL with synchronous=FULL: a commit is on disk when it returns.
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=FULL").await?;
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    conn.execute("PRAGMA foreign_keys=ON").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok((pool, backend))
+}
+
+/// Applies the migrations not applied yet, each in its own transaction.
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS vigie_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let mut conn = pool.acquire().await?;
+    for m in MIGRATIONS {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, backend.begin_write()).await?;
+        let done: Option<i64> = sqlx::query("SELECT version FROM vigie_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.get(0));
+        if done.is_none() {
+            let sql = match backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            tx.execute(sql).await?;
+            sqlx::query("INSERT INTO vigie_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(micros(Timestamp::now()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// An instant as stored: UTC microseconds since the epoch.
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+/// A stored instant.
+pub(crate) fn instant(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("instant {us}: {e}")))
+}
+
+/// A local day as stored.
+pub(crate) fn day_text(d: Date) -> String {
+    d.to_string()
+}
+
+/// A stored local day.
+pub(crate) fn day(text: &str) -> Result<Date, StoreError> {
+    text.parse().map_err(|e| StoreError::Corrupt(format!("day {text}: {e}")))
+}
+
+/// `($k,$k+1,…),(…)` for `rows` rows of `cols` columns, numbered from `first`.
+pub(crate) fn values(rows: usize, cols: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&n.to_string());
+            n += 1;
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$k,$k+1,…` for an `IN (…)` list of `n` values.
+pub(crate) fn list(n: usize, first: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+}

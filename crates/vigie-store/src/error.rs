@@ -1,0 +1,50 @@
+//! The store's errors: what the HTTP layer turns into status codes.
+
+use vigie_core::{InvalidField, PoolCode, Timestamp};
+
+/// What can go wrong with a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Something named does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// The field that named it.
+        field: &'static str,
+    },
+    /// A field breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The thing exists already, or the request contradicts what was accepted before.
+    #[error("{message}")]
+    Conflict {
+        /// The field at fault.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// No number of the pool may take the call.
+    #[error("no number of pool {pool} can take the call")]
+    NoCapacity {
+        /// The pool.
+        pool: PoolCode,
+        /// When a number is next available, if ever.
+        retry_at: Option<Timestamp>,
+    },
+    /// A sealed value does not open with the data key.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// The writer has stopped (the server is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+    /// Rows of a bulk request were refused; nothing was written.
+    #[error("{} rows refused", .0.len())]
+    Rows(Vec<crate::model::RowProblem>),
+    /// The store holds something it cannot read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}

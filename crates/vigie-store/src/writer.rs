@@ -1,0 +1,964 @@
+//! The single writer: every change that the allocation engine decides on goes through
+//! here, in batches. One transaction (one fsync) serves a whole batch, and the pools'
+//! engine state stays cached between batches, so choosing a number reads nothing from
+//! the database.
+//!
+//! Each batch locks every pool row (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on
+//! SQLite) and compares the pools' versions with the cached ones: another server
+//! process that wrote in between bumped them, and the stale pools are reloaded inside
+//! the locked transaction before anything is decided. That is what makes the cap hold
+//! across processes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+use vigie_core::{
+    reports_quarantine, Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode,
+    PoolRole, PoolState, Purpose, ReportSource, Rest, Timestamp,
+};
+
+use crate::db::{day, day_text, instant, list, micros, values};
+use crate::error::StoreError;
+use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
+use crate::Shared;
+
+/// A change for the writer.
+pub(crate) enum Request {
+    Allocate(NewCall),
+    Report(NewReport, Option<i64>),
+    Outcome(i64, OutcomeReport),
+    Change { number: E164, change: NumberChange, reason: String, actor: String },
+}
+
+/// The writer's answer to a [`Request`], same variant.
+pub(crate) enum Reply {
+    Allocate(Result<CallAnswer, StoreError>),
+    Report(Result<ReportAnswer, StoreError>),
+    Outcome(Result<Option<ReportAnswer>, StoreError>),
+    Change(Result<(), StoreError>),
+}
+
+pub(crate) struct Envelope {
+    pub(crate) request: Request,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+struct Cached {
+    version: i64,
+    state: PoolState,
+}
+
+/// An allocation decided in this batch, not yet written.
+struct NewRow {
+    call_ref: String,
+    call: NewCall,
+    pool: PoolCode,
+    sealed: Vec<u8>,
+    zone: Option<u8>,
+    number: Option<NumberId>,
+}
+
+/// What a batch has decided and not yet written.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<NewRow>,
+    renumber: Vec<(i64, Option<NumberId>)>,
+    days: HashMap<(NumberId, Date), (i64, Option<Timestamp>)>,
+    pool_days: HashMap<(PoolCode, Date), i64>,
+    affinities: HashMap<(PoolCode, String), (NumberId, Timestamp)>,
+    rests: Vec<(NumberId, Rest)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.renumber.is_empty()
+            && self.days.is_empty()
+            && self.pool_days.is_empty()
+            && self.affinities.is_empty()
+            && self.rests.is_empty()
+    }
+
+    fn count(&mut self, number: NumberId, pool: &PoolCode, day: Date, delta: i64, dial_at: Option<Timestamp>) {
+        let e = self.days.entry((number, day)).or_insert((0, None));
+        e.0 += delta;
+        if let Some(t) = dial_at {
+            e.1 = Some(e.1.map_or(t, |old: Timestamp| old.max(t)));
+        }
+        *self.pool_days.entry((pool.clone(), day)).or_insert(0) += delta;
+    }
+}
+
+/// How one allocation request of the batch was answered.
+enum Slot {
+    Done(Result<CallAnswer, StoreError>),
+    /// Inserted by this batch: the id comes back from the insert.
+    Inserted { call_ref: String, answer: CallAnswer },
+}
+
+struct Batch {
+    now: Timestamp,
+    pending: Pending,
+    inserted: HashMap<String, i64>,
+    touched: BTreeSet<(PoolCode, Date)>,
+    dirty: bool,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    cache: HashMap<PoolCode, Cached>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Writer {
+        Writer { shared, cache: HashMap::new() }
+    }
+
+    /// Runs until every sender is gone: takes what is queued, up to the batch limit,
+    /// and answers it after one commit.
+    pub(crate) async fn run(mut self, mut conn: PoolConnection<Any>, mut rx: mpsc::Receiver<Envelope>) {
+        let max = self.shared.batch_max;
+        let mut envelopes = Vec::with_capacity(max);
+        loop {
+            if rx.recv_many(&mut envelopes, max).await == 0 {
+                return;
+            }
+            let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
+                envelopes.drain(..).map(|e| (e.request, e.reply)).unzip();
+            self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+            match self.apply(&mut conn, &requests).await {
+                Ok(answers) => {
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        let _ = reply.send(answer);
+                    }
+                }
+                Err(e) => {
+                    // One bad request must not fail the others: retry each alone.
+                    tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
+                    self.cache.clear();
+                    for (request, reply) in requests.iter().zip(replies) {
+                        let answer = match self.apply(&mut conn, std::slice::from_ref(request)).await {
+                            Ok(mut a) => a.pop(),
+                            Err(e) => {
+                                self.cache.clear();
+                                Some(failed(request, e))
+                            }
+                        };
+                        if let Some(a) = answer {
+                            let _ = reply.send(a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, conn: &mut PoolConnection<Any>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let mut batch = Batch {
+            now: (shared.clock)(),
+            pending: Pending::default(),
+            inserted: HashMap::new(),
+            touched: BTreeSet::new(),
+            dirty: false,
+        };
+        let mut tx = conn.begin_with(shared.backend.begin_write()).await?;
+        let versions: Vec<(String, i64)> = sqlx::query(shared.backend.lock_pools())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect();
+        for (code, version) in &versions {
+            let code = PoolCode::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if self.cache.get(&code).is_none_or(|c| c.version != *version) {
+                let state = load_pool(&shared, &mut tx, &code, batch.now).await?;
+                self.cache.insert(code, Cached { version: *version, state });
+            }
+        }
+        let mut slots: Vec<Option<Slot>> = Vec::with_capacity(requests.len());
+        let mut others: Vec<Option<Reply>> = Vec::with_capacity(requests.len());
+        let allocations: Vec<&NewCall> = requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Allocate(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let mut known = known_calls(&shared, &mut tx, &allocations).await?;
+        let mut affinity = affinities(&mut tx, &allocations).await?;
+        for request in requests {
+            match request {
+                Request::Allocate(call) => {
+                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call).await?;
+                    slots.push(Some(slot));
+                    others.push(None);
+                }
+                other => {
+                    self.flush(&mut tx, &mut batch).await?;
+                    let reply = self.change(&mut tx, &mut batch, other).await?;
+                    slots.push(None);
+                    others.push(Some(reply));
+                }
+            }
+        }
+        self.flush(&mut tx, &mut batch).await?;
+        self.promote(&mut tx, &mut batch).await?;
+        if batch.dirty {
+            sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
+        }
+        for cached in self.cache.values() {
+            cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
+        }
+        tx.commit().await?;
+        if batch.dirty {
+            for cached in self.cache.values_mut() {
+                cached.version += 1;
+            }
+        }
+        let mut replies = Vec::with_capacity(requests.len());
+        for (slot, other) in slots.into_iter().zip(others) {
+            replies.push(match (slot, other) {
+                (Some(Slot::Done(r)), _) => Reply::Allocate(r),
+                (Some(Slot::Inserted { call_ref, mut answer }), _) => {
+                    answer.call_id = batch.inserted.get(&call_ref).copied().unwrap_or_default();
+                    Reply::Allocate(Ok(answer))
+                }
+                (None, Some(reply)) => reply,
+                (None, None) => unreachable!("every request has a slot or a reply"),
+            });
+        }
+        shared.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(replies)
+    }
+
+    async fn allocate(
+        &mut self,
+        batch: &mut Batch,
+        known: &mut HashMap<String, KnownCall>,
+        affinity: &mut HashMap<(PoolCode, String), NumberId>,
+        call: &NewCall,
+    ) -> Result<Slot, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let Some(def) = shared.catalog.pool_for(&call.purpose) else {
+            return Ok(Slot::Done(Err(StoreError::NotFound { what: "purpose", field: "purpose" })));
+        };
+        let pool = def.code.clone();
+        if let Some(k) = known.get(&call.call_ref) {
+            if !k.same_as(call) {
+                return Ok(Slot::Done(Err(StoreError::Conflict {
+                    field: "call_ref",
+                    message: "call_ref was already used for a different call (facility, purpose, patient or dial_at differ)"
+                        .into(),
+                })));
+            }
+            if k.number.is_some() || k.id.is_none() {
+                return Ok(match k.id {
+                    Some(id) => Slot::Done(Ok(k.answer(id, &pool))),
+                    None => Slot::Inserted { call_ref: call.call_ref.clone(), answer: k.answer(0, &pool) },
+                });
+            }
+        }
+        let cached = self.cache.get_mut(&pool).ok_or(StoreError::NotFound { what: "pool", field: "purpose" })?;
+        let zone = call.patient_phone.category().zone();
+        let spec = CallSpec {
+            facility: &call.facility,
+            patient_zone: zone,
+            affinity: affinity.get(&(pool.clone(), call.patient_ref.clone())).copied(),
+            dial_at: call.dial_at,
+        };
+        let alloc = match cached.state.allocate(&spec, &shared.calendar, batch.now) {
+            Ok(a) => a,
+            Err(no) => {
+                shared.metrics.no_capacity.fetch_add(1, Ordering::Relaxed);
+                return Ok(Slot::Done(Err(StoreError::NoCapacity { pool, retry_at: no.retry_at })));
+            }
+        };
+        shared.metrics.allocations.fetch_add(1, Ordering::Relaxed);
+        let slot = cached.state.number(alloc.number).cloned();
+        let (e164, display) = slot.map(|s| (s.e164, s.display_name)).unzip();
+        let day = shared.calendar.day_of(call.dial_at);
+        record_allocation(&mut batch.pending, &pool, &call.patient_ref, &alloc, call.dial_at, day);
+        affinity.insert((pool.clone(), call.patient_ref.clone()), alloc.number);
+        batch.touched.insert((pool.clone(), day));
+        batch.dirty = true;
+        let answer = CallAnswer {
+            call_id: 0,
+            caller_number: e164.clone(),
+            display_name: display.clone(),
+            pool: pool.clone(),
+            created: true,
+        };
+        if let Some(k) = known.get_mut(&call.call_ref) {
+            // A known call without a number gets one now.
+            let id = k.id.unwrap_or_default();
+            batch.pending.renumber.push((id, Some(alloc.number)));
+            k.number = e164;
+            k.display_name = display;
+            return Ok(Slot::Done(Ok(CallAnswer { call_id: id, created: false, ..answer })));
+        }
+        known.insert(
+            call.call_ref.clone(),
+            KnownCall {
+                id: None,
+                facility: call.facility.clone(),
+                purpose: call.purpose.clone(),
+                patient_ref: call.patient_ref.clone(),
+                patient_phone: call.patient_phone.clone(),
+                dial_at: call.dial_at,
+                number: e164,
+                display_name: display,
+            },
+        );
+        batch.pending.rows.push(NewRow {
+            call_ref: call.call_ref.clone(),
+            call: call.clone(),
+            pool,
+            sealed: shared.key.seal(call.patient_phone.as_str().as_bytes()),
+            zone,
+            number: Some(alloc.number),
+        });
+        Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
+    }
+
+    /// Writes what the batch has decided so far.
+    async fn flush(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+        let p = std::mem::take(&mut batch.pending);
+        if p.is_empty() {
+            return Ok(());
+        }
+        const ROWS: usize = 400;
+        for chunk in p.rows.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at) VALUES {} RETURNING id, call_ref",
+                values(chunk.len(), 10, 1)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.call_ref.as_str())
+                    .bind(r.call.facility.as_str())
+                    .bind(r.call.purpose.as_str())
+                    .bind(r.pool.as_str())
+                    .bind(r.call.patient_ref.as_str())
+                    .bind(r.sealed.as_slice())
+                    .bind(r.zone.map(i64::from))
+                    .bind(micros(r.call.dial_at))
+                    .bind(r.number.map(|n| n.0))
+                    .bind(micros(batch.now));
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
+            }
+        }
+        for (id, number) in &p.renumber {
+            sqlx::query("UPDATE calls SET number_id = $1, reassigned_at = $2 WHERE id = $3")
+                .bind(number.map(|n| n.0))
+                .bind(micros(batch.now))
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let days: Vec<_> = p.days.into_iter().collect();
+        for chunk in days.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES {} \
+                 ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
+                 last_dial_at = CASE WHEN excluded.last_dial_at > number_days.last_dial_at THEN excluded.last_dial_at ELSE number_days.last_dial_at END",
+                values(chunk.len(), 4, 1)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for ((number, d), (delta, last)) in chunk {
+                q = q.bind(number.0).bind(day_text(*d)).bind(*delta).bind(last.map_or(0, micros));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let pool_days: Vec<_> = p.pool_days.into_iter().filter(|(_, d)| *d != 0).collect();
+        for chunk in pool_days.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO pool_days (pool, day, calls) VALUES {} ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
+                values(chunk.len(), 3, 1)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for ((pool, d), delta) in chunk {
+                q = q.bind(pool.as_str()).bind(day_text(*d)).bind(*delta);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let affinities: Vec<_> = p.affinities.into_iter().collect();
+        for chunk in affinities.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO affinities (pool, patient_ref, number_id, at) VALUES {} \
+                 ON CONFLICT (pool, patient_ref) DO UPDATE SET number_id = excluded.number_id, at = excluded.at",
+                values(chunk.len(), 4, 1)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for ((pool, patient), (number, at)) in chunk {
+                q = q.bind(pool.as_str()).bind(patient.as_str()).bind(number.0).bind(micros(*at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (number, rest) in &p.rests {
+            sqlx::query("INSERT INTO rests (number_id, from_at, until_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(number.0)
+                .bind(micros(rest.from))
+                .bind(micros(rest.until))
+                .execute(&mut *tx)
+                .await?;
+            let pool: Option<String> = sqlx::query("SELECT pool FROM numbers WHERE id = $1")
+                .bind(number.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.get(0));
+            let intensive = pool
+                .as_deref()
+                .and_then(|p| PoolCode::parse(p).ok())
+                .and_then(|p| self.shared.catalog.pool(&p).map(|d| d.policy.intensive_days_before_rest));
+            insert_event(
+                tx,
+                number.0,
+                batch.now,
+                "resting",
+                pool.as_deref().unwrap_or_default(),
+                Some(rest.until),
+                &format!(
+                    "{} consecutive intensive days ending {}",
+                    intensive.unwrap_or_default(),
+                    self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1))
+                ),
+                "engine",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn change(&mut self, tx: &mut AnyConnection, batch: &mut Batch, request: &Request) -> Result<Reply, StoreError> {
+        Ok(match request {
+            Request::Allocate(_) => unreachable!("allocations are handled by allocate"),
+            Request::Report(report, call_id) => Reply::Report(self.report(tx, batch, report, *call_id).await?),
+            Request::Outcome(call_id, outcome) => Reply::Outcome(self.outcome(tx, batch, *call_id, outcome).await?),
+            Request::Change { number, change, reason, actor } => {
+                Reply::Change(self.number_change(tx, batch, number, change, reason, actor).await?)
+            }
+        })
+    }
+
+    async fn report(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        report: &NewReport,
+        call_id: Option<i64>,
+    ) -> Result<Result<ReportAnswer, StoreError>, StoreError> {
+        let Some(number) = find_number(tx, &report.number).await? else {
+            return Ok(Err(StoreError::NotFound { what: "number", field: "number" }));
+        };
+        let d = self.shared.calendar.day_of(report.reported_at);
+        let id: i64 = sqlx::query(
+            "INSERT INTO reports (number_id, source, reported_at, day, detail, call_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(number.id.0)
+        .bind(report.source.as_str())
+        .bind(micros(report.reported_at))
+        .bind(day_text(d))
+        .bind(report.detail.as_str())
+        .bind(call_id)
+        .bind(micros(batch.now))
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND day = $2")
+            .bind(number.id.0)
+            .bind(day_text(d))
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        self.shared.metrics.reports.fetch_add(1, Ordering::Relaxed);
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        let threshold = self.shared.catalog.pool(&number.pool).map_or(2, |p| p.policy.reports_per_day_to_quarantine);
+        let mut answer =
+            ReportAnswer { report_id: id, reports_that_day: count, quarantined: false, reassigned: 0, unassigned: 0 };
+        if reports_quarantine(count, threshold) && number.status == NumberStatus::Active {
+            let reason = format!("{count} spam reports on {d} (latest from {})", report.source.as_str());
+            let (moved, left) =
+                self.set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine").await?;
+            self.shared.metrics.quarantines.fetch_add(1, Ordering::Relaxed);
+            answer.quarantined = true;
+            answer.reassigned = moved;
+            answer.unassigned = left;
+        }
+        Ok(Ok(answer))
+    }
+
+    async fn outcome(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        call_id: i64,
+        outcome: &OutcomeReport,
+    ) -> Result<Result<Option<ReportAnswer>, StoreError>, StoreError> {
+        let row = sqlx::query(
+            "SELECT n.e164, c.agent_note FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
+        )
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(StoreError::NotFound { what: "call", field: "call_id" }));
+        };
+        let e164: Option<String> = row.get(0);
+        let previous_note: Option<String> = row.get(1);
+        sqlx::query(
+            "UPDATE calls SET outcome = $1, duration_s = $2, ended_at = $3, ring_s = $4, sip_code = $5, agent_note = $6, outcome_at = $7 WHERE id = $8",
+        )
+        .bind(outcome.outcome.as_str())
+        .bind(i64::from(outcome.duration_s))
+        .bind(micros(outcome.ended_at))
+        .bind(outcome.ring_s.map(i64::from))
+        .bind(outcome.sip_code.map(i64::from))
+        .bind(outcome.agent_note.as_deref())
+        .bind(micros(batch.now))
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        self.shared.metrics.outcomes.fetch_add(1, Ordering::Relaxed);
+        let newly_spam = outcome.agent_note.as_deref() == Some(SHOWN_AS_SPAM) && previous_note.as_deref() != Some(SHOWN_AS_SPAM);
+        match (newly_spam, e164) {
+            (true, Some(e164)) => {
+                let number = E164::parse(&e164).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let report = NewReport {
+                    number,
+                    source: ReportSource::Agent,
+                    reported_at: outcome.ended_at,
+                    detail: format!("agent note {SHOWN_AS_SPAM} on call {call_id}"),
+                };
+                Ok(self.report(tx, batch, &report, Some(call_id)).await?.map(Some))
+            }
+            _ => Ok(Ok(None)),
+        }
+    }
+
+    async fn number_change(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        e164: &E164,
+        change: &NumberChange,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Result<(), StoreError>, StoreError> {
+        let Some(number) = find_number(tx, e164).await? else {
+            return Ok(Err(StoreError::NotFound { what: "number", field: "number" }));
+        };
+        let role = self.shared.catalog.pool(&number.pool).map(|p| p.role);
+        match change {
+            NumberChange::Quarantine | NumberChange::Retire => {
+                let status =
+                    if matches!(change, NumberChange::Quarantine) { NumberStatus::Quarantined } else { NumberStatus::Retired };
+                if number.status == status {
+                    return Ok(Err(StoreError::Conflict { field: "action", message: format!("the number is already {}", status.as_str()) }));
+                }
+                if number.status == NumberStatus::Retired {
+                    return Ok(Err(StoreError::Conflict { field: "action", message: "a retired number stays retired".into() }));
+                }
+                self.set_status(tx, batch, &number, status, reason, actor).await?;
+            }
+            NumberChange::Release => {
+                let status = if role == Some(PoolRole::Reserve) { NumberStatus::Reserve } else { NumberStatus::Active };
+                if number.status == status || number.status == NumberStatus::Retired {
+                    return Ok(Err(StoreError::Conflict {
+                        field: "action",
+                        message: format!("a {} number cannot be released", number.status.as_str()),
+                    }));
+                }
+                self.set_status(tx, batch, &number, status, reason, actor).await?;
+            }
+            NumberChange::Move(target) => {
+                let Some(def) = self.shared.catalog.pool(target) else {
+                    return Ok(Err(StoreError::NotFound { what: "pool", field: "pool" }));
+                };
+                if *target == number.pool {
+                    return Ok(Err(StoreError::Conflict { field: "pool", message: format!("the number is already in pool {target}") }));
+                }
+                let status = match (number.status, def.role) {
+                    (NumberStatus::Quarantined | NumberStatus::Retired, _) => number.status,
+                    (_, PoolRole::Reserve) => NumberStatus::Reserve,
+                    _ => NumberStatus::Active,
+                };
+                // Calls it holds in its old pool move to another number of that pool.
+                if let Some(cached) = self.cache.get_mut(&number.pool) {
+                    cached.state.set_status(number.id, NumberStatus::Retired);
+                }
+                self.reassign(tx, batch, &number).await?;
+                self.move_number(tx, batch, number.id, &number.pool, target, status, reason, actor).await?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Changes a number's lasting state; when it leaves service, its calls not yet
+    /// dialled move to other numbers of its pool (or lose their number when none can
+    /// take them). Returns (moved, left without a number).
+    async fn set_status(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        number: &FoundNumber,
+        status: NumberStatus,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(u32, u32), StoreError> {
+        sqlx::query("UPDATE numbers SET status = $1, status_since = $2, status_reason = $3 WHERE id = $4")
+            .bind(status.as_str())
+            .bind(micros(batch.now))
+            .bind(reason)
+            .bind(number.id.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(tx, number.id.0, batch.now, status.as_str(), number.pool.as_str(), None, reason, actor).await?;
+        batch.dirty = true;
+        if let Some(cached) = self.cache.get_mut(&number.pool) {
+            cached.state.set_status(number.id, status);
+        }
+        if status == NumberStatus::Active || status == NumberStatus::Reserve {
+            return Ok((0, 0));
+        }
+        self.reassign(tx, batch, number).await
+    }
+
+    /// Moves the calls not yet dialled of a number that left service to other numbers
+    /// of its pool, or leaves them without a number when none can take them.
+    async fn reassign(&mut self, tx: &mut AnyConnection, batch: &mut Batch, number: &FoundNumber) -> Result<(u32, u32), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, facility, patient_zone, dial_at, patient_ref FROM calls WHERE number_id = $1 AND dial_at > $2 AND outcome IS NULL ORDER BY dial_at",
+        )
+        .bind(number.id.0)
+        .bind(micros(batch.now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(cached) = self.cache.get_mut(&number.pool) else { return Ok((0, 0)) };
+        let (mut moved, mut left) = (0, 0);
+        let cal = &self.shared.calendar;
+        for row in rows {
+            let call_id: i64 = row.get(0);
+            let facility = FacilityId::parse(&row.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let zone: Option<i64> = row.get(2);
+            let dial_at = instant(row.get(3))?;
+            let patient_ref: String = row.get(4);
+            let d = cal.day_of(dial_at);
+            cached.state.unassign(number.id, dial_at, cal);
+            batch.pending.count(number.id, &number.pool, d, -1, None);
+            let spec = CallSpec {
+                facility: &facility,
+                patient_zone: zone.and_then(|z| u8::try_from(z).ok()),
+                affinity: None,
+                dial_at,
+            };
+            match cached.state.allocate(&spec, cal, batch.now) {
+                Ok(alloc) => {
+                    record_allocation(&mut batch.pending, &number.pool, &patient_ref, &alloc, dial_at, d);
+                    batch.pending.renumber.push((call_id, Some(alloc.number)));
+                    moved += 1;
+                }
+                Err(_) => {
+                    batch.pending.renumber.push((call_id, None));
+                    left += 1;
+                }
+            }
+            batch.touched.insert((number.pool.clone(), d));
+        }
+        self.shared.metrics.reassigned.fetch_add(u64::from(moved), Ordering::Relaxed);
+        Ok((moved, left))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn move_number(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        id: NumberId,
+        from: &PoolCode,
+        to: &PoolCode,
+        status: NumberStatus,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.flush(tx, batch).await?;
+        sqlx::query("UPDATE numbers SET pool = $1, status = $2, status_since = $3, status_reason = $4 WHERE id = $5")
+            .bind(to.as_str())
+            .bind(status.as_str())
+            .bind(micros(batch.now))
+            .bind(reason)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(tx, id.0, batch.now, status.as_str(), to.as_str(), None, reason, actor).await?;
+        batch.dirty = true;
+        for code in [from, to] {
+            let state = load_pool(&self.shared, tx, code, batch.now).await?;
+            if let Some(c) = self.cache.get_mut(code) {
+                c.state = state;
+            }
+        }
+        Ok(())
+    }
+
+    /// Promotes reserve numbers into the pools whose capacity left fell below their
+    /// expected demand on a day this batch touched.
+    async fn promote(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+        let Some(reserve) = self.shared.catalog.reserve().cloned() else { return Ok(()) };
+        let touched = std::mem::take(&mut batch.touched);
+        for (code, d) in touched {
+            let cal = &self.shared.calendar;
+            let Some(target) = self.cache.get(&code) else { continue };
+            let need = target.state.shortfall(d, cal, batch.now);
+            if need == 0 {
+                continue;
+            }
+            let Some(from) = self.cache.get(&reserve) else { continue };
+            let chosen: Vec<NumberId> =
+                from.state.promotion_order(&target.state).into_iter().take(need as usize).collect();
+            if chosen.is_empty() {
+                tracing::warn!(pool = %code, day = %d, need, "pool is short of capacity and the reserve is empty");
+                continue;
+            }
+            let expected = target.state.expected_demand(d, cal.day_of(batch.now));
+            let reason = format!(
+                "promoted from reserve {reserve}: pool {code} short of capacity on {d} (expected demand {expected} plus margin)"
+            );
+            for id in chosen {
+                self.move_number(tx, batch, id, &reserve, &code, NumberStatus::Active, &reason, "engine").await?;
+                self.shared.metrics.promotions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn record_allocation(pending: &mut Pending, pool: &PoolCode, patient_ref: &str, alloc: &Allocation, dial_at: Timestamp, d: Date) {
+    pending.count(alloc.number, pool, d, 1, Some(dial_at));
+    pending.affinities.insert((pool.clone(), patient_ref.to_owned()), (alloc.number, dial_at));
+    if let Some(rest) = alloc.rest {
+        pending.rests.push((alloc.number, rest));
+    }
+}
+
+fn failed(request: &Request, e: StoreError) -> Reply {
+    match request {
+        Request::Allocate(_) => Reply::Allocate(Err(e)),
+        Request::Report(..) => Reply::Report(Err(e)),
+        Request::Outcome(..) => Reply::Outcome(Err(e)),
+        Request::Change { .. } => Reply::Change(Err(e)),
+    }
+}
+
+/// A call already stored (or decided earlier in the batch), for idempotency.
+struct KnownCall {
+    id: Option<i64>,
+    facility: FacilityId,
+    purpose: Purpose,
+    patient_ref: String,
+    patient_phone: E164,
+    dial_at: Timestamp,
+    number: Option<E164>,
+    display_name: Option<String>,
+}
+
+impl KnownCall {
+    fn same_as(&self, call: &NewCall) -> bool {
+        self.facility == call.facility
+            && self.purpose == call.purpose
+            && self.patient_ref == call.patient_ref
+            && self.patient_phone == call.patient_phone
+            && self.dial_at == call.dial_at
+    }
+
+    fn answer(&self, id: i64, pool: &PoolCode) -> CallAnswer {
+        CallAnswer {
+            call_id: id,
+            caller_number: self.number.clone(),
+            display_name: self.display_name.clone(),
+            pool: pool.clone(),
+            created: false,
+        }
+    }
+}
+
+async fn known_calls(shared: &Shared, tx: &mut AnyConnection, calls: &[&NewCall]) -> Result<HashMap<String, KnownCall>, StoreError> {
+    let mut known = HashMap::new();
+    for chunk in calls.chunks(500) {
+        let sql = format!(
+            "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name \
+             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN ({})",
+            list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(c.call_ref.as_str());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            let corrupt = |e: String| StoreError::Corrupt(e);
+            let phone = shared.key.open(&row.get::<Vec<u8>, _>(5))?;
+            let phone = String::from_utf8(phone).map_err(|e| corrupt(e.to_string()))?;
+            let number: Option<String> = row.get(7);
+            known.insert(
+                row.get::<String, _>(1),
+                KnownCall {
+                    id: Some(row.get(0)),
+                    facility: FacilityId::parse(&row.get::<String, _>(2)).map_err(|e| corrupt(e.to_string()))?,
+                    purpose: Purpose::parse(&row.get::<String, _>(3)).map_err(|e| corrupt(e.to_string()))?,
+                    patient_ref: row.get(4),
+                    patient_phone: E164::parse(&phone).map_err(|e| corrupt(e.to_string()))?,
+                    dial_at: instant(row.get(6))?,
+                    number: number.map(|n| E164::parse(&n)).transpose().map_err(|e| corrupt(e.to_string()))?,
+                    display_name: row.get(8),
+                },
+            );
+        }
+    }
+    Ok(known)
+}
+
+async fn affinities(tx: &mut AnyConnection, calls: &[&NewCall]) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
+    let mut out = HashMap::new();
+    let mut refs: Vec<&str> = calls.iter().map(|c| c.patient_ref.as_str()).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    for chunk in refs.chunks(500) {
+        let sql = format!("SELECT pool, patient_ref, number_id FROM affinities WHERE patient_ref IN ({})", list(chunk.len(), 1));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            q = q.bind(*r);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
+                out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct FoundNumber {
+    id: NumberId,
+    pool: PoolCode,
+    status: NumberStatus,
+}
+
+async fn find_number(tx: &mut AnyConnection, e164: &E164) -> Result<Option<FoundNumber>, StoreError> {
+    let row = sqlx::query("SELECT id, pool, status FROM numbers WHERE e164 = $1")
+        .bind(e164.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.map(|r| {
+        Ok(FoundNumber {
+            id: NumberId(r.get(0)),
+            pool: PoolCode::parse(&r.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: NumberStatus::parse(&r.get::<String, _>(2))
+                .ok_or_else(|| StoreError::Corrupt("unknown number status".into()))?,
+        })
+    })
+    .transpose()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_event(
+    tx: &mut AnyConnection,
+    number: i64,
+    at: Timestamp,
+    state: &str,
+    pool: &str,
+    until: Option<Timestamp>,
+    reason: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(number)
+    .bind(micros(at))
+    .bind(state)
+    .bind(pool)
+    .bind(until.map(micros))
+    .bind(reason)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Loads one pool's engine state: its numbers, their calls per day from ten days
+/// back (enough to see any run of intensive days), their rests, and the pool's daily
+/// totals over four weeks for the expected demand.
+pub(crate) async fn load_pool(shared: &Shared, tx: &mut AnyConnection, code: &PoolCode, now: Timestamp) -> Result<PoolState, StoreError> {
+    let def = shared.catalog.pool(code).cloned().ok_or_else(|| StoreError::Corrupt(format!("pool {code} is not configured")))?;
+    let mut state = PoolState::new(def);
+    let today = shared.calendar.day_of(now);
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let rows = sqlx::query("SELECT id, e164, display_name, status, facility, zone FROM numbers WHERE pool = $1 ORDER BY id")
+        .bind(code.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    for r in rows {
+        let facility: Option<String> = r.get(4);
+        let zone: Option<i64> = r.get(5);
+        state.add_number(NumberSlot {
+            id: NumberId(r.get(0)),
+            e164: E164::parse(&r.get::<String, _>(1)).map_err(|e| corrupt(e.to_string()))?,
+            display_name: r.get(2),
+            status: NumberStatus::parse(&r.get::<String, _>(3)).ok_or_else(|| corrupt("unknown status".into()))?,
+            facility: facility.map(|f| FacilityId::parse(&f)).transpose().map_err(|e| corrupt(e.to_string()))?,
+            zone: zone.and_then(|z| u8::try_from(z).ok()),
+            last_used: None,
+            rests: Vec::new(),
+        });
+    }
+    let rows = sqlx::query(
+        "SELECT nd.number_id, nd.day, nd.calls, nd.last_dial_at FROM number_days nd JOIN numbers n ON n.id = nd.number_id WHERE n.pool = $1 AND nd.day >= $2",
+    )
+    .bind(code.as_str())
+    .bind(day_text(vigie_core::add_days(today, -10)))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut last_used: HashMap<NumberId, Timestamp> = HashMap::new();
+    for r in rows {
+        let id = NumberId(r.get(0));
+        let calls = u32::try_from(r.get::<i64, _>(2)).unwrap_or(0);
+        state.load_calls(id, day(&r.get::<String, _>(1))?, calls);
+        let last = instant(r.get(3))?;
+        let e = last_used.entry(id).or_insert(last);
+        *e = (*e).max(last);
+    }
+    let rows = sqlx::query(
+        "SELECT r.number_id, r.from_at, r.until_at FROM rests r JOIN numbers n ON n.id = r.number_id WHERE n.pool = $1 AND r.until_at > $2 ORDER BY r.from_at",
+    )
+    .bind(code.as_str())
+    .bind(micros(shared.calendar.start_of(vigie_core::add_days(today, -10))))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rests: HashMap<NumberId, Vec<Rest>> = HashMap::new();
+    for r in rows {
+        rests.entry(NumberId(r.get(0))).or_default().push(Rest { from: instant(r.get(1))?, until: instant(r.get(2))? });
+    }
+    let slots: Vec<NumberSlot> = state.numbers().to_vec();
+    for mut slot in slots {
+        slot.last_used = last_used.get(&slot.id).copied();
+        slot.rests = rests.remove(&slot.id).unwrap_or_default();
+        state.add_number(slot);
+    }
+    let rows = sqlx::query("SELECT day, calls FROM pool_days WHERE pool = $1 AND day >= $2")
+        .bind(code.as_str())
+        .bind(day_text(vigie_core::add_days(today, -28)))
+        .fetch_all(&mut *tx)
+        .await?;
+    for r in rows {
+        state.load_total(day(&r.get::<String, _>(0))?, u32::try_from(r.get::<i64, _>(1)).unwrap_or(0));
+    }
+    Ok(state)
+}
