@@ -291,7 +291,9 @@ impl PoolState {
     /// a healthy volume per number. The others stand by, so that the pool does not
     /// scatter its calls over many numbers with a few calls each.
     pub fn working_set(&self, day: Date, today: Date) -> u32 {
-        let demand = self.expected_demand(day, today).saturating_add(1);
+        // The call being placed is the day's next one: it counts once the day holds
+        // as much as expected, but must not add a number to the expected demand.
+        let demand = self.expected_demand(day, today).max(self.total_on(day).saturating_add(1));
         demand.div_ceil(self.policy().healthy_calls_per_day).max(1)
     }
 
@@ -386,13 +388,25 @@ impl PoolState {
 
     /// The earliest instant after `at` at which some active number could take a call.
     fn capacity_returns(&self, at: Timestamp, cal: &Calendar) -> Option<Timestamp> {
-        let day_end = cal.end_of(cal.day_of(at));
+        let day = cal.day_of(at);
+        let day_end = cal.end_of(day);
+        let cap = self.policy().calls_per_day_max;
+        let load = self.days.get(&day);
         self.numbers
             .iter()
-            .filter(|n| n.status == NumberStatus::Active)
-            .map(|n| match n.rests.iter().find(|r| r.covers(at)) {
-                Some(r) => r.until.max(day_end),
-                None => day_end,
+            .enumerate()
+            .filter(|(_, n)| n.status == NumberStatus::Active)
+            .map(|(slot, n)| {
+                let back = match n.rests.iter().find(|r| r.covers(at)) {
+                    // A rest lasts rest hours as instants, so it may end within a day
+                    // (across a DST change): the number is back then, unless that day
+                    // is already full.
+                    Some(r) if r.until < day_end && load.map_or(0, |l| l.count(slot)) < cap => r.until,
+                    Some(r) => r.until.max(day_end),
+                    None => day_end,
+                };
+                // A full last intensive day is followed at once by its rest.
+                n.rests.iter().find(|r| r.covers(back)).map_or(back, |r| r.until)
             })
             .min()
     }
@@ -415,7 +429,12 @@ impl PoolState {
             n.last_used = Some(dial_at);
         }
         if let Some(rest) = alloc.rest {
-            n.rests.push(rest);
+            // A day made intensive again after a call was taken back computes the same
+            // rest: record it once, and keep the windows oldest first.
+            if !n.rests.contains(&rest) {
+                let at = n.rests.partition_point(|r| (r.from, r.until) < (rest.from, rest.until));
+                n.rests.insert(at, rest);
+            }
         }
     }
 

@@ -1,1 +1,230 @@
-fn main() {}
+//! `vigie`: the one binary. Parses the command line and the configuration, opens the
+//! store, and hands over to the library crates.
+
+mod config;
+mod demo;
+mod import;
+mod plan;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use vigie_core::{Calendar, DialWindow, SignedDuration};
+use vigie_store::{Clock, DataKey, Role, Store, StoreOptions};
+
+use config::Config;
+
+/// Vigie keeps a call centre's caller numbers trusted.
+#[derive(Parser)]
+#[command(name = "vigie", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP API.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on (default from the configuration, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// API keys and the data key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The number inventory.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
+    },
+    /// How many numbers each pool needs, with the arithmetic.
+    Plan(plan::PlanArgs),
+    /// An embedded server with demo data and simulated traffic.
+    Demo(demo::DemoArgs),
+    /// Prints the default configuration file, commented.
+    Config,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Creates an API key and prints it once.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// admin, dialer, ops or auditor.
+        #[arg(long)]
+        role: String,
+        /// Who or what holds the key (it is the actor in the audit trail).
+        #[arg(long)]
+        name: String,
+    },
+    /// Prints a new random data key for VIGIE_DATA_KEY.
+    DataKey,
+}
+
+#[derive(Subcommand)]
+enum NumbersCommand {
+    /// Imports numbers from a CSV file (number,pool,display_name,facility,callback):
+    /// all rows or none.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The CSV file, with a header line.
+        file: PathBuf,
+    },
+}
+
+/// Where the store is; the same for every subcommand that touches it.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct DbArgs {
+    /// SQLite database file (default ./vigie.db).
+    #[arg(long, conflicts_with = "database_url")]
+    pub(crate) db: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "VIGIE_DATABASE_URL")]
+    pub(crate) database_url: Option<String>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "VIGIE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl DbArgs {
+    pub(crate) fn url(&self, config: &Config) -> String {
+        if let Some(path) = &self.db {
+            return sqlite_url(path);
+        }
+        self.database_url
+            .clone()
+            .or_else(|| config.store.database_url.clone())
+            .unwrap_or_else(|| sqlite_url(&PathBuf::from("vigie.db")))
+    }
+}
+
+pub(crate) fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// The system clock: the only place the server reads the time.
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(vigie_core::Timestamp::now)
+}
+
+/// Opens the store the arguments and configuration name.
+pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: DataKey) -> anyhow::Result<Store> {
+    let mut options = StoreOptions::new(db.url(config));
+    options.max_connections = config.store.max_connections;
+    options.batch_max = config.store.batch_max;
+    options.queue_max = config.store.queue_max;
+    options.dial_window = DialWindow {
+        past_max: SignedDuration::from_mins(config.calls.dial_at_past_max_minutes),
+        ahead_max: SignedDuration::from_hours(24 * config.calls.dial_at_ahead_max_days),
+    };
+    let calendar = Calendar::new(&config.calls.time_zone).with_context(|| format!("calls.time_zone {}", config.calls.time_zone))?;
+    let store = Store::open(&options, config.catalog()?, key, calendar, system_clock())
+        .await
+        .with_context(|| format!("opening the store at {}", redact(&options.database_url)))?;
+    for f in config.facilities()? {
+        store.upsert_facility(&f).await?;
+    }
+    Ok(store)
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if url[s + 3..at].contains(':') => {
+            let colon = s + 3 + url[s + 3..at].find(':').unwrap_or(0);
+            format!("{}:***{}", &url[..colon], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The data key from VIGIE_DATA_KEY or the configuration.
+fn data_key(config: &Config) -> anyhow::Result<Option<DataKey>> {
+    let text = std::env::var("VIGIE_DATA_KEY").ok().or_else(|| config.store.data_key.clone());
+    text.map(|t| DataKey::from_hex(&t).context("VIGIE_DATA_KEY / store.data_key")).transpose()
+}
+
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub(crate) fn http_options(config: &Config) -> vigie_http::HttpOptions {
+    vigie_http::HttpOptions {
+        body_bytes_max: config.server.body_bytes_max,
+        request_timeout: Duration::from_secs(config.server.request_timeout_s),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { db, listen } => {
+            let config = Config::load(db.config.as_deref())?;
+            let Some(key) = data_key(&config)? else {
+                bail!("no data key: set VIGIE_DATA_KEY (64 hex digits; `vigie keys data-key` prints a new one) or store.data_key in the configuration");
+            };
+            let store = open_store(&db, &config, key).await?;
+            let addr = listen.unwrap_or_else(|| config.server.listen.clone());
+            let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
+            println!("vigie listening on http://{}", listener.local_addr()?);
+            let router = vigie_http::router(vigie_http::AppState::new(store), http_options(&config));
+            vigie_http::serve(listener, router, shutdown_signal()).await?;
+        }
+        Command::Keys { command: KeysCommand::Create { db, role, name } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let Some(role) = Role::parse(&role) else { bail!("--role: must be admin, dialer, ops or auditor") };
+            if name.trim().is_empty() || name.len() > 64 {
+                bail!("--name: must be 1 to 64 characters");
+            }
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            let key = store.create_key(name.trim(), role).await?;
+            println!("{key}");
+            eprintln!("API key for {} ({}) created; it is shown only once.", name.trim(), role.as_str());
+        }
+        Command::Keys { command: KeysCommand::DataKey } => {
+            println!("{}", DataKey::generate().1);
+        }
+        Command::Numbers { command: NumbersCommand::Import { db, file } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            import::run(&store, &file).await?;
+        }
+        Command::Plan(args) => plan::run(&args)?,
+        Command::Demo(args) => demo::run(args).await?,
+        Command::Config => print!("{}", config::EXAMPLE),
+    }
+    Ok(())
+}
