@@ -76,9 +76,8 @@ pub struct PoolCode(String);
 impl PoolCode {
     /// Parses a pool code.
     pub fn parse(text: &str) -> Result<PoolCode, InvalidField> {
-        let ok = !text.is_empty()
-            && text.len() <= 8
-            && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let ok =
+            !text.is_empty() && text.len() <= 8 && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if ok {
             Ok(PoolCode(text.to_owned()))
         } else {
@@ -171,16 +170,10 @@ impl Policy {
             return Err(InvalidField::new("calls_per_day_max", "must be between 1 and 10000"));
         }
         if self.intensive_calls_min == 0 || self.intensive_calls_min > self.calls_per_day_max {
-            return Err(InvalidField::new(
-                "intensive_calls_min",
-                "must be between 1 and calls_per_day_max",
-            ));
+            return Err(InvalidField::new("intensive_calls_min", "must be between 1 and calls_per_day_max"));
         }
         if self.healthy_calls_per_day == 0 || self.healthy_calls_per_day > self.calls_per_day_max {
-            return Err(InvalidField::new(
-                "healthy_calls_per_day",
-                "must be between 1 and calls_per_day_max",
-            ));
+            return Err(InvalidField::new("healthy_calls_per_day", "must be between 1 and calls_per_day_max"));
         }
         if self.intensive_days_before_rest == 0 || self.intensive_days_before_rest > 14 {
             return Err(InvalidField::new("intensive_days_before_rest", "must be between 1 and 14"));

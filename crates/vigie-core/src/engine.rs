@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 
-use crate::calendar::{add_days, hours, next, prev, Calendar};
-use crate::catalog::{FacilityId, PoolDef, Policy};
+use crate::calendar::{Calendar, add_days, hours, next, prev};
+use crate::catalog::{FacilityId, Policy, PoolDef};
 use crate::phone::E164;
 
 /// A number's identity in the store.
@@ -270,14 +270,8 @@ impl PoolState {
     /// holds if that is more.
     pub fn expected_demand(&self, day: Date, today: Date) -> u32 {
         let from = add_days(today, -28);
-        let recent: Vec<u32> = self
-            .days
-            .range(from..today)
-            .rev()
-            .map(|(_, l)| l.total)
-            .filter(|&t| t > 0)
-            .take(7)
-            .collect();
+        let recent: Vec<u32> =
+            self.days.range(from..today).rev().map(|(_, l)| l.total).filter(|&t| t > 0).take(7).collect();
         let mean = if recent.is_empty() {
             0
         } else {
@@ -496,9 +490,8 @@ impl PoolState {
             .iter()
             .filter(|n| matches!(n.status, NumberStatus::Reserve | NumberStatus::Active))
             .map(|n| {
-                let facility_fits = n.facility.as_ref().is_some_and(|f| {
-                    target.numbers.iter().any(|t| t.facility.as_ref() == Some(f))
-                });
+                let facility_fits =
+                    n.facility.as_ref().is_some_and(|f| target.numbers.iter().any(|t| t.facility.as_ref() == Some(f)));
                 let zone_fits = !target.policy().geographic || (n.zone.is_some() && n.zone == main_zone);
                 ((!facility_fits, !zone_fits, n.last_used, n.id), n.id)
             })
@@ -530,7 +523,10 @@ impl PoolState {
                     continue;
                 };
                 if calls > p.calls_per_day_max {
-                    return Err(format!("{} has {calls} calls on {day}, over the cap of {}", n.e164, p.calls_per_day_max));
+                    return Err(format!(
+                        "{} has {calls} calls on {day}, over the cap of {}",
+                        n.e164, p.calls_per_day_max
+                    ));
                 }
                 let (start, end) = (cal.start_of(*day), cal.end_of(*day));
                 if calls > 0 && n.rests.iter().any(|r| r.from <= start && end <= r.until) {

@@ -9,9 +9,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
-use super::{
-    Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest,
-};
+use super::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
 use crate::calendar::{Calendar, add_days, next};
 use crate::catalog::{FacilityId, Policy, PoolCode, PoolDef, PoolRole, Purpose};
 use crate::phone::E164;
@@ -51,24 +49,16 @@ fn slot(id: i64, name: &str) -> NumberSlot {
 }
 
 fn local(cal: &Calendar, text: &str) -> Timestamp {
-    let dt: DateTime = text
-        .parse()
-        .expect("local date-time such as 2026-06-02T09:00");
+    let dt: DateTime = text.parse().expect("local date-time such as 2026-06-02T09:00");
     cal.tz().to_timestamp(dt).expect("local time in range")
 }
 
 fn render_ts(cal: &Calendar, at: Timestamp) -> String {
-    at.to_zoned_datetime(cal.tz().clone())
-        .strftime("%Y-%m-%dT%H:%M%:z")
-        .to_string()
+    at.to_zoned_datetime(cal.tz().clone()).strftime("%Y-%m-%dT%H:%M%:z").to_string()
 }
 
 fn render_rest(cal: &Calendar, rest: &Rest) -> String {
-    format!(
-        "{}..{}",
-        render_ts(cal, rest.from),
-        render_ts(cal, rest.until)
-    )
+    format!("{}..{}", render_ts(cal, rest.from), render_ts(cal, rest.until))
 }
 
 /// A scenario being played: one pool, the numbers by name, and what was printed.
@@ -84,8 +74,7 @@ struct Play {
 impl Play {
     fn pool(&mut self) -> &mut PoolState {
         let policy = self.policy.clone();
-        self.pool
-            .get_or_insert_with(|| PoolState::new(pool_def("A", PoolRole::Outbound, policy)))
+        self.pool.get_or_insert_with(|| PoolState::new(pool_def("A", PoolRole::Outbound, policy)))
     }
 
     fn id(&self, name: &str) -> NumberId {
@@ -103,7 +92,7 @@ impl Play {
         text.parse().expect("date such as 2026-06-02")
     }
 
-    /// Places one call; returns the rendered outcome.
+    /// Places one call (at the scenario's `now`, or when it is dialled if none is set).
     fn call(&mut self, at: Timestamp, opts: &[(&str, &str)]) -> Result<Allocation, NoCapacity> {
         let mut fac = facility("clinique-x");
         let mut zone = None;
@@ -118,12 +107,7 @@ impl Play {
         }
         let now = self.now.unwrap_or(at);
         let cal = self.cal.clone();
-        let spec = CallSpec {
-            facility: &fac,
-            patient_zone: zone,
-            affinity,
-            dial_at: at,
-        };
+        let spec = CallSpec { facility: &fac, patient_zone: zone, affinity, dial_at: at };
         self.pool().allocate(&spec, &cal, now)
     }
 
@@ -132,10 +116,7 @@ impl Play {
         let Some(cmd) = words.next() else { return };
         let args: Vec<&str> = words.collect();
         let (pos, opts): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| !a.contains('='));
-        let opts: Vec<(&str, &str)> = opts
-            .iter()
-            .map(|o| o.split_once('=').expect("key=value"))
-            .collect();
+        let opts: Vec<(&str, &str)> = opts.iter().map(|o| o.split_once('=').expect("key=value")).collect();
         match cmd {
             "policy" => {
                 assert!(self.pool.is_none(), "policy must come first");
@@ -176,8 +157,7 @@ impl Play {
                 let day = Self::day(pos[0]);
                 for (name, calls) in &opts {
                     let id = self.id(name);
-                    self.pool()
-                        .load_calls(id, day, calls.parse().expect("calls"));
+                    self.pool().load_calls(id, day, calls.parse().expect("calls"));
                 }
             }
             "history" => {
@@ -193,8 +173,7 @@ impl Play {
             "now" => self.now = Some(local(&self.cal, pos[0])),
             "status" => {
                 let id = self.id(pos[0]);
-                self.pool()
-                    .set_status(id, NumberStatus::parse(pos[1]).expect("status"));
+                self.pool().set_status(id, NumberStatus::parse(pos[1]).expect("status"));
             }
             "unassign" => {
                 let (id, at) = (self.id(pos[0]), local(&self.cal, pos[1]));
@@ -205,11 +184,7 @@ impl Play {
                 let at = local(&self.cal, pos[0]);
                 let outcome = match self.call(at, &opts) {
                     Ok(a) => match a.rest {
-                        Some(r) => format!(
-                            "{}, rest {}",
-                            self.name(a.number),
-                            render_rest(&self.cal, &r)
-                        ),
+                        Some(r) => format!("{}, rest {}", self.name(a.number), render_rest(&self.cal, &r)),
                         None => self.name(a.number).to_owned(),
                     },
                     Err(NoCapacity { retry_at: Some(t) }) => {
@@ -233,10 +208,7 @@ impl Play {
                     let cal = self.cal.clone();
                     self.pool().check_invariants(&cal).expect("invariants");
                 }
-                let mut parts: Vec<String> = given
-                    .iter()
-                    .map(|(id, c)| format!("{} {c}", self.name(*id)))
-                    .collect();
+                let mut parts: Vec<String> = given.iter().map(|(id, c)| format!("{} {c}", self.name(*id))).collect();
                 if refused > 0 {
                     parts.push(format!("refused {refused}"));
                 }
@@ -245,16 +217,9 @@ impl Play {
             "counts" => {
                 let day = Self::day(pos[0]);
                 let pool = self.pool.as_ref().expect("pool");
-                let parts: Vec<String> = pool
-                    .numbers()
-                    .iter()
-                    .map(|n| format!("{}={}", n.display_name, pool.calls_on(n.id, day)))
-                    .collect();
-                self.out.push(format!(
-                    "{line} -> {} (total {})",
-                    parts.join(" "),
-                    pool.total_on(day)
-                ));
+                let parts: Vec<String> =
+                    pool.numbers().iter().map(|n| format!("{}={}", n.display_name, pool.calls_on(n.id, day))).collect();
+                self.out.push(format!("{line} -> {} (total {})", parts.join(" "), pool.total_on(day)));
             }
             "working" => {
                 let day = Self::day(pos[0]);
@@ -265,35 +230,22 @@ impl Play {
             "shortfall" => {
                 let day = Self::day(pos[0]);
                 let now = self.now.unwrap_or_else(|| self.cal.start_of(day));
-                let s = self
-                    .pool
-                    .as_ref()
-                    .expect("pool")
-                    .shortfall(day, &self.cal, now);
+                let s = self.pool.as_ref().expect("pool").shortfall(day, &self.cal, now);
                 self.out.push(format!("{line} -> {s}"));
             }
             "rests" => {
                 let id = self.id(pos[0]);
-                let n = self
-                    .pool
-                    .as_ref()
-                    .and_then(|p| p.number(id))
-                    .expect("number");
-                let rests: Vec<String> =
-                    n.rests.iter().map(|r| render_rest(&self.cal, r)).collect();
-                let shown = if rests.is_empty() {
-                    "none".to_owned()
-                } else {
-                    rests.join(", ")
-                };
+                let n = self.pool.as_ref().and_then(|p| p.number(id)).expect("number");
+                let rests: Vec<String> = n.rests.iter().map(|r| render_rest(&self.cal, r)).collect();
+                let shown = if rests.is_empty() { "none".to_owned() } else { rests.join(", ") };
                 self.out.push(format!("{line} -> {shown}"));
             }
             _ => panic!("unknown scenario command {cmd}"),
         }
-        if let Some(pool) = &self.pool {
-            if let Err(e) = pool.check_invariants(&self.cal) {
-                panic!("invariants broken after `{line}`: {e}");
-            }
+        if let Some(pool) = &self.pool
+            && let Err(e) = pool.check_invariants(&self.cal)
+        {
+            panic!("invariants broken after `{line}`: {e}");
         }
     }
 }
@@ -315,16 +267,9 @@ fn check(scenario: &str, expected: &str) {
         play.step(line);
     }
     let got = play.out.join("\n");
-    let want: Vec<&str> = expected
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let want: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let want = want.join("\n");
-    assert!(
-        got == want,
-        "scenario outcome differs\n--- got ---\n{got}\n--- expected ---\n{want}\n"
-    );
+    assert!(got == want, "scenario outcome differs\n--- got ---\n{got}\n--- expected ---\n{want}\n");
 }
 
 // ---------------------------------------------------------------------------------
@@ -826,66 +771,22 @@ fn shortfall_ignores_numbers_resting_the_whole_day() {
 fn promotion_order_puts_fitting_reserve_numbers_first() {
     let cal = Calendar::paris();
     let at = |t: &str| local(&cal, t);
-    let mut target = PoolState::new(pool_def(
-        "A",
-        PoolRole::Outbound,
-        Policy {
-            geographic: true,
-            ..Policy::default()
-        },
-    ));
-    for (id, fac, zone) in [
-        (1, "clinique-a", 1),
-        (2, "clinique-a", 1),
-        (3, "clinique-b", 2),
-    ] {
-        target.add_number(NumberSlot {
-            facility: Some(facility(fac)),
-            zone: Some(zone),
-            ..slot(id, "t")
-        });
+    let mut target =
+        PoolState::new(pool_def("A", PoolRole::Outbound, Policy { geographic: true, ..Policy::default() }));
+    for (id, fac, zone) in [(1, "clinique-a", 1), (2, "clinique-a", 1), (3, "clinique-b", 2)] {
+        target.add_number(NumberSlot { facility: Some(facility(fac)), zone: Some(zone), ..slot(id, "t") });
     }
     let mut reserve = PoolState::new(pool_def("R", PoolRole::Reserve, Policy::default()));
     let candidates = [
         // (id, facility, zone, last used, status)
         (11, Some("clinique-z"), Some(1), None, NumberStatus::Reserve),
-        (
-            12,
-            Some("clinique-b"),
-            Some(3),
-            Some("2026-05-01T10:00"),
-            NumberStatus::Reserve,
-        ),
-        (
-            13,
-            Some("clinique-a"),
-            Some(1),
-            Some("2026-05-20T10:00"),
-            NumberStatus::Reserve,
-        ),
-        (
-            14,
-            Some("clinique-a"),
-            Some(1),
-            Some("2026-05-02T10:00"),
-            NumberStatus::Reserve,
-        ),
+        (12, Some("clinique-b"), Some(3), Some("2026-05-01T10:00"), NumberStatus::Reserve),
+        (13, Some("clinique-a"), Some(1), Some("2026-05-20T10:00"), NumberStatus::Reserve),
+        (14, Some("clinique-a"), Some(1), Some("2026-05-02T10:00"), NumberStatus::Reserve),
         (15, Some("clinique-a"), Some(4), None, NumberStatus::Reserve),
-        (
-            16,
-            Some("clinique-a"),
-            Some(1),
-            None,
-            NumberStatus::Quarantined,
-        ),
+        (16, Some("clinique-a"), Some(1), None, NumberStatus::Quarantined),
         (17, None, None, None, NumberStatus::Retired),
-        (
-            18,
-            None,
-            None,
-            Some("2026-05-01T09:00"),
-            NumberStatus::Active,
-        ),
+        (18, None, None, Some("2026-05-01T09:00"), NumberStatus::Active),
     ];
     for (id, fac, zone, last, status) in candidates {
         reserve.add_number(NumberSlot {
@@ -896,26 +797,15 @@ fn promotion_order_puts_fitting_reserve_numbers_first() {
             ..slot(id, "r")
         });
     }
-    let order: Vec<i64> = reserve
-        .promotion_order(&target)
-        .into_iter()
-        .map(|id| id.0)
-        .collect();
+    let order: Vec<i64> = reserve.promotion_order(&target).into_iter().map(|id| id.0).collect();
     // Facility and main zone (1) fit: 14 then 13 (least recently used first); facility
     // only: 15 and 12 (clinique-b is served by number 3); then the rest by last use.
     assert_eq!(order, vec![14, 13, 15, 12, 11, 18]);
 
     // In a pool that is not geographic the zone does not matter.
     let mut plain = PoolState::new(pool_def("B", PoolRole::Outbound, Policy::default()));
-    plain.add_number(NumberSlot {
-        facility: Some(facility("clinique-a")),
-        ..slot(1, "t")
-    });
-    let order: Vec<i64> = reserve
-        .promotion_order(&plain)
-        .into_iter()
-        .map(|id| id.0)
-        .collect();
+    plain.add_number(NumberSlot { facility: Some(facility("clinique-a")), ..slot(1, "t") });
+    let order: Vec<i64> = reserve.promotion_order(&plain).into_iter().map(|id| id.0).collect();
     assert_eq!(order, vec![15, 14, 13, 11, 18, 12]);
 }
 
@@ -928,14 +818,7 @@ fn promotion_order_puts_fitting_reserve_numbers_first() {
 enum Op {
     /// `count` calls a minute apart, the first dialled `offset` seconds after the window
     /// opens, each decided `lead` seconds before it is dialled.
-    Allocate {
-        offset: i64,
-        count: i64,
-        lead: i64,
-        facility: usize,
-        zone: Option<u8>,
-        affinity: Option<usize>,
-    },
+    Allocate { offset: i64, count: i64, lead: i64, facility: usize, zone: Option<u8>, affinity: Option<usize> },
     /// Takes back the `pick`-th (modulo) call still given.
     Unassign { pick: usize },
     /// Changes a number's status.
@@ -957,29 +840,17 @@ const WINDOW_DAYS: i32 = 10;
 
 fn policy_strategy() -> impl Strategy<Value = Policy> {
     (5u32..=10)
-        .prop_flat_map(|cap| {
-            (
-                Just(cap),
-                3..=cap,
-                1..=cap,
-                1u32..=3,
-                24u32..=72,
-                0u32..=50,
-                any::<bool>(),
-            )
+        .prop_flat_map(|cap| (Just(cap), 3..=cap, 1..=cap, 1u32..=3, 24u32..=72, 0u32..=50, any::<bool>()))
+        .prop_map(|(cap, intensive, healthy, before_rest, rest, margin, geographic)| Policy {
+            calls_per_day_max: cap,
+            intensive_calls_min: intensive,
+            intensive_days_before_rest: before_rest,
+            rest_hours: rest,
+            healthy_calls_per_day: healthy,
+            reports_per_day_to_quarantine: 2,
+            reserve_margin_percent: margin,
+            geographic,
         })
-        .prop_map(
-            |(cap, intensive, healthy, before_rest, rest, margin, geographic)| Policy {
-                calls_per_day_max: cap,
-                intensive_calls_min: intensive,
-                intensive_days_before_rest: before_rest,
-                rest_hours: rest,
-                healthy_calls_per_day: healthy,
-                reports_per_day_to_quarantine: 2,
-                reserve_margin_percent: margin,
-                geographic,
-            },
-        )
 }
 
 fn status_strategy() -> impl Strategy<Value = NumberStatus> {
@@ -1064,6 +935,79 @@ impl Model {
         counts
     }
 
+    /// Places one call on the pool and checks the choice against the rules: the number
+    /// was active, not resting and below the cap; it is pushed into its intensive day
+    /// only when no number could take the call otherwise; an eligible affinity number
+    /// wins; a refusal means no number plainly could take it.
+    fn place(
+        &mut self,
+        pool: &mut PoolState,
+        spec: &CallSpec<'_>,
+        now: Timestamp,
+        stats: &mut WalkStats,
+    ) -> Result<(), String> {
+        let p = &self.policy;
+        let dial_at = spec.dial_at;
+        let day = self.cal.day_of(dial_at);
+        let counts = self.counts();
+        let calls = |id: NumberId| counts.get(&(id, day)).copied().unwrap_or(0);
+        // Numbers that plainly may take the call: active, not resting, below the cap,
+        // and either below the threshold or already intensive.
+        let free = |n: &NumberSlot| n.status == NumberStatus::Active && !n.rests.iter().any(|r| r.covers(dial_at));
+        let below = |n: &NumberSlot| free(n) && calls(n.id) + 1 < p.intensive_calls_min;
+        let plain = |n: &NumberSlot| {
+            below(n) || (free(n) && calls(n.id) >= p.intensive_calls_min && calls(n.id) < p.calls_per_day_max)
+        };
+        let before = pool.clone();
+        let alloc = match pool.allocate(spec, &self.cal, now) {
+            Ok(alloc) => alloc,
+            Err(NoCapacity { retry_at }) => {
+                stats.refused += 1;
+                if let Some(o) = before.numbers().iter().find(|o| plain(o)) {
+                    return Err(format!("no capacity while {:?} could take the call", o.id));
+                }
+                let any_active = before.numbers().iter().any(|n| n.status == NumberStatus::Active);
+                return match retry_at {
+                    Some(t) if any_active && t > dial_at => Ok(()),
+                    None if !any_active => Ok(()),
+                    other => Err(format!("retry_at {other:?} for a call at {dial_at}")),
+                };
+            }
+        };
+        stats.calls += 1;
+        let n = before.number(alloc.number).ok_or("allocated an unknown number")?;
+        if n.status != NumberStatus::Active {
+            return Err(format!("{:?} given a call while {:?}", n.id, n.status));
+        }
+        if let Some(r) = n.rests.iter().find(|r| r.covers(dial_at)) {
+            return Err(format!("{:?} given a call at {dial_at} in its rest {r:?}", n.id));
+        }
+        if calls(n.id) >= p.calls_per_day_max {
+            return Err(format!("{:?} given a call over the cap", n.id));
+        }
+        if calls(n.id) + 1 == p.intensive_calls_min {
+            if let Some(o) = before.numbers().iter().find(|o| plain(o)) {
+                return Err(format!("{:?} pushed into its intensive day while {:?} could take the call", n.id, o.id));
+            }
+        } else if alloc.rest.is_some() {
+            return Err("a rest from a call that makes no day intensive".into());
+        }
+        if let Some(a) = spec.affinity.and_then(|a| before.number(a))
+            && below(a)
+            && a.id != n.id
+        {
+            return Err(format!("affinity {:?} was eligible, {:?} chosen", a.id, n.id));
+        }
+        if let Some(r) = alloc.rest {
+            stats.rests += 1;
+            if self.cal.tz().to_offset(r.from) != self.cal.tz().to_offset(r.until) {
+                stats.rests_across_dst += 1;
+            }
+        }
+        self.given.push((alloc.number, dial_at));
+        Ok(())
+    }
+
     /// Checks the pool against the model; returns an error naming what differs.
     fn check(&mut self, pool: &PoolState) -> Result<(), String> {
         pool.check_invariants(&self.cal)?;
@@ -1073,25 +1017,17 @@ impl Model {
             for &day in &self.days {
                 let calls = counts.get(&(n.id, day)).copied().unwrap_or(0);
                 if pool.calls_on(n.id, day) != calls {
-                    return Err(format!(
-                        "{:?} on {day}: engine {} model {calls}",
-                        n.id,
-                        pool.calls_on(n.id, day)
-                    ));
+                    return Err(format!("{:?} on {day}: engine {} model {calls}", n.id, pool.calls_on(n.id, day)));
                 }
                 if calls > p.calls_per_day_max {
-                    return Err(format!(
-                        "{:?} has {calls} calls on {day}, over the cap",
-                        n.id
-                    ));
+                    return Err(format!("{:?} has {calls} calls on {day}, over the cap", n.id));
                 }
             }
             // Every maximal run of intensive days; a run of exactly N calls for a
             // rest from the end of its last day, lasting rest_hours as instants.
             let mut run: Vec<Date> = Vec::new();
             for &day in &self.days {
-                let intensive =
-                    counts.get(&(n.id, day)).copied().unwrap_or(0) >= p.intensive_calls_min;
+                let intensive = counts.get(&(n.id, day)).copied().unwrap_or(0) >= p.intensive_calls_min;
                 if intensive {
                     run.push(day);
                 }
@@ -1103,37 +1039,23 @@ impl Model {
                     if len == p.intensive_days_before_rest {
                         let last = run[run.len() - 1];
                         let from = self.cal.end_of(last);
-                        let until = Timestamp::from_second(
-                            from.as_second() + i64::from(p.rest_hours) * 3600,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        self.expected_rests
-                            .entry(n.id)
-                            .or_default()
-                            .insert((from, until));
+                        let until = Timestamp::from_second(from.as_second() + i64::from(p.rest_hours) * 3600)
+                            .map_err(|e| e.to_string())?;
+                        self.expected_rests.entry(n.id).or_default().insert((from, until));
                     }
                     run.clear();
                 }
             }
-            let got: Vec<(Timestamp, Timestamp)> =
-                n.rests.iter().map(|r| (r.from, r.until)).collect();
-            let want: Vec<(Timestamp, Timestamp)> = self
-                .expected_rests
-                .get(&n.id)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
+            let got: Vec<(Timestamp, Timestamp)> = n.rests.iter().map(|r| (r.from, r.until)).collect();
+            let want: Vec<(Timestamp, Timestamp)> =
+                self.expected_rests.get(&n.id).map(|s| s.iter().copied().collect()).unwrap_or_default();
             if got != want {
-                return Err(format!(
-                    "{:?} rests {got:?}, expected (oldest first, once each) {want:?}",
-                    n.id
-                ));
+                return Err(format!("{:?} rests {got:?}, expected (oldest first, once each) {want:?}", n.id));
             }
         }
         // No call given ever falls in a rest of its number, even one recorded later.
         for (id, at) in &self.given {
-            let n = pool
-                .number(*id)
-                .ok_or("a given call's number left the pool")?;
+            let n = pool.number(*id).ok_or("a given call's number left the pool")?;
             if let Some(r) = n.rests.iter().find(|r| r.covers(*at)) {
                 return Err(format!("{id:?} has a call at {at} inside its rest {r:?}"));
             }
@@ -1156,9 +1078,7 @@ fn play_walk(walk: &Walk) -> Result<WalkStats, String> {
     }
     let window_start = cal.start_of(walk.first_day);
     // The model looks one day beyond the window on either side.
-    let days: Vec<Date> = (-1..=WINDOW_DAYS)
-        .map(|d| add_days(walk.first_day, d))
-        .collect();
+    let days: Vec<Date> = (-1..=WINDOW_DAYS).map(|d| add_days(walk.first_day, d)).collect();
     let mut model = Model {
         cal: cal.clone(),
         policy: walk.policy.clone(),
@@ -1166,134 +1086,24 @@ fn play_walk(walk: &Walk) -> Result<WalkStats, String> {
         expected_rests: BTreeMap::new(),
         days,
     };
-    let p = &walk.policy;
     let mut stats = WalkStats::default();
-    let facilities: Vec<FacilityId> = FACILITIES
-        .iter()
-        .chain(["clinique-z"].iter())
-        .map(|f| facility(f))
-        .collect();
+    let facilities: Vec<FacilityId> = FACILITIES.iter().chain(["clinique-z"].iter()).map(|f| facility(f)).collect();
     for (step, op) in walk.ops.iter().enumerate() {
         match op {
-            Op::Allocate {
-                offset,
-                count,
-                lead,
-                facility,
-                zone,
-                affinity,
-            } => {
+            Op::Allocate { offset, count, lead, facility, zone, affinity } => {
                 for i in 0..*count {
                     let dial_at = window_start + SignedDuration::from_secs(*offset + 60 * i);
-                    let now = dial_at - SignedDuration::from_secs(*lead);
-                    let day = cal.day_of(dial_at);
-                    let counts = model.counts();
-                    let calls = |id: NumberId| counts.get(&(id, day)).copied().unwrap_or(0);
-                    // Numbers that plainly may take the call: active, not resting, below
-                    // the cap and either below the threshold or already intensive.
-                    let free = |n: &NumberSlot| {
-                        n.status == NumberStatus::Active
-                            && !n.rests.iter().any(|r| r.covers(dial_at))
-                    };
-                    let below = |n: &NumberSlot| free(n) && calls(n.id) + 1 < p.intensive_calls_min;
-                    let already = |n: &NumberSlot| {
-                        free(n)
-                            && calls(n.id) >= p.intensive_calls_min
-                            && calls(n.id) < p.calls_per_day_max
-                    };
-                    let affinity_id = affinity.map(|a| NumberId(a as i64 + 1));
-                    let before = pool.clone();
                     let spec = CallSpec {
                         facility: &facilities[*facility],
                         patient_zone: *zone,
-                        affinity: affinity_id,
+                        affinity: affinity.map(|a| NumberId(a as i64 + 1)),
                         dial_at,
                     };
-                    match pool.allocate(&spec, &cal, now) {
-                        Ok(alloc) => {
-                            stats.calls += 1;
-                            let n = before
-                                .number(alloc.number)
-                                .ok_or("allocated an unknown number")?;
-                            if n.status != NumberStatus::Active {
-                                return Err(format!(
-                                    "step {step}: {:?} given a call while {:?}",
-                                    n.id, n.status
-                                ));
-                            }
-                            if let Some(r) = n.rests.iter().find(|r| r.covers(dial_at)) {
-                                return Err(format!(
-                                    "step {step}: {:?} given a call at {dial_at} in its rest {r:?}",
-                                    n.id
-                                ));
-                            }
-                            if calls(n.id) >= p.calls_per_day_max {
-                                return Err(format!(
-                                    "step {step}: {:?} given a call over the cap",
-                                    n.id
-                                ));
-                            }
-                            let pushed = calls(n.id) + 1 == p.intensive_calls_min;
-                            if pushed {
-                                if let Some(o) =
-                                    before.numbers().iter().find(|o| below(o) || already(o))
-                                {
-                                    return Err(format!(
-                                        "step {step}: {:?} pushed into its intensive day while {:?} could take the call",
-                                        n.id, o.id
-                                    ));
-                                }
-                            } else if alloc.rest.is_some() {
-                                return Err(format!(
-                                    "step {step}: a rest from a call that makes no day intensive"
-                                ));
-                            }
-                            if let Some(a) = affinity_id.and_then(|a| before.number(a)) {
-                                if below(a) && a.id != n.id {
-                                    return Err(format!(
-                                        "step {step}: affinity {:?} was eligible, {:?} chosen",
-                                        a.id, n.id
-                                    ));
-                                }
-                            }
-                            if let Some(r) = alloc.rest {
-                                stats.rests += 1;
-                                let (from, until) =
-                                    (cal.tz().to_offset(r.from), cal.tz().to_offset(r.until));
-                                if from != until {
-                                    stats.rests_across_dst += 1;
-                                }
-                            }
-                            model.given.push((alloc.number, dial_at));
-                        }
-                        Err(NoCapacity { retry_at }) => {
-                            stats.refused += 1;
-                            if let Some(o) =
-                                before.numbers().iter().find(|o| below(o) || already(o))
-                            {
-                                return Err(format!(
-                                    "step {step}: no capacity while {:?} could take the call",
-                                    o.id
-                                ));
-                            }
-                            let any_active = before
-                                .numbers()
-                                .iter()
-                                .any(|n| n.status == NumberStatus::Active);
-                            match retry_at {
-                                Some(t) if any_active && t > dial_at => {}
-                                None if !any_active => {}
-                                other => {
-                                    return Err(format!(
-                                        "step {step}: retry_at {other:?} for a call at {dial_at}"
-                                    ));
-                                }
-                            }
-                        }
-                    }
+                    let now = dial_at - SignedDuration::from_secs(*lead);
                     model
-                        .check(&pool)
-                        .map_err(|e| format!("after step {step} ({op:?}), call {i}: {e}"))?;
+                        .place(&mut pool, &spec, now, &mut stats)
+                        .and_then(|()| model.check(&pool))
+                        .map_err(|e| format!("step {step} ({op:?}), call {i}: {e}"))?;
                 }
             }
             Op::Unassign { pick } => {
@@ -1302,13 +1112,9 @@ fn play_walk(walk: &Walk) -> Result<WalkStats, String> {
                     pool.unassign(id, at, &cal);
                 }
             }
-            Op::SetStatus { number, status } => {
-                pool.set_status(NumberId(*number as i64 + 1), *status)
-            }
+            Op::SetStatus { number, status } => pool.set_status(NumberId(*number as i64 + 1), *status),
         }
-        model
-            .check(&pool)
-            .map_err(|e| format!("after step {step} ({op:?}): {e}"))?;
+        model.check(&pool).map_err(|e| format!("after step {step} ({op:?}): {e}"))?;
     }
     Ok(stats)
 }
@@ -1345,14 +1151,8 @@ fn random_walks_really_rest_numbers() {
         totals.rests += stats.rests;
         totals.rests_across_dst += stats.rests_across_dst;
     }
-    assert!(
-        walks_with_rests >= 10,
-        "only {walks_with_rests} of 40 walks rested a number: {totals:?}"
-    );
-    assert!(
-        totals.rests_across_dst > 0,
-        "no rest crossed a DST change: {totals:?}"
-    );
+    assert!(walks_with_rests >= 10, "only {walks_with_rests} of 40 walks rested a number: {totals:?}");
+    assert!(totals.rests_across_dst > 0, "no rest crossed a DST change: {totals:?}");
     assert!(totals.refused > 0, "no call was ever refused: {totals:?}");
 }
 
@@ -1374,23 +1174,12 @@ fn rests_last_rest_hours_as_instants_across_both_changes() {
         pool.load_calls(NumberId(1), add_days(last, -1), 70);
         pool.load_calls(NumberId(1), last, 69);
         let dial_at = cal.start_of(last) + SignedDuration::from_hours(10);
-        let spec = CallSpec {
-            facility: &facility("clinique-a"),
-            patient_zone: None,
-            affinity: None,
-            dial_at,
-        };
+        let spec = CallSpec { facility: &facility("clinique-a"), patient_zone: None, affinity: None, dial_at };
         let alloc = pool.allocate(&spec, &cal, dial_at).expect("allocated");
         let rest = alloc.rest.expect("third intensive day starts a rest");
         assert_eq!(rest.from, cal.end_of(last));
-        assert_eq!(
-            rest.until.duration_since(rest.from),
-            SignedDuration::from_hours(48)
-        );
+        assert_eq!(rest.until.duration_since(rest.from), SignedDuration::from_hours(48));
         assert_eq!(render_ts(&cal, rest.until), expected_until);
-        assert_eq!(
-            pool.number(NumberId(1)).map(|n| n.rests.clone()),
-            Some(vec![rest])
-        );
+        assert_eq!(pool.number(NumberId(1)).map(|n| n.rests.clone()), Some(vec![rest]));
     }
 }

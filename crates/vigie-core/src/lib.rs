@@ -6,11 +6,13 @@ mod call;
 mod catalog;
 mod engine;
 mod phone;
+mod plan;
 
-pub use call::{reports_quarantine, DialWindow, Outcome, ReportSource};
-pub use calendar::{add_days, next, prev, Calendar};
-pub use catalog::{Catalog, FacilityId, InvalidField, PoolCode, PoolDef, PoolRole, Policy, Purpose};
+pub use calendar::{Calendar, add_days, next, prev};
+pub use call::{DialWindow, Outcome, ReportSource, reports_quarantine};
+pub use catalog::{Catalog, FacilityId, InvalidField, Policy, PoolCode, PoolDef, PoolRole, Purpose};
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
-pub use phone::{E164, NumberCategory, PhoneError};
 pub use jiff::civil::Date;
 pub use jiff::{SignedDuration, Timestamp};
+pub use phone::{E164, NumberCategory, PhoneError};
+pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};

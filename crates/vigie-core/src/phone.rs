@@ -13,7 +13,9 @@ pub struct E164(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
     /// The text is not a telephone number at all.
-    #[error("not a telephone number: expected E.164 such as +33123456789 or a French national number such as 0123456789")]
+    #[error(
+        "not a telephone number: expected E.164 such as +33123456789 or a French national number such as 0123456789"
+    )]
     Unparsable,
     /// The text parses but the number is not allocated in its country's plan.
     #[error("not a valid number in its country's numbering plan")]
@@ -28,8 +30,7 @@ impl E164 {
     /// expressions, because every allocation parses the patient's phone.
     pub fn parse(text: &str) -> Result<E164, PhoneError> {
         let text = text.trim();
-        let pn = phonenumber::parse(Some(phonenumber::country::Id::FR), text)
-            .map_err(|_| PhoneError::Unparsable)?;
+        let pn = phonenumber::parse(Some(phonenumber::country::Id::FR), text).map_err(|_| PhoneError::Unparsable)?;
         if !pn.is_valid() {
             return Err(PhoneError::Invalid);
         }
@@ -95,9 +96,7 @@ impl E164 {
 
 /// The geographic-looking blocks that ARCEP reserves for verified polyvalent numbers
 /// (NPV, décision 2022-1583), as national significant number prefixes.
-const NPV_GEOGRAPHIC: [&str; 10] = [
-    "162", "163", "270", "271", "377", "378", "424", "425", "568", "569",
-];
+const NPV_GEOGRAPHIC: [&str; 10] = ["162", "163", "270", "271", "377", "378", "424", "425", "568", "569"];
 
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,21 +1,22 @@
 //! The dialers' API: JSON DTOs, their validation into core types, and the handlers.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, Timestamp};
 use vigie_store::{
-    CallAnswer, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberRecord, OutcomeReport, Principal, ReportAnswer, Role,
+    CallAnswer, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberRecord, OutcomeReport, Principal,
+    ReportAnswer, Role,
 };
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Parses a JSON body, naming the field at fault.
 pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -81,9 +82,9 @@ fn phone(field: &str, value: &str) -> Result<E164, ApiError> {
 }
 
 fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
-    value
-        .parse::<Timestamp>()
-        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 instant with an offset, such as 2026-11-27T09:30:00+01:00"))
+    value.parse::<Timestamp>().map_err(|_| {
+        ApiError::invalid(field, "must be an RFC 3339 instant with an offset, such as 2026-11-27T09:30:00+01:00")
+    })
 }
 
 fn reference(field: &str, value: &str) -> Result<String, ApiError> {
@@ -91,7 +92,10 @@ fn reference(field: &str, value: &str) -> Result<String, ApiError> {
         && value.len() <= 128
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
     if !ok {
-        return Err(ApiError::invalid(field, "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':' or '/'"));
+        return Err(ApiError::invalid(
+            field,
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':' or '/'",
+        ));
     }
     if E164::parse(value).is_ok() {
         return Err(ApiError::invalid(field, "must be a pseudonymous reference, not a telephone number"));
@@ -122,7 +126,13 @@ pub(crate) struct FacilityOut {
 
 impl From<Facility> for FacilityOut {
     fn from(f: Facility) -> FacilityOut {
-        FacilityOut { id: f.id.to_string(), name: f.name, display_name: f.display_name, city: f.city, callback: f.callback.to_string() }
+        FacilityOut {
+            id: f.id.to_string(),
+            name: f.name,
+            display_name: f.display_name,
+            city: f.city,
+            callback: f.callback.to_string(),
+        }
     }
 }
 
@@ -138,7 +148,11 @@ impl FacilityIn {
     }
 }
 
-pub(crate) async fn post_facility(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn post_facility(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(&[Role::Ops])?;
     let f = parse::<FacilityIn>(&body)?.validate()?;
     let created = s.store.upsert_facility(&f).await?;
@@ -146,7 +160,10 @@ pub(crate) async fn post_facility(State(s): State<AppState>, caller: Caller, bod
     Ok((status, Json(FacilityOut::from(f))).into_response())
 }
 
-pub(crate) async fn get_facilities(State(s): State<AppState>, _caller: Caller) -> Result<Json<Vec<FacilityOut>>, ApiError> {
+pub(crate) async fn get_facilities(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<FacilityOut>>, ApiError> {
     Ok(Json(s.store.facilities().await?.into_iter().map(FacilityOut::from).collect()))
 }
 
@@ -233,7 +250,11 @@ pub(crate) struct CallRecordOut {
     outcome: Option<OutcomeOut>,
 }
 
-pub(crate) async fn get_call(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<CallRecordOut>, ApiError> {
+pub(crate) async fn get_call(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CallRecordOut>, ApiError> {
     caller.require(&[Role::Dialer, Role::Ops, Role::Auditor])?;
     let id: i64 = id.parse().map_err(|_| ApiError::invalid("call_id", "must be an integer"))?;
     let c = s.store.call(id, &caller.0).await?.ok_or_else(|| ApiError::not_found("call", "call_id"))?;
@@ -306,7 +327,12 @@ pub(crate) struct OutcomeAck {
     report: Option<ReportOut>,
 }
 
-pub(crate) async fn post_outcome(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> Result<Json<OutcomeAck>, ApiError> {
+pub(crate) async fn post_outcome(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<OutcomeAck>, ApiError> {
     caller.require(&[Role::Dialer])?;
     let call_id: i64 = id.parse().map_err(|_| ApiError::invalid("call_id", "must be an integer"))?;
     let o: OutcomeIn = parse(&body)?;
@@ -331,7 +357,14 @@ pub(crate) async fn post_outcome(State(s): State<AppState>, caller: Caller, Path
         .store
         .record_outcome(
             call_id,
-            OutcomeReport { outcome, duration_s: o.duration_s, ended_at, ring_s: o.ring_s, sip_code: o.sip_code, agent_note: o.agent_note },
+            OutcomeReport {
+                outcome,
+                duration_s: o.duration_s,
+                ended_at,
+                ring_s: o.ring_s,
+                sip_code: o.sip_code,
+                agent_note: o.agent_note,
+            },
         )
         .await?;
     Ok(Json(OutcomeAck { call_id, recorded: true, report: report.map(ReportOut::from) }))
@@ -427,7 +460,11 @@ pub(crate) struct NumberDetailOut {
     history: Vec<EventOut>,
 }
 
-pub(crate) async fn get_number(State(s): State<AppState>, _caller: Caller, Path(e164): Path<String>) -> Result<Json<NumberDetailOut>, ApiError> {
+pub(crate) async fn get_number(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path(e164): Path<String>,
+) -> Result<Json<NumberDetailOut>, ApiError> {
     let e164 = phone("number", &e164)?;
     let (n, events) = s.store.number(&e164).await?.ok_or_else(|| ApiError::not_found("number", "number"))?;
     Ok(Json(NumberDetailOut {
@@ -461,7 +498,11 @@ impl NumberIn {
         Ok(NewNumber {
             number: phone("number", &self.number)?,
             pool: PoolCode::parse(&self.pool).map_err(|e| ApiError::invalid("pool", e.rule))?,
-            facility: self.facility.map(|f| FacilityId::parse(&f)).transpose().map_err(|e| ApiError::invalid("facility", e.rule))?,
+            facility: self
+                .facility
+                .map(|f| FacilityId::parse(&f))
+                .transpose()
+                .map_err(|e| ApiError::invalid("facility", e.rule))?,
             display_name: text("display_name", &self.display_name, 64)?,
             callback: phone("callback", &self.callback)?,
         })
@@ -495,7 +536,12 @@ pub(crate) struct NumberPatch {
     pool: Option<String>,
 }
 
-pub(crate) async fn patch_number(State(s): State<AppState>, caller: Caller, Path(e164): Path<String>, body: Bytes) -> Result<Json<NumberDetailOut>, ApiError> {
+pub(crate) async fn patch_number(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(e164): Path<String>,
+    body: Bytes,
+) -> Result<Json<NumberDetailOut>, ApiError> {
     caller.require(&[Role::Ops])?;
     let number = phone("number", &e164)?;
     let p: NumberPatch = parse(&body)?;
@@ -548,7 +594,13 @@ pub(crate) async fn get_pools(State(s): State<AppState>, _caller: Caller) -> Res
                 code: p.code.to_string(),
                 role: p.role,
                 purposes: p.purposes.iter().map(|x| x.to_string()).collect(),
-                numbers: PoolCounts { active: p.active, resting: p.resting, quarantined: p.quarantined, reserve: p.reserve, retired: p.retired },
+                numbers: PoolCounts {
+                    active: p.active,
+                    resting: p.resting,
+                    quarantined: p.quarantined,
+                    reserve: p.reserve,
+                    retired: p.retired,
+                },
                 capacity_today: p.capacity_today,
                 used_today: p.used_today,
                 answer_rate_7d: p.answer_rate_7d,
@@ -582,7 +634,13 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
     let pools = s.store.pools().await?;
     out.push_str("# HELP vigie_pool_numbers Numbers per pool and state.\n# TYPE vigie_pool_numbers gauge\n");
     for p in &pools {
-        for (state, v) in [("active", p.active), ("resting", p.resting), ("quarantined", p.quarantined), ("reserve", p.reserve), ("retired", p.retired)] {
+        for (state, v) in [
+            ("active", p.active),
+            ("resting", p.resting),
+            ("quarantined", p.quarantined),
+            ("reserve", p.reserve),
+            ("retired", p.retired),
+        ] {
             out.push_str(&format!("vigie_pool_numbers{{pool=\"{}\",state=\"{state}\"}} {v}\n", p.code));
         }
     }

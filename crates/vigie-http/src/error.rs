@@ -1,9 +1,9 @@
 //! The API's one error type: it picks the status code, names the field and the rule
 //! for the client, and logs internals without returning them.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use vigie_core::{InvalidField, Timestamp};
 use vigie_store::StoreError;
@@ -79,7 +79,12 @@ impl ApiError {
 
     /// 413.
     pub fn too_large(limit: usize) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("bodies are limited to {limit} bytes"), None)
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("bodies are limited to {limit} bytes"),
+            None,
+        )
     }
 
     /// 400: the body is not JSON at all.
@@ -108,7 +113,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what, field } => ApiError::not_found(what, field),
             StoreError::Invalid(f) => f.into(),
-            StoreError::Conflict { field, message } => ApiError::new(StatusCode::CONFLICT, "conflict", message, Some(field)),
+            StoreError::Conflict { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message, Some(field))
+            }
             StoreError::NoCapacity { pool, retry_at } => {
                 let mut err = ApiError::new(
                     StatusCode::CONFLICT,

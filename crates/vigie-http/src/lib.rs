@@ -3,15 +3,17 @@
 
 mod api;
 mod error;
+#[cfg(test)]
+mod openapi_tests;
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vigie_core::FacilityId;
@@ -72,6 +74,7 @@ impl AppState {
 /// The application's routes.
 pub fn router(state: AppState, options: HttpOptions) -> Router {
     Router::new()
+        .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(api::openapi))
@@ -113,6 +116,10 @@ async fn body_limit_as_json(
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains requests.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

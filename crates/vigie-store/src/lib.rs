@@ -209,7 +209,11 @@ impl Store {
 
     /// Records how a call ended. An agent note `shown_as_spam` also files a report,
     /// whose effect is returned.
-    pub async fn record_outcome(&self, call_id: i64, outcome: OutcomeReport) -> Result<Option<ReportAnswer>, StoreError> {
+    pub async fn record_outcome(
+        &self,
+        call_id: i64,
+        outcome: OutcomeReport,
+    ) -> Result<Option<ReportAnswer>, StoreError> {
         match self.send(Request::Outcome(call_id, outcome)).await? {
             Reply::Outcome(r) => r,
             _ => unreachable!("the writer answers in kind"),
@@ -217,7 +221,13 @@ impl Store {
     }
 
     /// Quarantines, releases, retires or moves a number, with the reason and who asked.
-    pub async fn change_number(&self, number: E164, change: NumberChange, reason: String, actor: String) -> Result<(), StoreError> {
+    pub async fn change_number(
+        &self,
+        number: E164,
+        change: NumberChange,
+        reason: String,
+        actor: String,
+    ) -> Result<(), StoreError> {
         match self.send(Request::Change { number, change, reason, actor }).await? {
             Reply::Change(r) => r,
             _ => unreachable!("the writer answers in kind"),
@@ -252,7 +262,8 @@ impl Store {
         let mut problems = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, n) in numbers.iter().enumerate() {
-            let mut problem = |field: &'static str, message: String| problems.push(RowProblem { index: i, field, message });
+            let mut problem =
+                |field: &'static str, message: String| problems.push(RowProblem { index: i, field, message });
             if let Err(rule) = n.number.category().presentable() {
                 problem("number", rule.to_owned());
             }
@@ -266,12 +277,18 @@ impl Store {
                 problem("display_name", "must be 1 to 64 characters".into());
             }
             if let Some(f) = &n.facility {
-                let exists = sqlx::query("SELECT 1 FROM facilities WHERE id = $1").bind(f.as_str()).fetch_optional(&mut *tx).await?;
+                let exists = sqlx::query("SELECT 1 FROM facilities WHERE id = $1")
+                    .bind(f.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if exists.is_none() {
                     problem("facility", format!("facility {f} does not exist"));
                 }
             }
-            let exists = sqlx::query("SELECT 1 FROM numbers WHERE e164 = $1").bind(n.number.as_str()).fetch_optional(&mut *tx).await?;
+            let exists = sqlx::query("SELECT 1 FROM numbers WHERE e164 = $1")
+                .bind(n.number.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             if exists.is_some() {
                 problem("number", format!("{} is already in the inventory", n.number));
             }
@@ -302,7 +319,8 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-            writer::insert_event(&mut tx, id, now, status, n.pool.as_str(), None, "added to the inventory", actor).await?;
+            writer::insert_event(&mut tx, id, now, status, n.pool.as_str(), None, "added to the inventory", actor)
+                .await?;
             ids.push(id);
         }
         sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
@@ -339,9 +357,8 @@ impl Store {
             .bind(hash.as_str())
             .fetch_optional(&self.shared.pool)
             .await?;
-        let principal = row.and_then(|r| {
-            Role::parse(&r.get::<String, _>(1)).map(|role| Principal { name: r.get(0), role })
-        });
+        let principal =
+            row.and_then(|r| Role::parse(&r.get::<String, _>(1)).map(|role| Principal { name: r.get(0), role }));
         if let (Some(p), Ok(mut cache)) = (&principal, self.shared.keys.lock()) {
             if cache.len() > 10_000 {
                 cache.clear();
@@ -366,4 +383,3 @@ fn hash_token(token: &str) -> String {
 pub fn generate_data_key() -> (DataKey, String) {
     DataKey::generate()
 }
-

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
-use vigie_core::{add_days, E164, FacilityId, NumberStatus, Outcome, PoolCode, Purpose};
+use sqlx::any::AnyRow;
+use vigie_core::{E164, FacilityId, NumberStatus, Outcome, PoolCode, Purpose, add_days};
 
+use crate::Store;
 use crate::db::{day_text, instant, micros};
 use crate::error::StoreError;
 use crate::model::{CallRecord, Facility, NumberEvent, NumberRecord, OutcomeReport, PoolSummary, Principal, Role};
-use crate::Store;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())

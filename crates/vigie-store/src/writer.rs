@@ -10,21 +10,21 @@
 //! across processes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
-    reports_quarantine, Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode,
-    PoolRole, PoolState, Purpose, ReportSource, Rest, Timestamp,
+    Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode, PoolRole, PoolState,
+    Purpose, ReportSource, Rest, Timestamp, reports_quarantine,
 };
 
+use crate::Shared;
 use crate::db::{day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
-use crate::Shared;
 
 /// A change for the writer.
 pub(crate) enum Request {
@@ -97,7 +97,10 @@ impl Pending {
 enum Slot {
     Done(Result<CallAnswer, StoreError>),
     /// Inserted by this batch: the id comes back from the insert.
-    Inserted { call_ref: String, answer: CallAnswer },
+    Inserted {
+        call_ref: String,
+        answer: CallAnswer,
+    },
 }
 
 struct Batch {
@@ -253,8 +256,9 @@ impl Writer {
             if !k.same_as(call) {
                 return Ok(Slot::Done(Err(StoreError::Conflict {
                     field: "call_ref",
-                    message: "call_ref was already used for a different call (facility, purpose, patient or dial_at differ)"
-                        .into(),
+                    message:
+                        "call_ref was already used for a different call (facility, purpose, patient or dial_at differ)"
+                            .into(),
                 })));
             }
             if k.number.is_some() || k.id.is_none() {
@@ -438,7 +442,12 @@ impl Writer {
         Ok(())
     }
 
-    async fn change(&mut self, tx: &mut AnyConnection, batch: &mut Batch, request: &Request) -> Result<Reply, StoreError> {
+    async fn change(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        request: &Request,
+    ) -> Result<Reply, StoreError> {
         Ok(match request {
             Request::Allocate(_) => unreachable!("allocations are handled by allocate"),
             Request::Report(report, call_id) => Reply::Report(self.report(tx, batch, report, *call_id).await?),
@@ -528,7 +537,8 @@ impl Writer {
         .execute(&mut *tx)
         .await?;
         self.shared.metrics.outcomes.fetch_add(1, Ordering::Relaxed);
-        let newly_spam = outcome.agent_note.as_deref() == Some(SHOWN_AS_SPAM) && previous_note.as_deref() != Some(SHOWN_AS_SPAM);
+        let newly_spam =
+            outcome.agent_note.as_deref() == Some(SHOWN_AS_SPAM) && previous_note.as_deref() != Some(SHOWN_AS_SPAM);
         match (newly_spam, e164) {
             (true, Some(e164)) => {
                 let number = E164::parse(&e164).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -559,13 +569,22 @@ impl Writer {
         let role = self.shared.catalog.pool(&number.pool).map(|p| p.role);
         match change {
             NumberChange::Quarantine | NumberChange::Retire => {
-                let status =
-                    if matches!(change, NumberChange::Quarantine) { NumberStatus::Quarantined } else { NumberStatus::Retired };
+                let status = if matches!(change, NumberChange::Quarantine) {
+                    NumberStatus::Quarantined
+                } else {
+                    NumberStatus::Retired
+                };
                 if number.status == status {
-                    return Ok(Err(StoreError::Conflict { field: "action", message: format!("the number is already {}", status.as_str()) }));
+                    return Ok(Err(StoreError::Conflict {
+                        field: "action",
+                        message: format!("the number is already {}", status.as_str()),
+                    }));
                 }
                 if number.status == NumberStatus::Retired {
-                    return Ok(Err(StoreError::Conflict { field: "action", message: "a retired number stays retired".into() }));
+                    return Ok(Err(StoreError::Conflict {
+                        field: "action",
+                        message: "a retired number stays retired".into(),
+                    }));
                 }
                 self.set_status(tx, batch, &number, status, reason, actor).await?;
             }
@@ -584,7 +603,10 @@ impl Writer {
                     return Ok(Err(StoreError::NotFound { what: "pool", field: "pool" }));
                 };
                 if *target == number.pool {
-                    return Ok(Err(StoreError::Conflict { field: "pool", message: format!("the number is already in pool {target}") }));
+                    return Ok(Err(StoreError::Conflict {
+                        field: "pool",
+                        message: format!("the number is already in pool {target}"),
+                    }));
                 }
                 let status = match (number.status, def.role) {
                     (NumberStatus::Quarantined | NumberStatus::Retired, _) => number.status,
@@ -634,7 +656,12 @@ impl Writer {
 
     /// Moves the calls not yet dialled of a number that left service to other numbers
     /// of its pool, or leaves them without a number when none can take them.
-    async fn reassign(&mut self, tx: &mut AnyConnection, batch: &mut Batch, number: &FoundNumber) -> Result<(u32, u32), StoreError> {
+    async fn reassign(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        number: &FoundNumber,
+    ) -> Result<(u32, u32), StoreError> {
         let rows = sqlx::query(
             "SELECT id, facility, patient_zone, dial_at, patient_ref FROM calls WHERE number_id = $1 AND dial_at > $2 AND outcome IS NULL ORDER BY dial_at",
         )
@@ -647,7 +674,8 @@ impl Writer {
         let cal = &self.shared.calendar;
         for row in rows {
             let call_id: i64 = row.get(0);
-            let facility = FacilityId::parse(&row.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let facility =
+                FacilityId::parse(&row.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let zone: Option<i64> = row.get(2);
             let dial_at = instant(row.get(3))?;
             let patient_ref: String = row.get(4);
@@ -741,7 +769,14 @@ impl Writer {
     }
 }
 
-fn record_allocation(pending: &mut Pending, pool: &PoolCode, patient_ref: &str, alloc: &Allocation, dial_at: Timestamp, d: Date) {
+fn record_allocation(
+    pending: &mut Pending,
+    pool: &PoolCode,
+    patient_ref: &str,
+    alloc: &Allocation,
+    dial_at: Timestamp,
+    d: Date,
+) {
     pending.count(alloc.number, pool, d, 1, Some(dial_at));
     pending.affinities.insert((pool.clone(), patient_ref.to_owned()), (alloc.number, dial_at));
     if let Some(rest) = alloc.rest {
@@ -790,7 +825,11 @@ impl KnownCall {
     }
 }
 
-async fn known_calls(shared: &Shared, tx: &mut AnyConnection, calls: &[&NewCall]) -> Result<HashMap<String, KnownCall>, StoreError> {
+async fn known_calls(
+    shared: &Shared,
+    tx: &mut AnyConnection,
+    calls: &[&NewCall],
+) -> Result<HashMap<String, KnownCall>, StoreError> {
     let mut known = HashMap::new();
     for chunk in calls.chunks(500) {
         let sql = format!(
@@ -825,13 +864,19 @@ async fn known_calls(shared: &Shared, tx: &mut AnyConnection, calls: &[&NewCall]
     Ok(known)
 }
 
-async fn affinities(tx: &mut AnyConnection, calls: &[&NewCall]) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
+async fn affinities(
+    tx: &mut AnyConnection,
+    calls: &[&NewCall],
+) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
     let mut out = HashMap::new();
     let mut refs: Vec<&str> = calls.iter().map(|c| c.patient_ref.as_str()).collect();
     refs.sort_unstable();
     refs.dedup();
     for chunk in refs.chunks(500) {
-        let sql = format!("SELECT pool, patient_ref, number_id FROM affinities WHERE patient_ref IN ({})", list(chunk.len(), 1));
+        let sql = format!(
+            "SELECT pool, patient_ref, number_id FROM affinities WHERE patient_ref IN ({})",
+            list(chunk.len(), 1)
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
             q = q.bind(*r);
@@ -896,15 +941,25 @@ pub(crate) async fn insert_event(
 /// Loads one pool's engine state: its numbers, their calls per day from ten days
 /// back (enough to see any run of intensive days), their rests, and the pool's daily
 /// totals over four weeks for the expected demand.
-pub(crate) async fn load_pool(shared: &Shared, tx: &mut AnyConnection, code: &PoolCode, now: Timestamp) -> Result<PoolState, StoreError> {
-    let def = shared.catalog.pool(code).cloned().ok_or_else(|| StoreError::Corrupt(format!("pool {code} is not configured")))?;
+pub(crate) async fn load_pool(
+    shared: &Shared,
+    tx: &mut AnyConnection,
+    code: &PoolCode,
+    now: Timestamp,
+) -> Result<PoolState, StoreError> {
+    let def = shared
+        .catalog
+        .pool(code)
+        .cloned()
+        .ok_or_else(|| StoreError::Corrupt(format!("pool {code} is not configured")))?;
     let mut state = PoolState::new(def);
     let today = shared.calendar.day_of(now);
     let corrupt = |e: String| StoreError::Corrupt(e);
-    let rows = sqlx::query("SELECT id, e164, display_name, status, facility, zone FROM numbers WHERE pool = $1 ORDER BY id")
-        .bind(code.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, e164, display_name, status, facility, zone FROM numbers WHERE pool = $1 ORDER BY id")
+            .bind(code.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
     for r in rows {
         let facility: Option<String> = r.get(4);
         let zone: Option<i64> = r.get(5);

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::Deserialize;
-use vigie_core::{Catalog, FacilityId, PoolCode, PoolDef, PoolRole, Policy, Purpose, E164};
+use vigie_core::{Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, PoolRole, Purpose};
 use vigie_store::Facility;
 
 /// The whole file.
@@ -126,7 +126,9 @@ impl Config {
                 intensive_days_before_rest: p.intensive_days_before_rest.unwrap_or(d.intensive_days_before_rest),
                 rest_hours: p.rest_hours.unwrap_or(d.rest_hours),
                 healthy_calls_per_day: p.healthy_calls_per_day.unwrap_or(d.healthy_calls_per_day),
-                reports_per_day_to_quarantine: p.reports_per_day_to_quarantine.unwrap_or(d.reports_per_day_to_quarantine),
+                reports_per_day_to_quarantine: p
+                    .reports_per_day_to_quarantine
+                    .unwrap_or(d.reports_per_day_to_quarantine),
                 reserve_margin_percent: p.reserve_margin_percent.unwrap_or(d.reserve_margin_percent),
                 geographic: p.geographic.unwrap_or(false),
             };
@@ -184,7 +186,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_pool_and_field() {
-        let e = Config::parse("[[pools]]\ncode = \"A\"\nrole = \"outbound\"\nintensive_calls_min = 90\n").expect_err("bad");
+        let e =
+            Config::parse("[[pools]]\ncode = \"A\"\nrole = \"outbound\"\nintensive_calls_min = 90\n").expect_err("bad");
         assert!(format!("{e:#}").contains("intensive_calls_min"), "{e:#}");
         let e = Config::parse("[server]\nlisten = 1\n").expect_err("bad");
         assert!(format!("{e:#}").contains("listen"), "{e:#}");

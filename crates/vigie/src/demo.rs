@@ -10,11 +10,11 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
-use vigie_core::{FacilityId, Outcome, PoolCode, Purpose, ReportSource, SignedDuration, E164};
+use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, SignedDuration};
 use vigie_store::{DataKey, Facility, NewCall, NewNumber, NewReport, OutcomeReport, Role, Store, StoreError};
 
-use crate::config::Config;
 use crate::DbArgs;
+use crate::config::Config;
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
@@ -44,7 +44,8 @@ const FACILITIES: [(&str, &str, &str, &str, &str, u8, &str); 4] = [
 ];
 
 /// Pool, how many numbers, and whether they are geographic.
-const INVENTORY: [(&str, usize, bool); 6] = [("A", 50, true), ("B", 32, false), ("C", 25, true), ("D", 19, false), ("E", 8, true), ("R", 16, true)];
+const INVENTORY: [(&str, usize, bool); 6] =
+    [("A", 50, true), ("B", 32, false), ("C", 25, true), ("D", 19, false), ("E", 8, true), ("R", 16, true)];
 
 fn demo_numbers() -> Vec<NewNumber> {
     let mut out = Vec::new();
@@ -73,7 +74,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let path = PathBuf::from(format!("{}{suffix}", args.db.display()));
         if path.exists() {
-            std::fs::remove_file(&path).with_context(|| format!("removing the previous demo database {}", path.display()))?;
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the previous demo database {}", path.display()))?;
         }
     }
     let config = Config::default();
@@ -96,7 +98,12 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dialer = store.create_key("demo-dialer", Role::Dialer).await?;
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("Vigie demo: {} numbers in 6 pools, {} facilities, SQLite at {}", numbers.len(), FACILITIES.len(), args.db.display());
+    println!(
+        "Vigie demo: {} numbers in 6 pools, {} facilities, SQLite at {}",
+        numbers.len(),
+        FACILITIES.len(),
+        args.db.display()
+    );
     println!("  API:        {url}/v1/pools   (OpenAPI at {url}/openapi.json, metrics at {url}/metrics)");
     println!("  admin key:  {admin}");
     println!("  dialer key: {dialer}");
@@ -106,7 +113,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let traffic = tokio::spawn(simulate(store.clone(), args.calls_per_second, args.seed));
     let stop = async move {
         match args.duration_s {
-            Some(s) => tokio::select! { _ = tokio::time::sleep(Duration::from_secs(s)) => {}, _ = crate::shutdown_signal() => {} },
+            Some(s) => {
+                tokio::select! { _ = tokio::time::sleep(Duration::from_secs(s)) => {}, _ = crate::shutdown_signal() => {} }
+            }
             None => crate::shutdown_signal().await,
         }
     };
@@ -131,7 +140,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
 async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let period = Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.01, 10_000.0));
-    let mix = [("appointment_reminder", 40), ("results_followup", 25), ("coordination", 20), ("satisfaction_survey", 15)];
+    let mix =
+        [("appointment_reminder", 40), ("results_followup", 25), ("coordination", 20), ("satisfaction_survey", 15)];
     let mut n: u64 = 0;
     loop {
         tokio::time::sleep(period).await;
@@ -151,7 +161,9 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
             format!("+336{:08}", 12_000_000 + patient)
         };
         let now = store.now();
-        let (Ok(facility), Ok(purpose), Ok(patient_phone)) = (FacilityId::parse(f.0), Purpose::parse(purpose), E164::parse(&phone)) else {
+        let (Ok(facility), Ok(purpose), Ok(patient_phone)) =
+            (FacilityId::parse(f.0), Purpose::parse(purpose), E164::parse(&phone))
+        else {
             continue;
         };
         let call = NewCall {
@@ -197,7 +209,12 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
             if let Some(number) = answer.caller_number {
                 for source in [ReportSource::Patient, ReportSource::AppLabel] {
                     let _ = store
-                        .report(NewReport { number: number.clone(), source, reported_at: now, detail: "demo: flagged".into() })
+                        .report(NewReport {
+                            number: number.clone(),
+                            source,
+                            reported_at: now,
+                            detail: "demo: flagged".into(),
+                        })
                         .await;
                 }
                 tracing::info!(number = %number, "demo: a number was reported twice");

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
-use vigie_core::{FacilityId, PoolCode, E164};
+use anyhow::{Context, bail};
+use vigie_core::{E164, FacilityId, PoolCode};
 use vigie_store::{NewNumber, Store, StoreError};
 
 /// The CSV columns, in order.
@@ -16,7 +16,11 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(usize, NewNumber)>, Vec<String>> 
     let mut problems = Vec::new();
     match reader.headers() {
         Ok(h) if h.iter().collect::<Vec<_>>() == HEADER => {}
-        Ok(h) => problems.push(format!("line 1: the header must be {} (found {})", HEADER.join(","), h.iter().collect::<Vec<_>>().join(","))),
+        Ok(h) => problems.push(format!(
+            "line 1: the header must be {} (found {})",
+            HEADER.join(","),
+            h.iter().collect::<Vec<_>>().join(",")
+        )),
         Err(e) => problems.push(format!("line 1: {e}")),
     }
     let mut rows = Vec::new();
@@ -96,7 +100,8 @@ mod tests {
         assert!(problems[0].starts_with("line 3: number:"), "{problems:?}");
         assert!(problems[1].starts_with("line 4: pool:"), "{problems:?}");
         assert!(problems[2].starts_with("line 4: display_name:"), "{problems:?}");
-        let ok = parse("number,pool,display_name,facility,callback\n+33142000001,A,Clinique,,+33142000000\n").expect("ok");
+        let ok =
+            parse("number,pool,display_name,facility,callback\n+33142000001,A,Clinique,,+33142000000\n").expect("ok");
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].0, 2);
     }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, DialWindow, SignedDuration};
@@ -128,7 +128,8 @@ pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: DataKey) -> an
         past_max: SignedDuration::from_mins(config.calls.dial_at_past_max_minutes),
         ahead_max: SignedDuration::from_hours(24 * config.calls.dial_at_ahead_max_days),
     };
-    let calendar = Calendar::new(&config.calls.time_zone).with_context(|| format!("calls.time_zone {}", config.calls.time_zone))?;
+    let calendar = Calendar::new(&config.calls.time_zone)
+        .with_context(|| format!("calls.time_zone {}", config.calls.time_zone))?;
     let store = Store::open(&options, config.catalog()?, key, calendar, system_clock())
         .await
         .with_context(|| format!("opening the store at {}", redact(&options.database_url)))?;
@@ -193,7 +194,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { db, listen } => {
             let config = Config::load(db.config.as_deref())?;
             let Some(key) = data_key(&config)? else {
-                bail!("no data key: set VIGIE_DATA_KEY (64 hex digits; `vigie keys data-key` prints a new one) or store.data_key in the configuration");
+                bail!(
+                    "no data key: set VIGIE_DATA_KEY (64 hex digits; `vigie keys data-key` prints a new one) or store.data_key in the configuration"
+                );
             };
             let store = open_store(&db, &config, key).await?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
