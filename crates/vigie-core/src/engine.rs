@@ -6,7 +6,7 @@
 //! store loads it, the engine decides against it, the store writes the decisions in
 //! the same transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -100,6 +100,8 @@ struct DayLoad {
     counts: Vec<u32>,
     /// Slots with at least one call.
     open: u32,
+    /// Those slots, so that the choice looks at the day's working numbers only.
+    open_slots: Vec<usize>,
     /// Every call of the pool that day, also of numbers that have since left it.
     total: u32,
 }
@@ -108,7 +110,27 @@ impl DayLoad {
     fn count(&self, slot: usize) -> u32 {
         self.counts.get(slot).copied().unwrap_or(0)
     }
+
+    /// Sets a slot's calls, keeping `open` and `open_slots` in step (not `total`).
+    fn set(&mut self, slot: usize, calls: u32) {
+        if self.counts.len() <= slot {
+            self.counts.resize(slot + 1, 0);
+        }
+        let before = std::mem::replace(&mut self.counts[slot], calls);
+        if before == 0 && calls > 0 {
+            self.open += 1;
+            self.open_slots.push(slot);
+        } else if before > 0 && calls == 0 {
+            self.open -= 1;
+            self.open_slots.retain(|&s| s != slot);
+        }
+    }
 }
+
+/// Where a number stands in the least-recently-used order of its identity group.
+type LruKey = (Option<Timestamp>, NumberId);
+/// A number's identity group: its facility and zone.
+type Group = (Option<FacilityId>, Option<u8>);
 
 /// What the engine needs to know of a call to place it.
 #[derive(Debug, Clone)]
@@ -155,6 +177,45 @@ struct Fit {
     id: NumberId,
 }
 
+/// Rates numbers for one call.
+struct Judge<'a> {
+    pool: &'a PoolState,
+    call: &'a CallSpec<'a>,
+    cal: &'a Calendar,
+    day: Date,
+    load: Option<&'a DayLoad>,
+    /// How many numbers the pool should have working that day.
+    working: u32,
+}
+
+impl Judge<'_> {
+    /// How a number fits the call, or `None` when it may not take it.
+    fn fit(&self, slot: usize) -> Option<(Fit, Option<Rest>)> {
+        let n = &self.pool.numbers[slot];
+        let (tier, rest) = self.pool.admit(slot, self.day, self.call.dial_at, self.cal)?;
+        let p = self.pool.policy();
+        let calls = self.load.map_or(0, |l| l.count(slot));
+        let open = self.load.map_or(0, |l| l.open);
+        let standby = match calls {
+            c if c > 0 && c < p.healthy_calls_per_day => 0,
+            c if c > 0 => 2,
+            _ if open < self.working => 0,
+            _ => 1,
+        };
+        let fit = Fit {
+            tier,
+            not_affinity: self.call.affinity != Some(n.id),
+            not_facility: n.facility.as_ref() != Some(self.call.facility),
+            not_zone: !(p.geographic && self.call.patient_zone.is_some() && n.zone == self.call.patient_zone),
+            standby,
+            calls,
+            last_used: n.last_used,
+            id: n.id,
+        };
+        Some((fit, rest))
+    }
+}
+
 /// One pool's numbers and their load, as the engine decides on them.
 #[derive(Debug, Clone)]
 pub struct PoolState {
@@ -162,12 +223,16 @@ pub struct PoolState {
     numbers: Vec<NumberSlot>,
     index: HashMap<NumberId, usize>,
     days: BTreeMap<Date, DayLoad>,
+    /// Active numbers by identity group, least recently used first. A number with no
+    /// call on a day is only ever chosen as the first eligible one of its group, so the
+    /// choice reads a few groups and the day's working numbers instead of the pool.
+    idle: BTreeMap<Group, BTreeSet<LruKey>>,
 }
 
 impl PoolState {
     /// An empty pool.
     pub fn new(def: PoolDef) -> PoolState {
-        PoolState { def, numbers: Vec::new(), index: HashMap::new(), days: BTreeMap::new() }
+        PoolState { def, numbers: Vec::new(), index: HashMap::new(), days: BTreeMap::new(), idle: BTreeMap::new() }
     }
 
     /// The pool's definition.
@@ -179,30 +244,43 @@ impl PoolState {
         &self.def.policy
     }
 
+    fn unindex(&mut self, slot: usize) {
+        let n = &self.numbers[slot];
+        let group = (n.facility.clone(), n.zone);
+        if let Some(set) = self.idle.get_mut(&group) {
+            set.remove(&(n.last_used, n.id));
+            if set.is_empty() {
+                self.idle.remove(&group);
+            }
+        }
+    }
+
+    fn reindex(&mut self, slot: usize) {
+        let n = &self.numbers[slot];
+        if n.status == NumberStatus::Active {
+            self.idle.entry((n.facility.clone(), n.zone)).or_default().insert((n.last_used, n.id));
+        }
+    }
+
     /// Adds a number (loading, or a number moved or promoted into the pool).
     pub fn add_number(&mut self, slot: NumberSlot) {
         if let Some(&i) = self.index.get(&slot.id) {
+            self.unindex(i);
             self.numbers[i] = slot;
+            self.reindex(i);
             return;
         }
         self.index.insert(slot.id, self.numbers.len());
         self.numbers.push(slot);
+        self.reindex(self.numbers.len() - 1);
     }
 
     /// Loads a number's calls on a local day (and counts them in the pool's total).
     pub fn load_calls(&mut self, number: NumberId, day: Date, calls: u32) {
         let Some(&slot) = self.index.get(&number) else { return };
         let load = self.days.entry(day).or_default();
-        if load.counts.len() <= slot {
-            load.counts.resize(slot + 1, 0);
-        }
-        let before = load.counts[slot];
-        load.counts[slot] = calls;
-        if before == 0 && calls > 0 {
-            load.open += 1;
-        } else if before > 0 && calls == 0 {
-            load.open -= 1;
-        }
+        let before = load.count(slot);
+        load.set(slot, calls);
         load.total = load.total + calls - before;
     }
 
@@ -239,25 +317,24 @@ impl PoolState {
     /// Sets a number's lasting state.
     pub fn set_status(&mut self, id: NumberId, status: NumberStatus) {
         if let Some(&i) = self.index.get(&id) {
+            self.unindex(i);
             self.numbers[i].status = status;
+            self.reindex(i);
         }
     }
 
     /// Removes a number from the pool (moved elsewhere), keeping the day totals.
     pub fn remove_number(&mut self, id: NumberId) -> Option<NumberSlot> {
-        let slot = self.index.remove(&id)?;
+        let slot = *self.index.get(&id)?;
+        self.unindex(slot);
+        self.index.remove(&id);
         let removed = self.numbers.swap_remove(slot);
         let last = self.numbers.len();
         for load in self.days.values_mut() {
-            let calls = load.count(slot);
-            if calls > 0 {
-                load.open -= 1;
-            }
-            if load.counts.len() > slot {
-                let moved = load.counts.get(last).copied().unwrap_or(0);
-                load.counts[slot] = moved;
-                load.counts.truncate(last);
-            }
+            let moved = load.count(last);
+            load.set(slot, moved);
+            load.set(last, 0);
+            load.counts.truncate(last);
         }
         if slot < last {
             self.index.insert(self.numbers[slot].id, slot);
@@ -340,44 +417,64 @@ impl PoolState {
     }
 
     /// Chooses the number for a call without changing anything.
+    ///
+    /// The best number is the smallest [`Fit`] among eligible numbers. It is either the
+    /// patient's affinity number, a number already working that day, or a number with
+    /// no call that day; those share tier, standby class and load, so within an
+    /// identity group (facility, zone) the first eligible in least-recently-used order
+    /// is the group's best. The choice therefore reads the day's working numbers and
+    /// the head of each group, never the whole pool.
     pub fn choose(&self, call: &CallSpec<'_>, cal: &Calendar, now: Timestamp) -> Result<Allocation, NoCapacity> {
         let day = cal.day_of(call.dial_at);
-        let today = cal.day_of(now);
-        let working = self.working_set(day, today);
         let load = self.days.get(&day);
-        let open = load.map_or(0, |l| l.open);
-        let p = self.policy();
+        let judge = Judge { pool: self, call, cal, day, load, working: self.working_set(day, cal.day_of(now)) };
         let mut best: Option<(Fit, Option<Rest>)> = None;
-        for (slot, n) in self.numbers.iter().enumerate() {
-            if n.status != NumberStatus::Active {
-                continue;
+        let mut consider = |slot: usize| {
+            if let Some(candidate) = judge.fit(slot) {
+                if best.as_ref().is_none_or(|(b, _)| candidate.0 < *b) {
+                    best = Some(candidate);
+                }
             }
-            let Some((tier, rest)) = self.admit(slot, day, call.dial_at, cal) else { continue };
-            let calls = load.map_or(0, |l| l.count(slot));
-            let standby = match (calls, open < working) {
-                (c, _) if c > 0 && c < p.healthy_calls_per_day => 0,
-                (c, _) if c > 0 => 2,
-                (_, true) => 0,
-                (_, false) => 1,
-            };
-            let fit = Fit {
-                tier,
-                not_affinity: call.affinity != Some(n.id),
-                not_facility: n.facility.as_ref() != Some(call.facility),
-                not_zone: !(p.geographic && call.patient_zone.is_some() && n.zone == call.patient_zone),
-                standby,
-                calls,
-                last_used: n.last_used,
-                id: n.id,
-            };
-            if best.as_ref().is_none_or(|(b, _)| fit < *b) {
-                best = Some((fit, rest));
+        };
+        if let Some(&slot) = call.affinity.and_then(|a| self.index.get(&a)) {
+            consider(slot);
+        }
+        if let Some(load) = load {
+            load.open_slots.iter().for_each(|&slot| consider(slot));
+        }
+        for group in self.idle.values() {
+            let first = group
+                .iter()
+                .map(|(_, id)| self.index[id])
+                .filter(|&slot| load.is_none_or(|l| l.count(slot) == 0))
+                .find(|&slot| judge.fit(slot).is_some());
+            if let Some(slot) = first {
+                consider(slot);
             }
         }
         match best {
             Some((fit, rest)) => Ok(Allocation { number: fit.id, rest }),
             None => Err(NoCapacity { retry_at: self.capacity_returns(call.dial_at, cal) }),
         }
+    }
+
+    /// The same choice by reading every number: the reference the property tests hold
+    /// [`PoolState::choose`] to.
+    #[cfg(test)]
+    pub(crate) fn choose_by_scan(&self, call: &CallSpec<'_>, cal: &Calendar, now: Timestamp) -> Option<Allocation> {
+        let day = cal.day_of(call.dial_at);
+        let judge = Judge {
+            pool: self,
+            call,
+            cal,
+            day,
+            load: self.days.get(&day),
+            working: self.working_set(day, cal.day_of(now)),
+        };
+        (0..self.numbers.len())
+            .filter_map(|slot| judge.fit(slot))
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .map(|(fit, rest)| Allocation { number: fit.id, rest })
     }
 
     /// The earliest instant after `at` at which some active number could take a call.
@@ -410,18 +507,15 @@ impl PoolState {
         let Some(&slot) = self.index.get(&alloc.number) else { return };
         let day = cal.day_of(dial_at);
         let load = self.days.entry(day).or_default();
-        if load.counts.len() <= slot {
-            load.counts.resize(slot + 1, 0);
-        }
-        if load.counts[slot] == 0 {
-            load.open += 1;
-        }
-        load.counts[slot] += 1;
+        let calls = load.count(slot) + 1;
+        load.set(slot, calls);
         load.total += 1;
-        let n = &mut self.numbers[slot];
-        if n.last_used.is_none_or(|t| t < dial_at) {
-            n.last_used = Some(dial_at);
+        if self.numbers[slot].last_used.is_none_or(|t| t < dial_at) {
+            self.unindex(slot);
+            self.numbers[slot].last_used = Some(dial_at);
+            self.reindex(slot);
         }
+        let n = &mut self.numbers[slot];
         if let Some(rest) = alloc.rest {
             // A day made intensive again after a call was taken back computes the same
             // rest: record it once, and keep the windows oldest first.
@@ -443,14 +537,12 @@ impl PoolState {
     pub fn unassign(&mut self, number: NumberId, dial_at: Timestamp, cal: &Calendar) {
         let Some(&slot) = self.index.get(&number) else { return };
         let Some(load) = self.days.get_mut(&cal.day_of(dial_at)) else { return };
-        if load.count(slot) == 0 {
+        let calls = load.count(slot);
+        if calls == 0 {
             return;
         }
-        load.counts[slot] -= 1;
+        load.set(slot, calls - 1);
         load.total = load.total.saturating_sub(1);
-        if load.counts[slot] == 0 {
-            load.open -= 1;
-        }
     }
 
     /// How many reserve numbers the pool needs on `day`: zero while the capacity its
@@ -506,7 +598,22 @@ impl PoolState {
         if self.index.len() != self.numbers.len() {
             return Err("index and numbers disagree".into());
         }
+        let indexed: usize = self.idle.values().map(BTreeSet::len).sum();
+        let active = self.numbers.iter().filter(|n| n.status == NumberStatus::Active).count();
+        if indexed != active
+            || self.numbers.iter().filter(|n| n.status == NumberStatus::Active).any(|n| {
+                !self.idle.get(&(n.facility.clone(), n.zone)).is_some_and(|g| g.contains(&(n.last_used, n.id)))
+            })
+        {
+            return Err(format!("the idle index holds {indexed} numbers for {active} active ones, or stale entries"));
+        }
         for (day, load) in &self.days {
+            let mut listed = load.open_slots.clone();
+            listed.sort_unstable();
+            let with_calls: Vec<usize> = (0..load.counts.len()).filter(|&s| load.counts[s] > 0).collect();
+            if listed != with_calls {
+                return Err(format!("{day}: open slots {listed:?} but slots with calls {with_calls:?}"));
+            }
             let open = load.counts.iter().filter(|&&c| c > 0).count();
             if open != load.open as usize {
                 return Err(format!("{day}: open count {} but {open} numbers have calls", load.open));

@@ -959,6 +959,11 @@ impl Model {
             below(n) || (free(n) && calls(n.id) >= p.intensive_calls_min && calls(n.id) < p.calls_per_day_max)
         };
         let before = pool.clone();
+        let reference = before.choose_by_scan(spec, &self.cal, now);
+        let chosen = before.choose(spec, &self.cal, now).ok();
+        if chosen != reference {
+            return Err(format!("the indexed choice {chosen:?} differs from reading every number: {reference:?}"));
+        }
         let alloc = match pool.allocate(spec, &self.cal, now) {
             Ok(alloc) => alloc,
             Err(NoCapacity { retry_at }) => {
