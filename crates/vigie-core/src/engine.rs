@@ -430,10 +430,10 @@ impl PoolState {
         let judge = Judge { pool: self, call, cal, day, load, working: self.working_set(day, cal.day_of(now)) };
         let mut best: Option<(Fit, Option<Rest>)> = None;
         let mut consider = |slot: usize| {
-            if let Some(candidate) = judge.fit(slot) {
-                if best.as_ref().is_none_or(|(b, _)| candidate.0 < *b) {
-                    best = Some(candidate);
-                }
+            if let Some(candidate) = judge.fit(slot)
+                && best.as_ref().is_none_or(|(b, _)| candidate.0 < *b)
+            {
+                best = Some(candidate);
             }
         };
         if let Some(&slot) = call.affinity.and_then(|a| self.index.get(&a)) {

@@ -12,7 +12,7 @@ use vigie_store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    body: Box<ErrorBody>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,14 +40,14 @@ impl ApiError {
     fn new(status: StatusCode, error: &'static str, message: impl Into<String>, field: Option<&str>) -> ApiError {
         ApiError {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error,
                 message: message.into(),
                 field: field.map(str::to_owned),
                 pool: None,
                 retry_at: None,
                 rows: Vec::new(),
-            },
+            }),
         }
     }
 
@@ -152,6 +152,6 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        (self.status, Json(*self.body)).into_response()
     }
 }

@@ -48,10 +48,8 @@ impl FacilityCache {
             return Ok(true);
         }
         let found = store.facility(id).await?.is_some();
-        if found {
-            if let Ok(mut k) = self.known.write() {
-                k.insert(id.clone());
-            }
+        if found && let Ok(mut k) = self.known.write() {
+            k.insert(id.clone());
         }
         Ok(found)
     }

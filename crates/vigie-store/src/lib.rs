@@ -346,12 +346,11 @@ impl Store {
     /// minute so that the hot path does not read the database.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
         let hash = hash_token(token);
-        if let Ok(cache) = self.shared.keys.lock() {
-            if let Some((p, at)) = cache.get(&hash) {
-                if at.elapsed() < Duration::from_secs(60) {
-                    return Ok(Some(p.clone()));
-                }
-            }
+        if let Ok(cache) = self.shared.keys.lock()
+            && let Some((p, at)) = cache.get(&hash)
+            && at.elapsed() < Duration::from_secs(60)
+        {
+            return Ok(Some(p.clone()));
         }
         let row = sqlx::query("SELECT name, role FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
             .bind(hash.as_str())

@@ -205,20 +205,20 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
             .await;
         // Every ~300 calls a number gets two reports in the day: it is quarantined at
         // once, its pending calls move, and the reserve steps in if capacity runs low.
-        if n % 300 == 0 {
-            if let Some(number) = answer.caller_number {
-                for source in [ReportSource::Patient, ReportSource::AppLabel] {
-                    let _ = store
-                        .report(NewReport {
-                            number: number.clone(),
-                            source,
-                            reported_at: now,
-                            detail: "demo: flagged".into(),
-                        })
-                        .await;
-                }
-                tracing::info!(number = %number, "demo: a number was reported twice");
+        if n.is_multiple_of(300)
+            && let Some(number) = answer.caller_number
+        {
+            for source in [ReportSource::Patient, ReportSource::AppLabel] {
+                let _ = store
+                    .report(NewReport {
+                        number: number.clone(),
+                        source,
+                        reported_at: now,
+                        detail: "demo: flagged".into(),
+                    })
+                    .await;
             }
+            tracing::info!(number = %number, "demo: a number was reported twice");
         }
     }
 }
