@@ -21,7 +21,7 @@ use crate::error::ApiError;
 /// Parses a JSON body, naming the field at fault.
 pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -36,7 +36,9 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         };
         let rule = msg.split(" at line").next().unwrap_or(&msg).to_owned();
         ApiError::invalid(&field, rule)
-    })
+    })?;
+    de.end().map_err(|e| ApiError::malformed(format!("the body has data after its JSON value: {e}")))?;
+    Ok(value)
 }
 
 /// The holder of the request's API key.
@@ -50,7 +52,9 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(ApiError::unauthorized)?;
         match state.store.authenticate(token.trim()).await? {
             Some(p) => Ok(Caller(p)),
@@ -97,7 +101,12 @@ fn reference(field: &str, value: &str) -> Result<String, ApiError> {
             "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':' or '/'",
         ));
     }
-    if E164::parse(value).is_ok() {
+    // A reference that is written like a telephone number (E.164, or ten digits in
+    // French national form) would put a patient's number where pseudonyms belong.
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    let looks_like_phone = digits.bytes().all(|b| b.is_ascii_digit())
+        && (value.starts_with('+') || (value.len() == 10 && value.starts_with('0')));
+    if looks_like_phone {
         return Err(ApiError::invalid(field, "must be a pseudonymous reference, not a telephone number"));
     }
     Ok(value.to_owned())
@@ -213,7 +222,6 @@ pub(crate) async fn post_call(State(s): State<AppState>, caller: Caller, body: B
     let patient_ref = reference("patient_ref", &c.patient_ref)?;
     let patient_phone = phone("patient_phone", &c.patient_phone)?;
     let dial_at = instant("dial_at", &c.dial_at)?;
-    s.store.dial_window().check(dial_at, s.store.now())?;
     if !s.facilities.contains(&facility, &s.store).await? {
         return Err(ApiError::invalid("facility", format!("{facility} is not a known facility")));
     }
@@ -346,9 +354,7 @@ pub(crate) async fn post_outcome(
     if o.sip_code.is_some_and(|c| !(100..=699).contains(&c)) {
         return Err(ApiError::invalid("sip_code", "must be a SIP status code between 100 and 699"));
     }
-    if let Some(note) = &o.agent_note {
-        text("agent_note", note, 64)?;
-    }
+    let agent_note = o.agent_note.as_deref().map(|n| text("agent_note", n, 64)).transpose()?;
     let ended_at = instant("ended_at", &o.ended_at)?;
     if ended_at > s.store.now() + vigie_core::SignedDuration::from_mins(5) {
         return Err(ApiError::invalid("ended_at", "must not be in the future"));
@@ -363,7 +369,7 @@ pub(crate) async fn post_outcome(
                 ended_at,
                 ring_s: o.ring_s,
                 sip_code: o.sip_code,
-                agent_note: o.agent_note,
+                agent_note,
             },
         )
         .await?;

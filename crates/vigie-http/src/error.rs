@@ -77,6 +77,16 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("the {role} role may not do this"), None)
     }
 
+    /// 405.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take that method",
+            None,
+        )
+    }
+
     /// 413.
     pub fn too_large(limit: usize) -> ApiError {
         ApiError::new(

@@ -88,6 +88,7 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| body_limit_as_json(req, next, options.body_bytes_max)))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
         .fallback(|| async { ApiError::not_found("route", "path") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)
 }
 

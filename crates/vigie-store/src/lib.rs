@@ -317,7 +317,15 @@ impl Store {
             .bind("added to the inventory")
             .bind(micros(now))
             .fetch_one(&mut *tx)
-            .await?
+            .await
+            .map_err(|e| match e {
+                // Another process added it between the check and the insert.
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+                    field: "number",
+                    message: format!("{} is already in the inventory", n.number),
+                },
+                other => other.into(),
+            })?
             .get(0);
             writer::insert_event(&mut tx, id, now, status, n.pool.as_str(), None, "added to the inventory", actor)
                 .await?;

@@ -230,7 +230,9 @@ impl Store {
                 match n.state() {
                     "active" => {
                         s.active += 1;
-                        s.capacity_today += def.policy.calls_per_day_max;
+                        if def.role == vigie_core::PoolRole::Outbound {
+                            s.capacity_today += def.policy.calls_per_day_max;
+                        }
                     }
                     "resting" => s.resting += 1,
                     "quarantined" => s.quarantined += 1,

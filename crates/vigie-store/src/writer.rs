@@ -268,6 +268,11 @@ impl Writer {
                 });
             }
         }
+        // Checked here rather than at the edge, with the batch's clock, and after the
+        // call_ref lookup, so that a dialer's retry of a known call gets its answer.
+        if let Err(e) = shared.dial_window.check(call.dial_at, batch.now) {
+            return Ok(Slot::Done(Err(e.into())));
+        }
         let cached = self.cache.get_mut(&pool).ok_or(StoreError::NotFound { what: "pool", field: "purpose" })?;
         let zone = call.patient_phone.category().zone();
         let spec = CallSpec {
@@ -593,14 +598,17 @@ impl Writer {
                 if number.status == status || number.status == NumberStatus::Retired {
                     return Ok(Err(StoreError::Conflict {
                         field: "action",
-                        message: format!("a {} number cannot be released", number.status.as_str()),
+                        message: format!("the number is {} and cannot be released", number.status.as_str()),
                     }));
                 }
                 self.set_status(tx, batch, &number, status, reason, actor).await?;
             }
             NumberChange::Move(target) => {
                 let Some(def) = self.shared.catalog.pool(target) else {
-                    return Ok(Err(StoreError::NotFound { what: "pool", field: "pool" }));
+                    return Ok(Err(StoreError::Invalid(vigie_core::InvalidField::new(
+                        "pool",
+                        format!("pool {target} is not configured"),
+                    ))));
                 };
                 if *target == number.pool {
                     return Ok(Err(StoreError::Conflict {
