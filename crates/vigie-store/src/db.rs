@@ -102,11 +102,27 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool,
 
 /// Applies the migrations not applied yet, each in its own transaction.
 pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    pool.execute(
+    let mut conn = pool.acquire().await?;
+    // Server processes started together on a fresh PostgreSQL database would race to
+    // create the same tables; a session advisory lock makes them migrate in turn.
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT 1 FROM pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    let applied = apply_migrations(&mut conn, backend).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    applied
+}
+
+/// The advisory lock key that serialises migrations ("vigie" in ASCII).
+const MIGRATION_LOCK: i64 = 0x76_69_67_69_65;
+
+async fn apply_migrations(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS vigie_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let mut conn = pool.acquire().await?;
     for m in MIGRATIONS {
         let mut tx = sqlx::Connection::begin_with(&mut *conn, backend.begin_write()).await?;
         let done: Option<i64> = sqlx::query("SELECT version FROM vigie_migrations WHERE version = $1")

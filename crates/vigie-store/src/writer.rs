@@ -498,7 +498,9 @@ impl Writer {
         let threshold = self.shared.catalog.pool(&number.pool).map_or(2, |p| p.policy.reports_per_day_to_quarantine);
         let mut answer =
             ReportAnswer { report_id: id, reports_that_day: count, quarantined: false, reassigned: 0, unassigned: 0 };
-        if reports_quarantine(count, threshold) && number.status == NumberStatus::Active {
+        // A reserve number is quarantined too, so that a flagged number is never promoted.
+        let in_service = matches!(number.status, NumberStatus::Active | NumberStatus::Reserve);
+        if reports_quarantine(count, threshold) && in_service {
             let reason = format!("{count} spam reports on {d} (latest from {})", report.source.as_str());
             let (moved, left) =
                 self.set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine").await?;

@@ -1,0 +1,431 @@
+//! The allocation rules through the real router and store: refusals with the pool and
+//! when capacity returns, the cap under concurrent requests, rests across the DST
+//! changes of Europe/Paris, and reserve promotion.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+use vigie_core::Policy;
+
+use crate::helpers::{
+    A1, A2, A3, CallReq, NANTES, PATIENT_LYON, SAINT_JEAN, Setup, TestDb, assert_cap_held_in_db, catalog_with_a, hours,
+    mins, small_cap, spawn_app_with, ts,
+};
+
+/// A fourth number for pool A (Nantes).
+const A4: &str = "+33240100004";
+
+pub(crate) async fn no_capacity_names_the_pool_and_when_it_returns(db: TestDb) {
+    let setup = Setup {
+        catalog: catalog_with_a(small_cap(2)),
+        numbers: vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))],
+        ..Setup::default()
+    };
+    let app = spawn_app_with(&db, setup).await;
+    let (key, ops) = (&app.keys.dialer, &app.keys.ops);
+    let ten = ts("2026-06-10T10:00:00+02:00");
+    let quarantine = json!({"action": "quarantine", "reason": "kept out for the test"});
+    app.patch(&format!("/v1/numbers/{A2}"), ops, &quarantine).await.expect(200, "quarantine A2");
+
+    for i in 0..2 {
+        let r = app.post("/v1/calls", key, &CallReq::new(&format!("nc-{i}"), ten + mins(i)).json()).await;
+        assert_eq!(r.expect(201, "within the cap")["caller_number"], A1, "a quarantined number is never given");
+    }
+    let refused = CallReq::new("nc-2", ten + mins(2));
+    let r = app.post("/v1/calls", key, &refused.json()).await;
+    r.expect_error(409, "no_capacity", None, "the only active number is at its cap");
+    assert_eq!(r.body["pool"], "A", "{}", r.text);
+    assert_eq!(
+        r.body["retry_at"].as_str().map(ts),
+        Some(ts("2026-06-10T22:00:00Z")),
+        "capacity returns at Paris midnight: {}",
+        r.text
+    );
+    assert!(r.body.get("call_id").is_none(), "{}", r.text);
+    // The next local day has room.
+    let r = app.post("/v1/calls", key, &CallReq::new("nc-tomorrow", ts("2026-06-11T00:05:00+02:00")).json()).await;
+    assert_eq!(r.expect(201, "just after Paris midnight")["caller_number"], A1);
+    let tomorrow_id = r.body["call_id"].as_i64().expect("call_id");
+    let r = app.post("/v1/calls", key, &CallReq::new("nc-late", ts("2026-06-10T23:55:00+02:00")).json()).await;
+    r.expect_error(409, "no_capacity", None, "late on the full day");
+
+    // A refused call left nothing behind: released capacity takes it as new.
+    let release = json!({"action": "release", "reason": "back"});
+    app.patch(&format!("/v1/numbers/{A2}"), ops, &release).await.expect(200, "release A2");
+    let r = app.post("/v1/calls", key, &refused.json()).await;
+    assert_eq!(r.expect(201, "the refused call, now that A2 is back")["caller_number"], A2);
+    app.post("/v1/calls", key, &CallReq::new("nc-3", ten + mins(3)).json()).await.expect(201, "A2's second call");
+    let r = app.post("/v1/calls", key, &CallReq::new("nc-4", ten + mins(4)).json()).await;
+    r.expect_error(409, "no_capacity", None, "both numbers at the cap");
+    let today = app.calls_today(key).await;
+    assert_eq!((today[A1], today[A2]), (2, 2), "{today:?}");
+
+    // No active number at all: refused, with no promise of a time. Once today's calls
+    // are dialled, retiring the numbers leaves only tomorrow's call without one.
+    app.clock.set(ts("2026-06-10T10:30:00+02:00"));
+    for n in [A1, A2] {
+        let retire = json!({"action": "retire", "reason": "end of contract"});
+        app.patch(&format!("/v1/numbers/{n}"), ops, &retire).await.expect(200, "retire");
+    }
+    let r = app.post("/v1/calls", key, &CallReq::new("nc-5", ts("2026-06-12T10:00:00+02:00")).json()).await;
+    r.expect_error(409, "no_capacity", None, "every number retired");
+    assert_eq!(r.body["pool"], "A");
+    assert!(r.body["retry_at"].is_null(), "no time is promised: {}", r.text);
+    let b = CallReq::new("nc-b", app.clock.now() + hours(1)).purpose("results_followup");
+    let r = app.post("/v1/calls", key, &b.json()).await;
+    r.expect_error(409, "no_capacity", None, "a pool with no numbers");
+    assert_eq!(r.body["pool"], "B");
+    let tomorrow = app.call(tomorrow_id, key).await;
+    assert_eq!(tomorrow["status"], "needs_number", "{tomorrow}");
+    assert!(tomorrow["caller_number"].is_null(), "{tomorrow}");
+    let again = app.post("/v1/calls", key, &CallReq::new("nc-tomorrow", ts("2026-06-11T00:05:00+02:00")).json()).await;
+    again.expect_error(409, "no_capacity", None, "asking again for tomorrow's call with no number left");
+
+    let pool = app.db.pool().await;
+    assert_eq!(assert_cap_held_in_db(&pool, 2).await, 4, "the four calls of 10 June keep their numbers");
+}
+
+pub(crate) async fn the_cap_holds_under_concurrent_requests(db: TestDb) {
+    const CAP: u32 = 5;
+    const REQUESTS: usize = 400;
+    let numbers = vec![
+        (A1, "A", Some(SAINT_JEAN)),
+        (A2, "A", Some(SAINT_JEAN)),
+        (A3, "A", Some(NANTES)),
+        (A4, "A", Some(NANTES)),
+    ];
+    let setup = Setup { catalog: catalog_with_a(small_cap(CAP)), numbers, ..Setup::default() };
+    let app = spawn_app_with(&db, setup).await;
+    let now = app.clock.now();
+    let gate = Arc::new(Semaphore::new(200));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..REQUESTS {
+        let mut call =
+            CallReq::new(&format!("cc-{i}"), now + hours(1) + mins((i % 2) as i64 * 24 * 60 + (i % 600) as i64))
+                .patient(&format!("cc-patient-{}", i % 50));
+        if i % 3 == 0 {
+            call.facility = NANTES.into();
+            call.patient_phone = "+33240000002".into();
+        } else {
+            call.patient_phone = PATIENT_LYON.into();
+        }
+        let (api, key, gate) = (app.api.clone(), app.keys.dialer.clone(), Arc::clone(&gate));
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("semaphore");
+            api.post("/v1/calls", &key, &call.json()).await
+        });
+    }
+    let replies = tasks.join_all().await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let refused = replies.iter().filter(|r| r.status == 409 && r.body["error"] == "no_capacity").count();
+    let odd: Vec<_> = replies.iter().filter(|r| r.status != 201 && r.status != 409).collect();
+    assert!(odd.is_empty(), "only 201 or no_capacity expected: {odd:?}");
+    assert_eq!(created + refused, REQUESTS, "every request is either allocated or refused");
+    assert_eq!(created, 4 * CAP as usize * 2, "four numbers filled to the cap on two days, and no more");
+    let metrics = app.store.metrics();
+    assert_eq!(metrics.allocations.load(Ordering::SeqCst), created as u64, "the store counted the allocations");
+    assert_eq!(metrics.no_capacity.load(Ordering::SeqCst), refused as u64, "the store counted the refusals");
+
+    // Today's and tomorrow's counts as the API shows them.
+    for day in 0..2 {
+        let counts = app.calls_today(&app.keys.auditor).await;
+        assert!(counts.values().all(|&c| c <= u64::from(CAP)), "day {day}: a number over the cap: {counts:?}");
+        assert_eq!(counts.values().sum::<u64>(), 4 * u64::from(CAP), "day {day}: {counts:?}");
+        app.clock.advance(hours(24));
+    }
+    // And in the database, by the calls themselves.
+    let pool = app.db.pool().await;
+    assert_eq!(assert_cap_held_in_db(&pool, i64::from(CAP)).await, created as i64);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(&pool).await.expect("count");
+    assert_eq!(rows, created as i64, "a refused call is not stored");
+}
+
+/// Three intensive days of one number, then its rest.
+struct RestScenario {
+    /// 10:00 local on each of the three days.
+    days: [&'static str; 3],
+    /// The third day as a local date.
+    third_day: &'static str,
+    /// The end of the third day (the next local midnight), as an instant.
+    end: &'static str,
+    /// The end of the rest, 48 hours later.
+    until: &'static str,
+}
+
+/// Pool A with one number, 2 calls make a day intensive, 3 the cap, 3 intensive days
+/// in a row start a 48-hour rest.
+fn rest_policy() -> Policy {
+    Policy {
+        calls_per_day_max: 3,
+        intensive_calls_min: 2,
+        intensive_days_before_rest: 3,
+        rest_hours: 48,
+        healthy_calls_per_day: 3,
+        geographic: true,
+        ..Policy::default()
+    }
+}
+
+async fn rest_after_three_intensive_days(db: TestDb, s: RestScenario) {
+    let (end, until) = (ts(s.end), ts(s.until));
+    assert_eq!(until, end + hours(48), "the scenario's own arithmetic");
+    let setup = Setup {
+        catalog: catalog_with_a(rest_policy()),
+        numbers: vec![(A1, "A", Some(SAINT_JEAN))],
+        now: ts(s.days[0]) - hours(2),
+        ..Setup::default()
+    };
+    let app = spawn_app_with(&db, setup).await;
+    let key = &app.keys.dialer;
+    for (d, day) in s.days.iter().enumerate() {
+        for i in 0..3 {
+            let call = CallReq::new(&format!("rest-{d}-{i}"), ts(day) + mins(5 * i));
+            let r = app.post("/v1/calls", key, &call.json()).await;
+            assert_eq!(r.expect(201, &format!("day {d} call {i}"))["caller_number"], A1);
+        }
+    }
+    let over = app.post("/v1/calls", key, &CallReq::new("rest-over", ts(s.days[0]) + hours(1)).json()).await;
+    over.expect_error(409, "no_capacity", None, "a fourth call on the first day");
+
+    // Nothing from the last minute of the third day until the rest ends.
+    for (what, at) in [
+        ("last minute of the third day", end - mins(1)),
+        ("just after the third day", end + mins(1)),
+        ("a day into the rest", end + hours(24)),
+        ("the rest's last minute", until - mins(1)),
+    ] {
+        let r = app.post("/v1/calls", key, &CallReq::new(&format!("rest-probe-{}", at.as_second()), at).json()).await;
+        r.expect_error(409, "no_capacity", None, what);
+        assert_eq!(r.body["pool"], "A");
+        assert_eq!(
+            r.body["retry_at"].as_str().map(ts),
+            Some(until),
+            "{what}: capacity returns when the rest ends: {}",
+            r.text
+        );
+    }
+    let r = app.post("/v1/calls", key, &CallReq::new("rest-back", until).json()).await;
+    assert_eq!(r.expect(201, "the instant the rest ends")["caller_number"], A1);
+
+    // The history records the rest, exactly end of the third day + 48 h.
+    let n = app.number(A1, key).await;
+    let events = n["history"].as_array().expect("history");
+    let rests: Vec<_> = events.iter().filter(|e| e["state"] == "resting").collect();
+    assert_eq!(rests.len(), 1, "one rest: {n}");
+    assert_eq!(rests[0]["until"].as_str().map(ts), Some(until), "{n}");
+    assert_eq!(rests[0]["actor"], "engine");
+    assert_eq!(rests[0]["pool"], "A");
+    let reason = rests[0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("3 consecutive intensive days") && reason.contains(s.third_day), "reason: {reason}");
+    let pool = app.db.pool().await;
+    let stored: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT from_at, until_at FROM rests").fetch_all(&pool).await.expect("rests");
+    assert_eq!(stored, vec![(end.as_microsecond(), until.as_microsecond())], "the stored rest window");
+
+    // Read during the rest and after it.
+    app.clock.set(end + hours(1));
+    let n = app.number(A1, key).await;
+    assert_eq!(n["state"], "resting", "{n}");
+    assert_eq!(n["resting_until"].as_str().map(ts), Some(until));
+    let pools = app.get("/v1/pools", key).await;
+    let a = pools.body.as_array().expect("pools").iter().find(|p| p["code"] == "A").cloned().expect("A");
+    assert_eq!(a["numbers"]["resting"], 1, "{a}");
+    assert_eq!(a["capacity_today"], 0, "a resting number has no capacity: {a}");
+    app.clock.set(until);
+    let n = app.number(A1, key).await;
+    assert_eq!(n["state"], "active", "{n}");
+    assert!(n["resting_until"].is_null(), "{n}");
+}
+
+pub(crate) async fn rest_spans_the_autumn_dst_change(db: TestDb) {
+    // The rest starts at midnight CEST and ends at 23:00 CET on 26 October.
+    let s = RestScenario {
+        days: ["2026-10-22T10:00:00+02:00", "2026-10-23T10:00:00+02:00", "2026-10-24T10:00:00+02:00"],
+        third_day: "2026-10-24",
+        end: "2026-10-24T22:00:00Z",
+        until: "2026-10-26T22:00:00Z",
+    };
+    rest_after_three_intensive_days(db, s).await;
+}
+
+pub(crate) async fn rest_after_the_25_hour_day(db: TestDb) {
+    // 25 October lasts 25 hours: it ends at 23:00 UTC, and the rest 48 hours later.
+    let s = RestScenario {
+        days: ["2026-10-23T10:00:00+02:00", "2026-10-24T10:00:00+02:00", "2026-10-25T10:00:00+01:00"],
+        third_day: "2026-10-25",
+        end: "2026-10-25T23:00:00Z",
+        until: "2026-10-27T23:00:00Z",
+    };
+    rest_after_three_intensive_days(db, s).await;
+}
+
+pub(crate) async fn rest_spans_the_spring_dst_change(db: TestDb) {
+    // The rest starts at midnight CET and ends at 01:00 CEST on 31 March.
+    let s = RestScenario {
+        days: ["2026-03-26T10:00:00+01:00", "2026-03-27T10:00:00+01:00", "2026-03-28T10:00:00+01:00"],
+        third_day: "2026-03-28",
+        end: "2026-03-28T23:00:00Z",
+        until: "2026-03-30T23:00:00Z",
+    };
+    rest_after_three_intensive_days(db, s).await;
+}
+
+pub(crate) async fn rest_after_the_23_hour_day(db: TestDb) {
+    // 29 March lasts 23 hours: it ends at 22:00 UTC.
+    let s = RestScenario {
+        days: ["2026-03-27T10:00:00+01:00", "2026-03-28T10:00:00+01:00", "2026-03-29T10:00:00+02:00"],
+        third_day: "2026-03-29",
+        end: "2026-03-29T22:00:00Z",
+        until: "2026-03-31T22:00:00Z",
+    };
+    rest_after_three_intensive_days(db, s).await;
+}
+
+pub(crate) async fn a_short_pool_gets_a_reserve_number(db: TestDb) {
+    // Two reserve numbers: R_PLAIN (added first) fits nothing, R_FIT is Saint-Jean's
+    // and in pool A's zone.
+    const R_PLAIN: &str = "+33987100031";
+    const R_FIT: &str = "+33478100041";
+    let setup = Setup {
+        catalog: catalog_with_a(small_cap(5)),
+        numbers: vec![(A1, "A", Some(SAINT_JEAN)), (R_PLAIN, "R", None), (R_FIT, "R", Some(SAINT_JEAN))],
+        ..Setup::default()
+    };
+    let app = spawn_app_with(&db, setup).await;
+    let key = &app.keys.dialer;
+    let ten = ts("2026-06-10T10:00:00+02:00");
+    for i in 0..4 {
+        let r = app.post("/v1/calls", key, &CallReq::new(&format!("rp-{i}"), ten + mins(i)).json()).await;
+        assert_eq!(r.expect(201, "a call")["caller_number"], A1);
+    }
+    let n = app.number(R_FIT, key).await;
+    assert_eq!(
+        (n["pool"].as_str(), n["state"].as_str()),
+        (Some("R"), Some("reserve")),
+        "one call of room left and 10% margin: no promotion yet"
+    );
+
+    // The fifth call fills A1: capacity left (0) falls below the expected demand
+    // plus the 10% margin, and the fitting reserve number is promoted.
+    let r = app.post("/v1/calls", key, &CallReq::new("rp-4", ten + mins(4)).json()).await;
+    assert_eq!(r.expect(201, "the fifth call")["caller_number"], A1);
+    let n = app.number(R_FIT, key).await;
+    assert_eq!(n["pool"], "A", "{n}");
+    assert_eq!(n["state"], "active", "{n}");
+    let event = &n["history"][0];
+    assert_eq!(event["state"], "active", "{n}");
+    assert_eq!(event["pool"], "A", "{n}");
+    assert_eq!(event["actor"], "engine", "{n}");
+    assert_eq!(event["at"].as_str().map(ts), Some(app.clock.now()), "{n}");
+    let reason = event["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("promoted from reserve R") && reason.contains("pool A") && reason.contains("2026-06-10"),
+        "reason: {reason}"
+    );
+    let plain = app.number(R_PLAIN, key).await;
+    assert_eq!(
+        (plain["pool"].as_str(), plain["state"].as_str()),
+        (Some("R"), Some("reserve")),
+        "only the fitting number moves"
+    );
+
+    let r = app.post("/v1/calls", key, &CallReq::new("rp-5", ten + mins(5)).json()).await;
+    assert_eq!(r.expect(201, "a sixth call")["caller_number"], R_FIT, "the promoted number takes the call A1 cannot");
+    let pools = app.get("/v1/pools", key).await;
+    let pool =
+        |code: &str| pools.body.as_array().expect("pools").iter().find(|p| p["code"] == code).cloned().expect("pool");
+    assert_eq!(pool("A")["numbers"]["active"], 2);
+    assert_eq!(pool("R")["numbers"]["reserve"], 1);
+    let metrics = app.send(reqwest::Method::GET, "/metrics", None, None).await;
+    assert!(metrics.text.lines().any(|l| l == "vigie_promotions_total 1"), "{}", metrics.text);
+}
+
+pub(crate) async fn reports_under_load_move_calls_and_keep_the_counts(db: TestDb) {
+    const CAP: u32 = 5;
+    const CALLS: usize = 80;
+    let numbers = vec![
+        (A1, "A", Some(SAINT_JEAN)),
+        (A2, "A", Some(SAINT_JEAN)),
+        (A3, "A", Some(NANTES)),
+        (A4, "A", Some(NANTES)),
+    ];
+    let setup = Setup { catalog: catalog_with_a(small_cap(CAP)), numbers, ..Setup::default() };
+    let app = spawn_app_with(&db, setup).await;
+    let now = app.clock.now();
+    // Calls for today and tomorrow, with two reports each on A1 and A3 among them.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..CALLS + 4 {
+        let (api, key) = (app.api.clone(), app.keys.dialer.clone());
+        if i % 20 == 7 {
+            let number = if i < 40 { A1 } else { A3 };
+            let body = crate::helpers::report(number, "patient", now);
+            tasks.spawn(async move { (None, api.post("/v1/reports", &key, &body).await) });
+        } else {
+            let at = now + hours(1) + mins((i % 2) as i64 * 24 * 60 + i as i64);
+            let mut call = CallReq::new(&format!("ru-{i}"), at).patient(&format!("ru-patient-{}", i % 30));
+            if i % 3 == 0 {
+                call.facility = NANTES.into();
+            }
+            tasks.spawn(async move {
+                let r = api.post("/v1/calls", &key, &call.json()).await;
+                (Some(call), r)
+            });
+        }
+    }
+    let mut acks = Vec::new();
+    for (call, r) in tasks.join_all().await {
+        match call {
+            None => assert_eq!(r.status, 202, "a report: {}", r.text),
+            Some(call) if r.status == 201 => {
+                acks.push((call, r.body["call_id"].as_i64().expect("id"), r.str("caller_number").to_owned()))
+            }
+            Some(_) => r.expect_error(409, "no_capacity", None, "a call refused"),
+        }
+    }
+    for n in [A1, A3] {
+        assert_eq!(app.number(n, &app.keys.auditor).await["state"], "quarantined", "{n} got two reports");
+    }
+
+    // Every acknowledged call is stored; those on a quarantined number moved or wait
+    // for one; no call ahead is left on a quarantined number.
+    let pool = app.db.pool().await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(&pool).await.expect("count");
+    assert_eq!(stored, acks.len() as i64, "exactly the acknowledged calls are stored");
+    let mut waiting = 0;
+    for (call, id, number) in &acks {
+        let c = app.call(*id, &app.keys.dialer).await;
+        match c["caller_number"].as_str() {
+            Some(n) if [A2, A4].contains(&n) => {
+                if [A2, A4].contains(&number.as_str()) {
+                    assert_eq!(n, number, "{}: a call on a healthy number stays put", call.call_ref);
+                }
+            }
+            Some(n) => panic!("{}: still on {n} after its quarantine", call.call_ref),
+            None => {
+                assert_eq!(c["status"], "needs_number");
+                assert!([A1, A3].contains(&number.as_str()), "{}: lost a healthy number", call.call_ref);
+                waiting += 1;
+            }
+        }
+    }
+    assert!(acks.len() - waiting <= 2 * 2 * CAP as usize, "two healthy numbers, two days");
+    // The engine's counters match the calls: per number and day, and per pool and day.
+    assert_cap_held_in_db(&pool, i64::from(CAP)).await;
+    let pool_days: Vec<(String, i64)> =
+        sqlx::query_as("SELECT day, calls FROM pool_days WHERE pool = 'A' ORDER BY day")
+            .fetch_all(&pool)
+            .await
+            .expect("pool_days");
+    let mut by_day = std::collections::BTreeMap::new();
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT dial_at FROM calls WHERE number_id IS NOT NULL").fetch_all(&pool).await.expect("calls");
+    for (at,) in rows {
+        *by_day
+            .entry(crate::helpers::paris_day(vigie_core::Timestamp::from_microsecond(at).expect("instant")))
+            .or_insert(0i64) += 1;
+    }
+    let pool_days: std::collections::BTreeMap<String, i64> = pool_days.into_iter().filter(|(_, c)| *c != 0).collect();
+    assert_eq!(pool_days, by_day, "pool A's daily totals match its calls with a number");
+}

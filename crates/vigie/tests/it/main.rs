@@ -1,0 +1,93 @@
+//! Vigie's integration tests, one binary: the HTTP API contract, the allocation rules
+//! through the real router and store, and the `vigie` binary as separate processes.
+//!
+//! Every test runs on a fresh database. The cases of `on_both_backends!` run twice, as
+//! `sqlite::<case>` and `postgres::<case>`; a PostgreSQL test with no server at
+//! 127.0.0.1:5432 prints `SKIPPED (no PostgreSQL at 127.0.0.1:5432): <test>` and passes,
+//! unless `VIGIE_REQUIRE_POSTGRES=1` (as `.ci/run` sets), where it fails.
+
+mod allocation;
+mod api;
+mod helpers;
+mod processes;
+
+/// Generates a `#[tokio::test]` per backend for each `module::case`, where the case is
+/// an `async fn case(db: TestDb)`.
+macro_rules! on_both_backends {
+    (
+        both: [$($module:ident :: $case:ident),* $(,)?],
+        postgres_only: [$($pg_module:ident :: $pg_case:ident),* $(,)?] $(,)?
+    ) => {
+        /// The cases on a fresh SQLite file each.
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::helpers::run(
+                        crate::helpers::Backend::Sqlite,
+                        concat!("sqlite::", stringify!($case)),
+                        crate::$module::$case,
+                    )
+                    .await;
+                }
+            )*
+        }
+
+        /// The cases on a fresh PostgreSQL database each.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::helpers::run(
+                        crate::helpers::Backend::Postgres,
+                        concat!("postgres::", stringify!($case)),
+                        crate::$module::$case,
+                    )
+                    .await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $pg_case() {
+                    crate::helpers::run(
+                        crate::helpers::Backend::Postgres,
+                        concat!("postgres::", stringify!($pg_case)),
+                        crate::$pg_module::$pg_case,
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends! {
+    both: [
+        api::keys_and_roles_are_checked,
+        api::bad_input_names_the_field_and_the_rule,
+        api::bodies_over_the_limit_get_413,
+        api::unknown_things_are_404,
+        api::the_same_call_ref_gets_the_same_answer,
+        api::the_patient_phone_is_shown_to_the_dialer_only,
+        api::outcomes_are_recorded_and_spam_notes_count_as_reports,
+        api::the_second_report_of_a_day_quarantines_and_moves_pending_calls,
+        api::reports_count_on_the_paris_day,
+        api::operators_change_numbers_with_a_reason,
+        api::numbers_are_added_one_by_one_with_checks,
+        api::pools_health_metrics_and_openapi,
+        api::reports_quarantine_numbers_out_of_outbound_service_too,
+        allocation::no_capacity_names_the_pool_and_when_it_returns,
+        allocation::the_cap_holds_under_concurrent_requests,
+        allocation::rest_spans_the_autumn_dst_change,
+        allocation::rest_after_the_25_hour_day,
+        allocation::rest_spans_the_spring_dst_change,
+        allocation::rest_after_the_23_hour_day,
+        allocation::a_short_pool_gets_a_reserve_number,
+        allocation::reports_under_load_move_calls_and_keep_the_counts,
+        processes::numbers_import_is_all_or_nothing,
+        processes::sigkill_loses_no_acknowledged_write,
+    ],
+    postgres_only: [
+        processes::two_servers_on_one_postgres_share_the_cap,
+    ],
+}
