@@ -164,7 +164,7 @@ pub(crate) async fn post_facility(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Ops])?;
     let f = parse::<FacilityIn>(&body)?.validate()?;
-    let created = s.store.upsert_facility(&f).await?;
+    let created = s.store.upsert_facility(&f, &caller.0.name).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(FacilityOut::from(f))).into_response())
 }
@@ -225,7 +225,10 @@ pub(crate) async fn post_call(State(s): State<AppState>, caller: Caller, body: B
     if !s.facilities.contains(&facility, &s.store).await? {
         return Err(ApiError::invalid("facility", format!("{facility} is not a known facility")));
     }
-    let answer = s.store.allocate(NewCall { call_ref, facility, purpose, patient_ref, patient_phone, dial_at }).await?;
+    let answer = s
+        .store
+        .allocate(NewCall { call_ref, facility, purpose, patient_ref, patient_phone, dial_at }, &caller.0.name)
+        .await?;
     let status = if answer.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(CallOut::from(answer))).into_response())
 }
@@ -371,6 +374,7 @@ pub(crate) async fn post_outcome(
                 sip_code: o.sip_code,
                 agent_note,
             },
+            &caller.0.name,
         )
         .await?;
     Ok(Json(OutcomeAck { call_id, recorded: true, report: report.map(ReportOut::from) }))
@@ -400,7 +404,7 @@ pub(crate) async fn post_report(State(s): State<AppState>, caller: Caller, body:
     if r.detail.chars().count() > 500 {
         return Err(ApiError::invalid("detail", "must be at most 500 characters"));
     }
-    let answer = s.store.report(NewReport { number, source, reported_at, detail: r.detail }).await?;
+    let answer = s.store.report(NewReport { number, source, reported_at, detail: r.detail }, &caller.0.name).await?;
     Ok((StatusCode::ACCEPTED, Json(ReportOut::from(answer))).into_response())
 }
 

@@ -917,7 +917,7 @@ impl Server {
         for (name, role) in
             [("admin", Role::Admin), ("dialer", Role::Dialer), ("ops", Role::Ops), ("auditor", Role::Auditor)]
         {
-            keys.insert(name, store.create_key(&format!("{name}-key"), role).await.expect("a key"));
+            keys.insert(name, store.create_key(&format!("{name}-key"), role, "test").await.expect("a key"));
         }
         let app = crate::router(crate::AppState::new(store.clone()), crate::HttpOptions::default());
         (Server { app, doc: doc(), now, keys }, store)

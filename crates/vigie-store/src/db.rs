@@ -59,12 +59,20 @@ struct Migration {
 }
 
 /// Migrations, one file per backend each; never edit one once released.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit",
+        sqlite: include_str!("../migrations/sqlite/0002_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0002_audit.sql"),
+    },
+];
 
 /// Opens the database named by `url` (`sqlite://path`, `postgres://…`).
 pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), StoreError> {

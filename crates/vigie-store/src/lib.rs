@@ -3,6 +3,7 @@
 //! go through a single batching writer (see `writer`); reads go straight to the
 //! connection pool.
 
+mod audit;
 mod crypto;
 mod db;
 mod error;
@@ -20,6 +21,7 @@ use sqlx::{AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
 
+pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use crypto::{CryptoError, DataKey};
 pub use db::Backend;
 pub use error::StoreError;
@@ -191,8 +193,8 @@ impl Store {
 
     /// Gives the call a number (or returns the answer already given to its `call_ref`).
     /// Returns once the allocation is committed.
-    pub async fn allocate(&self, call: NewCall) -> Result<CallAnswer, StoreError> {
-        match self.send(Request::Allocate(call)).await? {
+    pub async fn allocate(&self, call: NewCall, actor: &str) -> Result<CallAnswer, StoreError> {
+        match self.send(Request::Allocate(call, actor.to_owned())).await? {
             Reply::Allocate(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
@@ -200,8 +202,8 @@ impl Store {
 
     /// Records a spam report; the second one of a local day quarantines the number
     /// before this returns.
-    pub async fn report(&self, report: NewReport) -> Result<ReportAnswer, StoreError> {
-        match self.send(Request::Report(report, None)).await? {
+    pub async fn report(&self, report: NewReport, actor: &str) -> Result<ReportAnswer, StoreError> {
+        match self.send(Request::Report(report, None, actor.to_owned())).await? {
             Reply::Report(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
@@ -213,8 +215,9 @@ impl Store {
         &self,
         call_id: i64,
         outcome: OutcomeReport,
+        actor: &str,
     ) -> Result<Option<ReportAnswer>, StoreError> {
-        match self.send(Request::Outcome(call_id, outcome)).await? {
+        match self.send(Request::Outcome(call_id, outcome, actor.to_owned())).await? {
             Reply::Outcome(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
@@ -235,8 +238,11 @@ impl Store {
     }
 
     /// Creates or updates a facility. Returns whether it was created.
-    pub async fn upsert_facility(&self, f: &Facility) -> Result<bool, StoreError> {
+    pub async fn upsert_facility(&self, f: &Facility, actor: &str) -> Result<bool, StoreError> {
         let existed = self.facility(&f.id).await?.is_some();
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
         sqlx::query(
             "INSERT INTO facilities (id, name, display_name, city, callback, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name, city = excluded.city, callback = excluded.callback",
@@ -246,9 +252,17 @@ impl Store {
         .bind(f.display_name.as_str())
         .bind(f.city.as_str())
         .bind(f.callback.as_str())
-        .bind(micros(self.now()))
-        .execute(&self.shared.pool)
+        .bind(micros(now))
+        .execute(&mut *tx)
         .await?;
+        let detail = format!("name={} display_name={} city={} callback={}", f.name, f.display_name, f.city, f.callback);
+        audit::append(
+            &mut tx,
+            self.shared.backend,
+            &[audit::Entry::new(now, actor, "facility.upsert", format!("facility:{}", f.id), detail)],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(!existed)
     }
 
@@ -297,6 +311,7 @@ impl Store {
             return Err(StoreError::Rows(problems));
         }
         let mut ids = Vec::with_capacity(numbers.len());
+        let mut entries = Vec::with_capacity(numbers.len());
         for n in numbers {
             let role = self.catalog().pool(&n.pool).map(|p| p.role);
             let status = if role == Some(PoolRole::Reserve) { "reserve" } else { "active" };
@@ -327,26 +342,44 @@ impl Store {
                 other => other.into(),
             })?
             .get(0);
-            writer::insert_event(&mut tx, id, now, status, n.pool.as_str(), None, "added to the inventory", actor)
-                .await?;
+            writer::insert_event(
+                &mut tx,
+                id,
+                now,
+                status,
+                n.pool.as_str(),
+                None,
+                "added to the inventory",
+                actor,
+                &mut entries,
+            )
+            .await?;
             ids.push(id);
         }
+        audit::append(&mut tx, self.shared.backend, &entries).await?;
         sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(ids)
     }
 
     /// Creates an API key and returns it; only its hash is stored.
-    pub async fn create_key(&self, name: &str, role: Role) -> Result<String, StoreError> {
+    pub async fn create_key(&self, name: &str, role: Role, actor: &str) -> Result<String, StoreError> {
         let (_, secret) = DataKey::generate();
         let token = format!("vk_{secret}");
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
         sqlx::query("INSERT INTO api_keys (name, role, hash, created_at) VALUES ($1, $2, $3, $4)")
             .bind(name)
             .bind(role.as_str())
             .bind(hash_token(&token))
-            .bind(micros(self.now()))
-            .execute(&self.shared.pool)
+            .bind(micros(now))
+            .execute(&mut *tx)
             .await?;
+        let entry =
+            audit::Entry::new(now, actor, "key.create", format!("key:{name}"), format!("role={}", role.as_str()));
+        audit::append(&mut tx, self.shared.backend, &[entry]).await?;
+        tx.commit().await?;
         Ok(token)
     }
 
@@ -373,6 +406,16 @@ impl Store {
             cache.insert(hash, (p.clone(), Instant::now()));
         }
         Ok(principal)
+    }
+
+    /// Recomputes the audit chain and reports the first break, if any.
+    pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        audit::verify(&self.shared.pool).await
+    }
+
+    /// The latest audit entries, newest first.
+    pub async fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::recent(&self.shared.pool, i64::from(limit.min(10_000))).await
     }
 
     /// Whether the database answers.

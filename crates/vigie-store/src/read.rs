@@ -95,17 +95,19 @@ impl Store {
         let patient_phone = if reveal {
             let plain = self.shared.key.open(&r.get::<Vec<u8>, _>(6))?;
             let text = String::from_utf8(plain).map_err(corrupt)?;
-            sqlx::query("INSERT INTO access_log (at, actor, call_id, what) VALUES ($1, $2, $3, $4)")
-                .bind(micros(self.now()))
-                .bind(reader.name.as_str())
-                .bind(id)
-                .bind("patient_phone")
-                .execute(&self.shared.pool)
-                .await?;
             Some(E164::parse(&text).map_err(corrupt)?)
         } else {
             None
         };
+        // Every read of a call is an access to patient data: it goes in the audit trail,
+        // committed before the data is returned.
+        let (action, detail) =
+            if reveal { ("patient.read", "patient_phone shown") } else { ("call.read", "patient_phone masked") };
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, self.shared.backend.begin_write()).await?;
+        let entry = crate::audit::Entry::new(self.now(), &reader.name, action, format!("call-id:{id}"), detail);
+        crate::audit::append(&mut tx, self.shared.backend, &[entry]).await?;
+        tx.commit().await?;
         let number: Option<String> = r.get(8);
         let outcome: Option<String> = r.get(12);
         let outcome = match outcome {

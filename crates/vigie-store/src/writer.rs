@@ -22,15 +22,16 @@ use vigie_core::{
 };
 
 use crate::Shared;
+use crate::audit::{self, Entry};
 use crate::db::{day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
 
 /// A change for the writer.
 pub(crate) enum Request {
-    Allocate(NewCall),
-    Report(NewReport, Option<i64>),
-    Outcome(i64, OutcomeReport),
+    Allocate(NewCall, String),
+    Report(NewReport, Option<i64>, String),
+    Outcome(i64, OutcomeReport, String),
     Change { number: E164, change: NumberChange, reason: String, actor: String },
 }
 
@@ -109,6 +110,8 @@ struct Batch {
     inserted: HashMap<String, i64>,
     touched: BTreeSet<(PoolCode, Date)>,
     dirty: bool,
+    /// Audit entries, appended to the chain just before the commit.
+    audit: Vec<Entry>,
 }
 
 pub(crate) struct Writer {
@@ -169,6 +172,7 @@ impl Writer {
             inserted: HashMap::new(),
             touched: BTreeSet::new(),
             dirty: false,
+            audit: Vec::new(),
         };
         let mut tx = conn.begin_with(shared.backend.begin_write()).await?;
         let versions: Vec<(String, i64)> = sqlx::query(shared.backend.lock_pools())
@@ -189,7 +193,7 @@ impl Writer {
         let allocations: Vec<&NewCall> = requests
             .iter()
             .filter_map(|r| match r {
-                Request::Allocate(c) => Some(c),
+                Request::Allocate(c, _) => Some(c),
                 _ => None,
             })
             .collect();
@@ -197,8 +201,8 @@ impl Writer {
         let mut affinity = affinities(&mut tx, &allocations).await?;
         for request in requests {
             match request {
-                Request::Allocate(call) => {
-                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call).await?;
+                Request::Allocate(call, actor) => {
+                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call, actor).await?;
                     slots.push(Some(slot));
                     others.push(None);
                 }
@@ -212,6 +216,7 @@ impl Writer {
         }
         self.flush(&mut tx, &mut batch).await?;
         self.promote(&mut tx, &mut batch).await?;
+        audit::append(&mut tx, shared.backend, &batch.audit).await?;
         if batch.dirty {
             sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
         }
@@ -246,6 +251,7 @@ impl Writer {
         known: &mut HashMap<String, KnownCall>,
         affinity: &mut HashMap<(PoolCode, String), NumberId>,
         call: &NewCall,
+        actor: &str,
     ) -> Result<Slot, StoreError> {
         let shared = Arc::clone(&self.shared);
         let Some(def) = shared.catalog.pool_for(&call.purpose) else {
@@ -270,7 +276,9 @@ impl Writer {
         }
         // Checked here rather than at the edge, with the batch's clock, and after the
         // call_ref lookup, so that a dialer's retry of a known call gets its answer.
+        let subject = format!("call:{}", call.call_ref);
         if let Err(e) = shared.dial_window.check(call.dial_at, batch.now) {
+            batch.audit.push(Entry::new(batch.now, actor, "call.refuse", subject, format!("rule=dial_window {e}")));
             return Ok(Slot::Done(Err(e.into())));
         }
         let cached = self.cache.get_mut(&pool).ok_or(StoreError::NotFound { what: "pool", field: "purpose" })?;
@@ -285,6 +293,14 @@ impl Writer {
             Ok(a) => a,
             Err(no) => {
                 shared.metrics.no_capacity.fetch_add(1, Ordering::Relaxed);
+                let retry = no.retry_at.map_or_else(|| "none".to_owned(), |t| t.to_string());
+                batch.audit.push(Entry::new(
+                    batch.now,
+                    actor,
+                    "call.refuse",
+                    subject,
+                    format!("rule=no_capacity pool={pool} dial_at={} retry_at={retry}", call.dial_at),
+                ));
                 return Ok(Slot::Done(Err(StoreError::NoCapacity { pool, retry_at: no.retry_at })));
             }
         };
@@ -292,6 +308,19 @@ impl Writer {
         let slot = cached.state.number(alloc.number).cloned();
         let (e164, display) = slot.map(|s| (s.e164, s.display_name)).unzip();
         let day = shared.calendar.day_of(call.dial_at);
+        batch.audit.push(Entry::new(
+            batch.now,
+            actor,
+            "call.allocate",
+            subject,
+            format!(
+                "pool={pool} number={} facility={} purpose={} dial_at={}",
+                e164.as_ref().map_or("", |n| n.as_str()),
+                call.facility,
+                call.purpose,
+                call.dial_at
+            ),
+        ));
         record_allocation(&mut batch.pending, &pool, &call.patient_ref, &alloc, call.dial_at, day);
         affinity.insert((pool.clone(), call.patient_ref.clone()), alloc.number);
         batch.touched.insert((pool.clone(), day));
@@ -441,6 +470,7 @@ impl Writer {
                     self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1))
                 ),
                 "engine",
+                &mut batch.audit,
             )
             .await?;
         }
@@ -454,9 +484,13 @@ impl Writer {
         request: &Request,
     ) -> Result<Reply, StoreError> {
         Ok(match request {
-            Request::Allocate(_) => unreachable!("allocations are handled by allocate"),
-            Request::Report(report, call_id) => Reply::Report(self.report(tx, batch, report, *call_id).await?),
-            Request::Outcome(call_id, outcome) => Reply::Outcome(self.outcome(tx, batch, *call_id, outcome).await?),
+            Request::Allocate(..) => unreachable!("allocations are handled by allocate"),
+            Request::Report(report, call_id, actor) => {
+                Reply::Report(self.report(tx, batch, report, *call_id, actor).await?)
+            }
+            Request::Outcome(call_id, outcome, actor) => {
+                Reply::Outcome(self.outcome(tx, batch, *call_id, outcome, actor).await?)
+            }
             Request::Change { number, change, reason, actor } => {
                 Reply::Change(self.number_change(tx, batch, number, change, reason, actor).await?)
             }
@@ -469,6 +503,7 @@ impl Writer {
         batch: &mut Batch,
         report: &NewReport,
         call_id: Option<i64>,
+        actor: &str,
     ) -> Result<Result<ReportAnswer, StoreError>, StoreError> {
         let Some(number) = find_number(tx, &report.number).await? else {
             return Ok(Err(StoreError::NotFound { what: "number", field: "number" }));
@@ -495,6 +530,17 @@ impl Writer {
             .get(0);
         self.shared.metrics.reports.fetch_add(1, Ordering::Relaxed);
         let count = u32::try_from(count).unwrap_or(u32::MAX);
+        batch.audit.push(Entry::new(
+            batch.now,
+            actor,
+            "report.receive",
+            format!("number:{}", report.number),
+            format!(
+                "report={id} source={} reported_at={} reports_that_day={count}",
+                report.source.as_str(),
+                report.reported_at
+            ),
+        ));
         let threshold = self.shared.catalog.pool(&number.pool).map_or(2, |p| p.policy.reports_per_day_to_quarantine);
         let mut answer =
             ReportAnswer { report_id: id, reports_that_day: count, quarantined: false, reassigned: 0, unassigned: 0 };
@@ -518,6 +564,7 @@ impl Writer {
         batch: &mut Batch,
         call_id: i64,
         outcome: &OutcomeReport,
+        actor: &str,
     ) -> Result<Result<Option<ReportAnswer>, StoreError>, StoreError> {
         let row = sqlx::query(
             "SELECT n.e164, c.agent_note FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
@@ -544,6 +591,20 @@ impl Writer {
         .execute(&mut *tx)
         .await?;
         self.shared.metrics.outcomes.fetch_add(1, Ordering::Relaxed);
+        batch.audit.push(Entry::new(
+            batch.now,
+            actor,
+            "call.outcome",
+            format!("call-id:{call_id}"),
+            format!(
+                "outcome={} duration_s={} ring_s={} sip_code={} agent_note={}",
+                outcome.outcome.as_str(),
+                outcome.duration_s,
+                outcome.ring_s.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                outcome.sip_code.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                outcome.agent_note.as_deref().unwrap_or("-")
+            ),
+        ));
         let newly_spam =
             outcome.agent_note.as_deref() == Some(SHOWN_AS_SPAM) && previous_note.as_deref() != Some(SHOWN_AS_SPAM);
         match (newly_spam, e164) {
@@ -555,7 +616,7 @@ impl Writer {
                     reported_at: outcome.ended_at,
                     detail: format!("agent note {SHOWN_AS_SPAM} on call {call_id}"),
                 };
-                Ok(self.report(tx, batch, &report, Some(call_id)).await?.map(Some))
+                Ok(self.report(tx, batch, &report, Some(call_id), actor).await?.map(Some))
             }
             _ => Ok(Ok(None)),
         }
@@ -653,7 +714,18 @@ impl Writer {
             .bind(number.id.0)
             .execute(&mut *tx)
             .await?;
-        insert_event(tx, number.id.0, batch.now, status.as_str(), number.pool.as_str(), None, reason, actor).await?;
+        insert_event(
+            tx,
+            number.id.0,
+            batch.now,
+            status.as_str(),
+            number.pool.as_str(),
+            None,
+            reason,
+            actor,
+            &mut batch.audit,
+        )
+        .await?;
         batch.dirty = true;
         if let Some(cached) = self.cache.get_mut(&number.pool) {
             cached.state.set_status(number.id, status);
@@ -702,10 +774,25 @@ impl Writer {
                 Ok(alloc) => {
                     record_allocation(&mut batch.pending, &number.pool, &patient_ref, &alloc, dial_at, d);
                     batch.pending.renumber.push((call_id, Some(alloc.number)));
+                    let to = cached.state.number(alloc.number).map_or_else(String::new, |n| n.e164.to_string());
+                    batch.audit.push(Entry::new(
+                        batch.now,
+                        "engine",
+                        "call.reassign",
+                        format!("call-id:{call_id}"),
+                        format!("from_number_id={} to={to} pool={}", number.id.0, number.pool),
+                    ));
                     moved += 1;
                 }
                 Err(_) => {
                     batch.pending.renumber.push((call_id, None));
+                    batch.audit.push(Entry::new(
+                        batch.now,
+                        "engine",
+                        "call.unassign",
+                        format!("call-id:{call_id}"),
+                        format!("from_number_id={} pool={} rule=no_capacity", number.id.0, number.pool),
+                    ));
                     left += 1;
                 }
             }
@@ -736,7 +823,7 @@ impl Writer {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        insert_event(tx, id.0, batch.now, status.as_str(), to.as_str(), None, reason, actor).await?;
+        insert_event(tx, id.0, batch.now, status.as_str(), to.as_str(), None, reason, actor, &mut batch.audit).await?;
         batch.dirty = true;
         for code in [from, to] {
             let state = load_pool(&self.shared, tx, code, batch.now).await?;
@@ -796,7 +883,7 @@ fn record_allocation(
 
 fn failed(request: &Request, e: StoreError) -> Reply {
     match request {
-        Request::Allocate(_) => Reply::Allocate(Err(e)),
+        Request::Allocate(..) => Reply::Allocate(Err(e)),
         Request::Report(..) => Reply::Report(Err(e)),
         Request::Outcome(..) => Reply::Outcome(Err(e)),
         Request::Change { .. } => Reply::Change(Err(e)),
@@ -932,7 +1019,18 @@ pub(crate) async fn insert_event(
     until: Option<Timestamp>,
     reason: &str,
     actor: &str,
+    audit: &mut Vec<Entry>,
 ) -> Result<(), StoreError> {
+    audit.push(Entry::new(
+        at,
+        actor,
+        "number.state",
+        format!("number-id:{number}"),
+        format!(
+            "state={state} pool={pool} until={} reason={reason}",
+            until.map_or_else(|| "-".to_owned(), |t| t.to_string())
+        ),
+    ));
     sqlx::query(
         "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )

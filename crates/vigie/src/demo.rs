@@ -83,19 +83,22 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let store = crate::open_store(&db, &config, DataKey::generate().0).await?;
     for f in FACILITIES {
         store
-            .upsert_facility(&Facility {
-                id: FacilityId::parse(f.0)?,
-                name: f.1.into(),
-                display_name: f.2.into(),
-                city: f.3.into(),
-                callback: E164::parse(f.4)?,
-            })
+            .upsert_facility(
+                &Facility {
+                    id: FacilityId::parse(f.0)?,
+                    name: f.1.into(),
+                    display_name: f.2.into(),
+                    city: f.3.into(),
+                    callback: E164::parse(f.4)?,
+                },
+                "demo",
+            )
             .await?;
     }
     let numbers = demo_numbers();
     store.add_numbers(&numbers, "demo").await?;
-    let admin = store.create_key("demo-admin", Role::Admin).await?;
-    let dialer = store.create_key("demo-dialer", Role::Dialer).await?;
+    let admin = store.create_key("demo-admin", Role::Admin, "demo").await?;
+    let dialer = store.create_key("demo-dialer", Role::Dialer, "demo").await?;
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let url = format!("http://{}", listener.local_addr()?);
     println!(
@@ -174,7 +177,7 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
             patient_phone,
             dial_at: now,
         };
-        let answer = match store.allocate(call).await {
+        let answer = match store.allocate(call, "demo-dialer").await {
             Ok(a) => a,
             Err(StoreError::NoCapacity { .. }) => continue,
             Err(e) => {
@@ -201,6 +204,7 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
                     sip_code: None,
                     agent_note: spam_note.then(|| vigie_store::SHOWN_AS_SPAM.to_owned()),
                 },
+                "demo-dialer",
             )
             .await;
         // Every ~300 calls a number gets two reports in the day: it is quarantined at
@@ -210,12 +214,10 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
         {
             for source in [ReportSource::Patient, ReportSource::AppLabel] {
                 let _ = store
-                    .report(NewReport {
-                        number: number.clone(),
-                        source,
-                        reported_at: now,
-                        detail: "demo: flagged".into(),
-                    })
+                    .report(
+                        NewReport { number: number.clone(), source, reported_at: now, detail: "demo: flagged".into() },
+                        "demo-dialer",
+                    )
                     .await;
             }
             tracing::info!(number = %number, "demo: a number was reported twice");

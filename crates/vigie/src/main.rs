@@ -50,8 +50,22 @@ enum Command {
     Plan(plan::PlanArgs),
     /// An embedded server with demo data and simulated traffic.
     Demo(demo::DemoArgs),
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Prints the default configuration file, commented.
     Config,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recomputes the hash chain of the audit log; exits with 1 at the first break.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,7 +148,7 @@ pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: DataKey) -> an
         .await
         .with_context(|| format!("opening the store at {}", redact(&options.database_url)))?;
     for f in config.facilities()? {
-        store.upsert_facility(&f).await?;
+        store.upsert_facility(&f, "config").await?;
     }
     Ok(store)
 }
@@ -213,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("--name: must be 1 to 64 characters");
             }
             let store = open_store(&db, &config, DataKey::generate().0).await?;
-            let key = store.create_key(name.trim(), role).await?;
+            let key = store.create_key(name.trim(), role, "cli").await?;
             println!("{key}");
             eprintln!("API key for {} ({}) created; it is shown only once.", name.trim(), role.as_str());
         }
@@ -227,6 +241,19 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Plan(args) => plan::run(&args)?,
         Command::Demo(args) => demo::run(args).await?,
+        Command::Audit { command: AuditCommand::Verify { db } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            let report = store.verify_audit().await?;
+            match report.problem {
+                None => println!("audit chain intact: {} entries, head {}", report.entries, report.head_hash),
+                Some(p) => {
+                    eprintln!("audit chain broken at entry {}: {}", p.seq, p.message);
+                    eprintln!("({} entries read before the break)", report.entries);
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Config => print!("{}", config::EXAMPLE),
     }
     Ok(())

@@ -344,10 +344,10 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     .await
     .expect("the store opens on a fresh database");
     let keys = Keys {
-        admin: store.create_key("admin-1", Role::Admin).await.expect("admin key"),
-        dialer: store.create_key("dialer-1", Role::Dialer).await.expect("dialer key"),
-        ops: store.create_key(OPS_KEY_NAME, Role::Ops).await.expect("ops key"),
-        auditor: store.create_key("auditor-1", Role::Auditor).await.expect("auditor key"),
+        admin: store.create_key("admin-1", Role::Admin, "test").await.expect("admin key"),
+        dialer: store.create_key("dialer-1", Role::Dialer, "test").await.expect("dialer key"),
+        ops: store.create_key(OPS_KEY_NAME, Role::Ops, "test").await.expect("ops key"),
+        auditor: store.create_key("auditor-1", Role::Auditor, "test").await.expect("auditor key"),
     };
     for (id, name, display, city, callback) in [
         (SAINT_JEAN, "Clinique Saint-Jean SAS", "Clinique St-Jean", "Lyon", "+33478000000"),
@@ -360,7 +360,7 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
             city: city.into(),
             callback: E164::parse(callback).expect("callback"),
         };
-        store.upsert_facility(&facility).await.expect("facility");
+        store.upsert_facility(&facility, "test").await.expect("facility");
     }
     let numbers: Vec<NewNumber> = setup
         .numbers

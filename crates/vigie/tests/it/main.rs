@@ -8,6 +8,7 @@
 
 mod allocation;
 mod api;
+mod audit;
 mod helpers;
 mod processes;
 
@@ -86,6 +87,7 @@ on_both_backends! {
         allocation::reports_under_load_move_calls_and_keep_the_counts,
         processes::numbers_import_is_all_or_nothing,
         processes::sigkill_loses_no_acknowledged_write,
+        audit::the_audit_chain_detects_tampering,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -1,0 +1,196 @@
+//! The audit trail: an append-only, hash-chained log of every call decision, number
+//! state change, access to patient data and administrative action.
+//!
+//! Entry `n` stores `hash = SHA-256(n, at, actor, action, subject, detail, hash of n-1)`;
+//! the single `audit_head` row holds the last sequence number and hash. Appends lock that
+//! row, so entries from several processes form one chain. `verify` recomputes the chain
+//! and finds an altered, deleted, inserted or reordered entry. Entries never hold a
+//! patient's phone number: subjects are call references and pseudonymous keys.
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, AnyPool, Row};
+use vigie_core::Timestamp;
+
+use crate::db::{Backend, instant, micros};
+use crate::error::StoreError;
+
+/// One entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) at: Timestamp,
+    pub(crate) actor: String,
+    pub(crate) action: &'static str,
+    pub(crate) subject: String,
+    pub(crate) detail: String,
+}
+
+impl Entry {
+    pub(crate) fn new(
+        at: Timestamp,
+        actor: &str,
+        action: &'static str,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Entry {
+        Entry { at, actor: actor.to_owned(), action, subject: subject.into(), detail: detail.into() }
+    }
+}
+
+fn link_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, detail: &str, prev: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [seq.to_string().as_str(), at.to_string().as_str(), actor, action, subject, detail, prev] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends entries in the caller's transaction, after locking the chain's head.
+pub(crate) async fn append(tx: &mut AnyConnection, backend: Backend, entries: &[Entry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head = match backend {
+        Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+        Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    };
+    let row = sqlx::query(head).fetch_one(&mut *tx).await?;
+    let (mut seq, mut prev): (i64, String) = (row.get(0), row.get(1));
+    for chunk in entries.chunks(400) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
+            crate::db::values(chunk.len(), 8, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            seq += 1;
+            let at = micros(e.at);
+            let hash = link_hash(seq, at, &e.actor, e.action, &e.subject, &e.detail, &prev);
+            q = q
+                .bind(seq)
+                .bind(at)
+                .bind(e.actor.clone())
+                .bind(e.action)
+                .bind(e.subject.clone())
+                .bind(e.detail.clone())
+                .bind(std::mem::replace(&mut prev, hash.clone()))
+                .bind(hash);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(prev)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The hash of the last entry (keep it elsewhere to detect a rewritten chain).
+    pub head_hash: String,
+    /// The first break found, if any.
+    pub problem: Option<AuditProblem>,
+}
+
+/// Where and how the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProblem {
+    /// Sequence number of the entry at fault.
+    pub seq: i64,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+/// One audit entry as read, for the auditor's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain.
+    pub seq: i64,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: String,
+    /// What (`call.allocate`, `number.quarantined`, `patient.read`…).
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// Details (never a phone number).
+    pub detail: String,
+}
+
+/// Recomputes the whole chain, in order.
+pub(crate) async fn verify(pool: &AnyPool) -> Result<AuditReport, StoreError> {
+    let rows =
+        sqlx::query("SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+            .fetch_all(pool)
+            .await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await?;
+    let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
+    let mut prev = "genesis".to_owned();
+    let mut expected = 1i64;
+    let mut problem = None;
+    for r in &rows {
+        let seq: i64 = r.get(0);
+        let stored_prev: String = r.get(6);
+        let stored: String = r.get(7);
+        let recomputed = link_hash(
+            seq,
+            r.get(1),
+            &r.get::<String, _>(2),
+            &r.get::<String, _>(3),
+            &r.get::<String, _>(4),
+            &r.get::<String, _>(5),
+            &stored_prev,
+        );
+        let message = if seq != expected {
+            Some(format!("expected entry {expected} but found {seq}: entries were deleted or inserted"))
+        } else if stored_prev != prev {
+            Some("it does not follow the entry before it: entries were deleted, inserted or reordered".to_owned())
+        } else if recomputed != stored {
+            Some("its content does not match its hash: the entry was altered".to_owned())
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            problem = Some(AuditProblem { seq, message });
+            break;
+        }
+        prev = stored;
+        expected += 1;
+    }
+    if problem.is_none() && (head_seq != expected - 1 || head_hash != prev) {
+        problem = Some(AuditProblem {
+            seq: head_seq,
+            message: format!(
+                "the chain ends at entry {} but its head records entry {head_seq}: entries were removed from or added to the end",
+                expected - 1
+            ),
+        });
+    }
+    Ok(AuditReport { entries: rows.len() as u64, head_hash: prev, problem })
+}
+
+/// The latest entries, newest first.
+pub(crate) async fn recent(pool: &AnyPool, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    sqlx::query("SELECT seq, at, actor, action, subject, detail FROM audit_log ORDER BY seq DESC LIMIT $1")
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                seq: r.get(0),
+                at: instant(r.get(1))?,
+                actor: r.get(2),
+                action: r.get(3),
+                subject: r.get(4),
+                detail: r.get(5),
+            })
+        })
+        .collect()
+}
