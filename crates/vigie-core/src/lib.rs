@@ -4,15 +4,28 @@
 mod calendar;
 mod call;
 mod catalog;
+mod compliance;
 mod engine;
+mod holidays;
+mod hours;
+mod names;
+mod numbering;
 mod phone;
 mod plan;
+mod territory;
 
 pub use calendar::{Calendar, add_days, next, prev};
 pub use call::{DialWindow, Outcome, ReportSource, reports_quarantine};
 pub use catalog::{Catalog, FacilityId, InvalidField, Policy, PoolCode, PoolDef, PoolRole, Purpose};
+pub use compliance::{
+    BloctelState, CallContext, CallRule, ComplianceRules, ConsentRecord, PurposeClass, RuleRefusal, check_call,
+};
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
+pub use holidays::{EXTRA_HOLIDAYS_MAX, Holiday, HolidayCalendar, easter_sunday, public_holiday, public_holidays};
+pub use hours::{RANGES_PER_DAY_MAX, TimeRange, WeeklyHours};
 pub use jiff::civil::Date;
 pub use jiff::{SignedDuration, Timestamp};
+pub use numbering::{DiallingMode, NumberPrefix, NumberingRefusal, NumberingRules, PREFIXES_MAX, check_presentation};
 pub use phone::{E164, NumberCategory, PhoneError};
 pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};
+pub use territory::Territory;
