@@ -22,6 +22,7 @@
 #                              until no rustc runs and the machine is idle
 #   BENCH_KEEP=0               1 keeps the work directory (logs, wrk outputs)
 #   BENCH_OUT=                 also write the Markdown report to this file
+#   BENCH_VIGIE=               an already built vigie binary to measure (skips the build)
 set -euo pipefail
 export LC_ALL=C
 
@@ -104,9 +105,11 @@ need_apt curl curl
 need_apt psql postgresql-client
 need_apt pgbench postgresql-client
 
-log "building: cargo build --release -p vigie"
-cargo build --release -p vigie >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-VIGIE="$ROOT/target/release/vigie"
+VIGIE=${BENCH_VIGIE:-$ROOT/target/release/vigie}
+if [[ -z ${BENCH_VIGIE:-} ]]; then
+  log "building: cargo build --release -p vigie"
+  cargo build --release -p vigie >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+fi
 
 # ----- measuring CPU ---------------------------------------------------------------
 
@@ -240,7 +243,7 @@ URL=""
 start_server() { # start_server NAME DBARGS...: starts vigie serve on a free port, sets SERVER_PID and URL
   local name=$1 i
   shift
-  RUST_LOG= VIGIE_DATA_KEY="$DATA_KEY" "$VIGIE" serve "$@" --config "$WORK/$name/vigie.toml" --listen 127.0.0.1:0 \
+  RUST_LOG= VIGIE_DATA_KEY="$DATA_KEY" VIGIE_PSEUDONYM_KEY="$PSEUDONYM_KEY" "$VIGIE" serve "$@" --config "$WORK/$name/vigie.toml" --listen 127.0.0.1:0 \
     >"$WORK/$name/serve.out" 2>"$WORK/$name/serve.err" &
   SERVER_PID=$!
   URL=""
@@ -408,6 +411,7 @@ run_pgbench() { # run_pgbench DBURL CONC THREADS
 # ----- the run ---------------------------------------------------------------------
 
 DATA_KEY=$("$VIGIE" keys data-key)
+PSEUDONYM_KEY=$("$VIGIE" keys pseudonym-key)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then COMMIT="$COMMIT + uncommitted changes"; fi
 

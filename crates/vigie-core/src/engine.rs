@@ -622,6 +622,8 @@ impl PoolState {
             if sum > load.total {
                 return Err(format!("{day}: numbers hold {sum} calls but the pool total is {}", load.total));
             }
+            let any_rest = self.numbers.iter().any(|n| !n.rests.is_empty());
+            let bounds = any_rest.then(|| (cal.start_of(*day), cal.end_of(*day)));
             for (slot, &calls) in load.counts.iter().enumerate() {
                 let Some(n) = self.numbers.get(slot) else {
                     if calls > 0 {
@@ -635,8 +637,9 @@ impl PoolState {
                         n.e164, p.calls_per_day_max
                     ));
                 }
-                let (start, end) = (cal.start_of(*day), cal.end_of(*day));
-                if calls > 0 && n.rests.iter().any(|r| r.from <= start && end <= r.until) {
+                let inside =
+                    |(start, end): (Timestamp, Timestamp)| n.rests.iter().any(|r| r.from <= start && end <= r.until);
+                if calls > 0 && bounds.is_some_and(inside) {
                     return Err(format!("{} has {calls} calls on {day}, inside its rest", n.e164));
                 }
             }

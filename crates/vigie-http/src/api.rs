@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.0.role == Role::Admin || roles.contains(&self.0.role) {
             Ok(())
         } else {
@@ -91,7 +91,7 @@ fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-fn reference(field: &str, value: &str) -> Result<String, ApiError> {
+pub(crate) fn reference(field: &str, value: &str) -> Result<String, ApiError> {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
@@ -250,6 +250,7 @@ pub(crate) struct CallRecordOut {
     status: &'static str,
     facility: String,
     purpose: String,
+    legal_basis: Option<&'static str>,
     pool: String,
     patient_ref: String,
     patient_phone: String,
@@ -280,6 +281,7 @@ pub(crate) async fn get_call(
         },
         facility: c.facility.to_string(),
         purpose: c.purpose.to_string(),
+        legal_basis: c.legal_basis.map(|b| b.as_str()),
         pool: c.pool.to_string(),
         patient_ref: c.patient_ref,
         patient_phone: c.patient_phone.map_or(masked, |p| p.to_string()),

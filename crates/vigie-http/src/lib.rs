@@ -5,6 +5,8 @@ mod api;
 mod error;
 #[cfg(test)]
 mod openapi_tests;
+mod privacy_api;
+mod retention;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,13 +15,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vigie_core::FacilityId;
 use vigie_store::{Store, StoreError};
 
 pub use error::ApiError;
+pub use retention::RetentionWorker;
 
 /// Limits of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +87,8 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/numbers", get(api::get_numbers).post(api::post_number))
         .route("/v1/numbers/{number}", get(api::get_number).patch(api::patch_number))
         .route("/v1/pools", get(api::get_pools))
+        .route("/v1/patients/{patient_ref}", delete(privacy_api::delete_patient))
+        .route("/v1/patients/{patient_ref}/export", get(privacy_api::get_patient_export))
         .layer(DefaultBodyLimit::max(options.body_bytes_max))
         .layer(axum::middleware::from_fn(move |req, next| body_limit_as_json(req, next, options.body_bytes_max)))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))

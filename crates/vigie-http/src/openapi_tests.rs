@@ -1,8 +1,9 @@
 //! Checks that `openapi.json` describes the API as implemented: every route and method
 //! of `router` (read from the source of lib.rs, so that a new route without
-//! documentation fails here), the roles each handler requires (read from api.rs), the
-//! request bodies as the handlers parse them, the error body as error.rs writes it, and
-//! the answers of a real server against the documented statuses and schemas.
+//! documentation fails here), the roles each handler requires (read from api.rs and
+//! privacy_api.rs), the request bodies as the handlers parse them, the error body as
+//! error.rs writes it, and the answers of a real server against the documented statuses
+//! and schemas.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,6 +25,16 @@ use crate::error::ApiError;
 const DOC: &str = include_str!("openapi.json");
 const LIB_RS: &str = include_str!("lib.rs");
 const API_RS: &str = include_str!("api.rs");
+const PRIVACY_API_RS: &str = include_str!("privacy_api.rs");
+
+/// A handler's name and the source of its module (`api::get_call` → api.rs).
+fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
+    match handler.split_once("::")? {
+        ("api", name) => Some((name, API_RS)),
+        ("privacy_api", name) => Some((name, PRIVACY_API_RS)),
+        _ => None,
+    }
+}
 
 /// The HTTP methods an OpenAPI path item may hold, which are also axum's method routers.
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -194,13 +205,13 @@ fn router_routes() -> Vec<Route> {
     routes_in(LIB_RS)
 }
 
-/// Who may call a handler, read from api.rs: `None` when it takes no `Caller`, else the
-/// roles (admin always among them).
+/// Who may call a handler, read from its module (api.rs, privacy_api.rs): `None` when
+/// it takes no `Caller`, else the roles (admin always among them).
 fn handler_roles(handler: &str) -> Option<BTreeSet<String>> {
-    let name = handler.strip_prefix("api::")?;
-    let src = strip_comments(API_RS);
-    let (signature, body) =
-        body_of(&src, &format!("async fn {name}(")).unwrap_or_else(|| panic!("api.rs defines `async fn {name}(`"));
+    let (name, src) = handler_source(handler)?;
+    let src = strip_comments(src);
+    let (signature, body) = body_of(&src, &format!("async fn {name}("))
+        .unwrap_or_else(|| panic!("{handler}: `async fn {name}(` is defined"));
     if !signature.contains("Caller") {
         return None;
     }
@@ -221,8 +232,8 @@ fn handler_roles(handler: &str) -> Option<BTreeSet<String>> {
 }
 
 fn handler_takes_body(handler: &str) -> bool {
-    let Some(name) = handler.strip_prefix("api::") else { return false };
-    let src = strip_comments(API_RS);
+    let Some((name, src)) = handler_source(handler) else { return false };
+    let src = strip_comments(src);
     body_of(&src, &format!("async fn {name}(")).is_some_and(|(signature, _)| signature.contains(": Bytes"))
 }
 
@@ -673,6 +684,7 @@ fn enums_are_those_of_the_code() {
     let doc = doc();
     assert_eq!(documented_enum(&doc, "Outcome"), names(Outcome::ALL.iter().map(|o| o.as_str())));
     assert_eq!(documented_enum(&doc, "ReportSource"), names(ReportSource::ALL.iter().map(|s| s.as_str())));
+    assert_eq!(documented_enum(&doc, "LegalBasis"), names(vigie_store::LegalBasis::ALL.iter().map(|b| b.as_str())));
     // A new variant breaks these matches, and so reminds whoever adds it to document it.
     let status = |s: NumberStatus| match s {
         NumberStatus::Active | NumberStatus::Quarantined | NumberStatus::Reserve | NumberStatus::Retired => s.as_str(),
@@ -1111,4 +1123,18 @@ async fn run_through(s: &Server) {
     // Lists.
     assert!(s.get(nums, nums, Some("auditor")).await.body.as_array().is_some_and(|n| n.len() == 2));
     assert!(s.get("/v1/pools", "/v1/pools", Some("dialer")).await.body.as_array().is_some_and(|p| p.len() == 6));
+
+    // A patient's rights, admin only.
+    let export = "/v1/patients/{patient_ref}/export";
+    let reference = call["patient_ref"].as_str().expect("a reference");
+    let export_path = format!("/v1/patients/{reference}/export");
+    assert_eq!(s.get(export, &export_path, Some("dialer")).await.status, 403);
+    let exported = s.get(export, &export_path, Some("admin")).await;
+    assert_eq!(exported.body["calls"][0]["patient_phone"], call["patient_phone"]);
+    assert_eq!(s.get(export, "/v1/patients/+33612345678/export", Some("admin")).await.status, 422);
+    let patient = "/v1/patients/{patient_ref}";
+    let patient_path = format!("/v1/patients/{reference}");
+    assert_eq!(s.send("delete", patient, &patient_path, Some("ops"), None).await.status, 403);
+    assert_eq!(s.send("delete", patient, &patient_path, Some("admin"), None).await.body["calls_erased"], 1);
+    assert_eq!(s.get(one, &path, Some("dialer")).await.body["patient_ref"], "erased");
 }

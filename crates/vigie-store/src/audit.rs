@@ -6,6 +6,11 @@
 //! row, so entries from several processes form one chain. `verify` recomputes the chain
 //! and finds an altered, deleted, inserted or reordered entry. Entries never hold a
 //! patient's phone number: subjects are call references and pseudonymous keys.
+//!
+//! A retention purge drops a prefix of the chain only. The `audit_anchor` row then
+//! names the first entry kept and the hash it follows, and the purge appends an
+//! `audit.purge` entry that states the same anchor, so that moving the anchor by hand is
+//! itself detected.
 
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -59,7 +64,7 @@ pub(crate) async fn append(tx: &mut AnyConnection, backend: Backend, entries: &[
     for chunk in entries.chunks(400) {
         let sql = format!(
             "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
-            crate::db::values(chunk.len(), 8, 1)
+            crate::db::values(backend, chunk.len(), 8, 1)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in chunk {
@@ -123,17 +128,43 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// Recomputes the whole chain, in order.
-pub(crate) async fn verify(pool: &AnyPool) -> Result<AuditReport, StoreError> {
+/// The action of the entry a purge of the chain's prefix appends.
+pub(crate) const PURGE_ACTION: &str = "audit.purge";
+
+/// The detail of an `audit.purge` entry: the anchor it leaves, then what it removed.
+pub(crate) fn purge_detail(first_kept: i64, prev_hash: &str, removed: u64, before: Timestamp) -> String {
+    format!("first_kept_seq={first_kept} first_kept_prev_hash={prev_hash} removed={removed} before={before}")
+}
+
+/// The anchor an `audit.purge` entry states.
+fn purge_anchor(detail: &str) -> Option<(i64, &str)> {
+    let field = |name: &str| detail.split(' ').find_map(|w| w.strip_prefix(name)?.strip_prefix('='));
+    Some((field("first_kept_seq")?.parse().ok()?, field("first_kept_prev_hash")?))
+}
+
+/// Recomputes the whole chain, in order, from its anchor, in one snapshot of the
+/// database so that appends and purges running meanwhile do not look like breaks.
+pub(crate) async fn verify(pool: &AnyPool, backend: Backend) -> Result<AuditReport, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN",
+        Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    };
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
+    let anchor = sqlx::query("SELECT seq, prev_hash FROM audit_anchor WHERE id = 1").fetch_one(&mut *tx).await?;
+    let (anchor_seq, anchor_prev): (i64, String) = (anchor.get(0), anchor.get(1));
     let rows =
         sqlx::query("SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+    tx.commit().await?;
     let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
-    let mut prev = "genesis".to_owned();
-    let mut expected = 1i64;
+    let mut prev = anchor_prev.clone();
+    let mut expected = anchor_seq;
     let mut problem = None;
+    // The latest `audit.purge` entry must state the anchor the chain starts from.
+    let mut stated_anchor: Option<(i64, String)> = None;
     for r in &rows {
         let seq: i64 = r.get(0);
         let stored_prev: String = r.get(6);
@@ -160,8 +191,21 @@ pub(crate) async fn verify(pool: &AnyPool) -> Result<AuditReport, StoreError> {
             problem = Some(AuditProblem { seq, message });
             break;
         }
+        if r.get::<String, _>(3) == PURGE_ACTION {
+            let detail: String = r.get(5);
+            stated_anchor = purge_anchor(&detail).map(|(s, h)| (s, h.to_owned()));
+        }
         prev = stored;
         expected += 1;
+    }
+    let anchored = anchor_seq != 1 || anchor_prev != "genesis";
+    if problem.is_none() && anchored && stated_anchor != Some((anchor_seq, anchor_prev.clone())) {
+        problem = Some(AuditProblem {
+            seq: anchor_seq,
+            message: format!(
+                "the chain starts at entry {anchor_seq} but no audit.purge entry states that anchor: entries were removed from the start"
+            ),
+        });
     }
     if problem.is_none() && (head_seq != expected - 1 || head_hash != prev) {
         problem = Some(AuditProblem {

@@ -8,6 +8,7 @@ mod crypto;
 mod db;
 mod error;
 mod model;
+mod privacy;
 mod read;
 mod writer;
 
@@ -22,12 +23,15 @@ use tokio::sync::{mpsc, oneshot};
 use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
 
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
-pub use crypto::{CryptoError, DataKey};
+pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;
 pub use error::StoreError;
 pub use model::{
     CallAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberEvent, NumberRecord,
     OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem, SHOWN_AS_SPAM,
+};
+pub use privacy::{
+    ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PurgeReport, Retention, RotationStep,
 };
 
 use db::micros;
@@ -49,6 +53,11 @@ pub struct StoreOptions {
     pub queue_max: usize,
     /// How far from now a `dial_at` may be.
     pub dial_window: DialWindow,
+    /// The key that pseudonymises patient references. `None`: a random key for this
+    /// process only (tests, the demo, and commands that handle no patient reference).
+    pub pseudonym_key: Option<PseudonymKey>,
+    /// The GDPR Art. 9(2) basis recorded for each purpose's calls.
+    pub legal_bases: LegalBases,
 }
 
 impl StoreOptions {
@@ -60,6 +69,8 @@ impl StoreOptions {
             batch_max: 512,
             queue_max: 8192,
             dial_window: DialWindow::default(),
+            pseudonym_key: None,
+            legal_bases: LegalBases::default(),
         }
     }
 }
@@ -92,7 +103,9 @@ pub struct Metrics {
 pub(crate) struct Shared {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
-    pub(crate) key: DataKey,
+    pub(crate) key: KeyRing,
+    pub(crate) pseudonyms: PseudonymKey,
+    pub(crate) legal_bases: LegalBases,
     pub(crate) calendar: Calendar,
     pub(crate) catalog: Catalog,
     pub(crate) clock: Clock,
@@ -121,12 +134,19 @@ impl Store {
     pub async fn open(
         options: &StoreOptions,
         catalog: Catalog,
-        key: DataKey,
+        key: impl Into<KeyRing>,
         calendar: Calendar,
         clock: Clock,
     ) -> Result<Store, StoreError> {
         let (pool, backend) = db::connect(&options.database_url, options.max_connections.max(1) + 1).await?;
         db::migrate(&pool, backend).await?;
+        let pseudonyms = match &options.pseudonym_key {
+            Some(k) => {
+                privacy::check_pseudonym_key(&pool, backend, k, clock()).await?;
+                k.clone()
+            }
+            None => PseudonymKey::generate().0,
+        };
         let mut conn = pool.acquire().await?;
         {
             let mut tx = conn.begin_with(backend.begin_write()).await?;
@@ -141,7 +161,9 @@ impl Store {
         let shared = Arc::new(Shared {
             pool,
             backend,
-            key,
+            key: key.into(),
+            pseudonyms,
+            legal_bases: options.legal_bases.clone(),
             calendar,
             catalog,
             clock,
@@ -193,8 +215,12 @@ impl Store {
 
     /// Gives the call a number (or returns the answer already given to its `call_ref`).
     /// Returns once the allocation is committed.
-    pub async fn allocate(&self, call: NewCall, actor: &str) -> Result<CallAnswer, StoreError> {
-        match self.send(Request::Allocate(call, actor.to_owned())).await? {
+    pub async fn allocate(&self, mut call: NewCall, actor: &str) -> Result<CallAnswer, StoreError> {
+        // The dialer's reference never goes further than this: the writer, the
+        // database and the audit trail see its pseudonym only.
+        call.patient_ref = self.shared.pseudonyms.pseudonym(&call.patient_ref);
+        let sealed = self.shared.key.seal(call.patient_phone.as_str().as_bytes());
+        match self.send(Request::Allocate(call, actor.to_owned(), sealed)).await? {
             Reply::Allocate(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
@@ -410,7 +436,7 @@ impl Store {
 
     /// Recomputes the audit chain and reports the first break, if any.
     pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
-        audit::verify(&self.shared.pool).await
+        audit::verify(&self.shared.pool, self.shared.backend).await
     }
 
     /// The latest audit entries, newest first.

@@ -80,6 +80,9 @@ pub struct CallRecord {
     pub reassigned_at: Option<Timestamp>,
     /// How it ended, once known.
     pub outcome: Option<OutcomeReport>,
+    /// The GDPR Art. 9(2) basis recorded for it (`None` for calls stored before bases
+    /// were recorded).
+    pub legal_basis: Option<crate::privacy::LegalBasis>,
 }
 
 /// How a call ended.

@@ -84,21 +84,17 @@ impl Store {
     pub async fn call(&self, id: i64, reader: &Principal) -> Result<Option<CallRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.pool, c.patient_ref, c.patient_phone, c.dial_at, \
-             n.e164, n.display_name, c.created_at, c.reassigned_at, c.outcome, c.duration_s, c.ended_at, c.ring_s, c.sip_code, c.agent_note \
-             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
+             n.e164, n.display_name, c.created_at, c.reassigned_at, c.outcome, c.duration_s, c.ended_at, c.ring_s, c.sip_code, c.agent_note, \
+             c.legal_basis FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.shared.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
         let reveal = reader.role == Role::Dialer;
-        let patient_phone = if reveal {
-            let plain = self.shared.key.open(&r.get::<Vec<u8>, _>(6))?;
-            let text = String::from_utf8(plain).map_err(corrupt)?;
-            Some(E164::parse(&text).map_err(corrupt)?)
-        } else {
-            None
-        };
+        // An erased phone (Article 17) reads as masked.
+        let patient_phone =
+            if reveal { crate::privacy::open_phone(&self.shared.key, &r.get::<Vec<u8>, _>(6))? } else { None };
         // Every read of a call is an access to patient data: it goes in the audit trail,
         // committed before the data is returned.
         let (action, detail) =
@@ -135,6 +131,7 @@ impl Store {
             created_at: instant(r.get(10))?,
             reassigned_at: r.get::<Option<i64>, _>(11).map(instant).transpose()?,
             outcome,
+            legal_basis: crate::privacy::stored_basis(r.get(18))?,
         }))
     }
 

@@ -29,10 +29,17 @@ use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, 
 
 /// A change for the writer.
 pub(crate) enum Request {
-    Allocate(NewCall, String),
+    /// The call, who asks, and the patient's phone already sealed (by the caller's
+    /// task, so that encryption runs beside the writer rather than in it).
+    Allocate(NewCall, String, Vec<u8>),
     Report(NewReport, Option<i64>, String),
     Outcome(i64, OutcomeReport, String),
-    Change { number: E164, change: NumberChange, reason: String, actor: String },
+    Change {
+        number: E164,
+        change: NumberChange,
+        reason: String,
+        actor: String,
+    },
 }
 
 /// The writer's answer to a [`Request`], same variant.
@@ -193,16 +200,16 @@ impl Writer {
         let allocations: Vec<&NewCall> = requests
             .iter()
             .filter_map(|r| match r {
-                Request::Allocate(c, _) => Some(c),
+                Request::Allocate(c, ..) => Some(c),
                 _ => None,
             })
             .collect();
         let mut known = known_calls(&shared, &mut tx, &allocations).await?;
-        let mut affinity = affinities(&mut tx, &allocations).await?;
+        let mut affinity = affinities(&shared, &mut tx, &allocations).await?;
         for request in requests {
             match request {
-                Request::Allocate(call, actor) => {
-                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call, actor).await?;
+                Request::Allocate(call, actor, sealed) => {
+                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call, actor, sealed).await?;
                     slots.push(Some(slot));
                     others.push(None);
                 }
@@ -215,13 +222,18 @@ impl Writer {
             }
         }
         self.flush(&mut tx, &mut batch).await?;
+        let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
         self.promote(&mut tx, &mut batch).await?;
         audit::append(&mut tx, shared.backend, &batch.audit).await?;
         if batch.dirty {
             sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
         }
-        for cached in self.cache.values() {
-            cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
+        // The pools this batch decided on must still hold the engine's invariants; a
+        // break aborts the transaction rather than commit a broken state.
+        for code in &touched {
+            if let Some(cached) = self.cache.get(code) {
+                cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
+            }
         }
         tx.commit().await?;
         if batch.dirty {
@@ -252,6 +264,7 @@ impl Writer {
         affinity: &mut HashMap<(PoolCode, String), NumberId>,
         call: &NewCall,
         actor: &str,
+        sealed: &[u8],
     ) -> Result<Slot, StoreError> {
         let shared = Arc::clone(&self.shared);
         let Some(def) = shared.catalog.pool_for(&call.purpose) else {
@@ -357,7 +370,7 @@ impl Writer {
             call_ref: call.call_ref.clone(),
             call: call.clone(),
             pool,
-            sealed: shared.key.seal(call.patient_phone.as_str().as_bytes()),
+            sealed: sealed.to_vec(),
             zone,
             number: Some(alloc.number),
         });
@@ -373,8 +386,8 @@ impl Writer {
         const ROWS: usize = 400;
         for chunk in p.rows.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at) VALUES {} RETURNING id, call_ref",
-                values(chunk.len(), 10, 1)
+                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis) VALUES {} RETURNING id, call_ref",
+                values(self.shared.backend, chunk.len(), 11, 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
@@ -388,7 +401,8 @@ impl Writer {
                     .bind(r.zone.map(i64::from))
                     .bind(micros(r.call.dial_at))
                     .bind(r.number.map(|n| n.0))
-                    .bind(micros(batch.now));
+                    .bind(micros(batch.now))
+                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str());
             }
             for row in q.fetch_all(&mut *tx).await? {
                 batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
@@ -408,7 +422,7 @@ impl Writer {
                 "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES {} \
                  ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
                  last_dial_at = CASE WHEN excluded.last_dial_at > number_days.last_dial_at THEN excluded.last_dial_at ELSE number_days.last_dial_at END",
-                values(chunk.len(), 4, 1)
+                values(self.shared.backend, chunk.len(), 4, 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((number, d), (delta, last)) in chunk {
@@ -420,7 +434,7 @@ impl Writer {
         for chunk in pool_days.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO pool_days (pool, day, calls) VALUES {} ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
-                values(chunk.len(), 3, 1)
+                values(self.shared.backend, chunk.len(), 3, 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((pool, d), delta) in chunk {
@@ -433,7 +447,7 @@ impl Writer {
             let sql = format!(
                 "INSERT INTO affinities (pool, patient_ref, number_id, at) VALUES {} \
                  ON CONFLICT (pool, patient_ref) DO UPDATE SET number_id = excluded.number_id, at = excluded.at",
-                values(chunk.len(), 4, 1)
+                values(self.shared.backend, chunk.len(), 4, 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((pool, patient), (number, at)) in chunk {
@@ -932,7 +946,7 @@ async fn known_calls(
         let sql = format!(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name \
              FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN ({})",
-            list(chunk.len(), 1)
+            list(shared.backend, chunk.len(), 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for c in chunk {
@@ -962,25 +976,35 @@ async fn known_calls(
 }
 
 async fn affinities(
+    shared: &Shared,
     tx: &mut AnyConnection,
     calls: &[&NewCall],
 ) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
     let mut out = HashMap::new();
-    let mut refs: Vec<&str> = calls.iter().map(|c| c.patient_ref.as_str()).collect();
-    refs.sort_unstable();
-    refs.dedup();
-    for chunk in refs.chunks(500) {
-        let sql = format!(
-            "SELECT pool, patient_ref, number_id FROM affinities WHERE patient_ref IN ({})",
-            list(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in chunk {
-            q = q.bind(*r);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
-                out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
+    // Looked up by (pool, patient), the table's primary key, so that the lookup reads a
+    // few pages whatever the table's size.
+    let mut wanted: Vec<(&str, &str)> = calls
+        .iter()
+        .filter_map(|c| shared.catalog.pool_for(&c.purpose).map(|d| (d.code.as_str(), c.patient_ref.as_str())))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let b = shared.backend;
+    for chunk in wanted.chunk_by(|x, y| x.0 == y.0) {
+        for part in chunk.chunks(500) {
+            let sql = format!(
+                "SELECT pool, patient_ref, number_id FROM affinities WHERE pool = {} AND patient_ref IN ({})",
+                b.placeholder(1),
+                list(b, part.len(), 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(part[0].0);
+            for (_, r) in part {
+                q = q.bind(*r);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
+                    out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
+                }
             }
         }
     }

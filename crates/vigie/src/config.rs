@@ -8,6 +8,8 @@ use serde::Deserialize;
 use vigie_core::{Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, PoolRole, Purpose};
 use vigie_store::Facility;
 
+use crate::privacy::{PrivacyConfig, RetentionConfig, Secret};
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,10 @@ pub(crate) struct Config {
     pub(crate) pools: Vec<PoolConfig>,
     #[serde(default)]
     pub(crate) facilities: Vec<FacilityConfig>,
+    #[serde(default)]
+    pub(crate) privacy: PrivacyConfig,
+    #[serde(default)]
+    pub(crate) retention: RetentionConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,8 +48,14 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StoreConfig {
     pub(crate) database_url: Option<String>,
-    /// Hex data key for patient phones; `VIGIE_DATA_KEY` overrides it.
-    pub(crate) data_key: Option<String>,
+    /// Hex data key for patient phones (key id 1); `VIGIE_DATA_KEY` overrides it.
+    pub(crate) data_key: Option<Secret>,
+    /// More data keys, `ID:HEX,…`; `VIGIE_DATA_KEYS` overrides it.
+    pub(crate) data_keys: Option<Secret>,
+    /// The id of the key that seals new values; `VIGIE_DATA_KEY_ID` overrides it.
+    pub(crate) data_key_id: Option<u8>,
+    /// Hex key of the patient reference pseudonyms; `VIGIE_PSEUDONYM_KEY` overrides it.
+    pub(crate) pseudonym_key: Option<Secret>,
     pub(crate) max_connections: u32,
     pub(crate) batch_max: usize,
     pub(crate) queue_max: usize,
@@ -51,7 +63,16 @@ pub(crate) struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
-        StoreConfig { database_url: None, data_key: None, max_connections: 8, batch_max: 512, queue_max: 8192 }
+        StoreConfig {
+            database_url: None,
+            data_key: None,
+            data_keys: None,
+            data_key_id: None,
+            pseudonym_key: None,
+            max_connections: 8,
+            batch_max: 512,
+            queue_max: 8192,
+        }
     }
 }
 
@@ -108,6 +129,8 @@ impl Config {
         let config: Config = toml::from_str(text)?;
         config.catalog()?;
         config.facilities()?;
+        crate::privacy::legal_bases(&config)?;
+        crate::privacy::retention(&config)?;
         Ok(config)
     }
 
@@ -182,6 +205,12 @@ mod tests {
             assert_eq!(catalog.pool(&def.code), Some(def), "pool {}", def.code);
         }
         assert_eq!(c.server.listen, ServerConfig::default().listen);
+        assert_eq!(crate::privacy::retention(&c).expect("retention"), vigie_store::Retention::default());
+        assert_eq!(crate::privacy::legal_bases(&c).expect("legal bases"), vigie_store::LegalBases::default());
+        let d = Config::default();
+        assert_eq!(crate::privacy::legal_bases(&d).expect("legal bases"), vigie_store::LegalBases::default());
+        assert_eq!(c.retention.purge_at_hour, d.retention.purge_at_hour);
+        assert_eq!(c.retention.purge_check_minutes, d.retention.purge_check_minutes);
     }
 
     #[test]
@@ -191,5 +220,13 @@ mod tests {
         assert!(format!("{e:#}").contains("intensive_calls_min"), "{e:#}");
         let e = Config::parse("[server]\nlisten = 1\n").expect_err("bad");
         assert!(format!("{e:#}").contains("listen"), "{e:#}");
+        let e = Config::parse("[retention]\ncalls_days = 30\n").expect_err("bad");
+        assert!(format!("{e:#}").contains("calls_days"), "{e:#}");
+        let e = Config::parse("[privacy.legal_basis]\ncoordination = \"consent\"\n").expect_err("bad");
+        assert!(format!("{e:#}").contains("privacy.legal_basis.coordination"), "{e:#}");
+        let e = Config::parse("[privacy.legal_basis]\nbilling = \"art9_2_h_care\"\n").expect_err("bad");
+        assert!(format!("{e:#}").contains("no pool serves"), "{e:#}");
+        let c = Config::parse("[store]\npseudonym_key = \"0123\"\n").expect("parses");
+        assert!(!format!("{c:?}").contains("0123"), "secrets never print");
     }
 }

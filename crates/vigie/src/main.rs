@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod import;
 mod plan;
+mod privacy;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, DialWindow, SignedDuration};
-use vigie_store::{Clock, DataKey, Role, Store, StoreOptions};
+use vigie_store::{Clock, DataKey, KeyRing, Role, Store, StoreOptions};
 
 use config::Config;
 
@@ -55,6 +56,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Applies the retention periods of `[retention]` now and prints what it removed
+    /// per kind of record (`vigie serve` does it daily).
+    Purge(privacy::PurgeArgs),
     /// Prints the default configuration file, commented.
     Config,
 }
@@ -81,8 +85,13 @@ enum KeysCommand {
         #[arg(long)]
         name: String,
     },
-    /// Prints a new random data key for VIGIE_DATA_KEY.
+    /// Prints a new random data key for VIGIE_DATA_KEY or VIGIE_DATA_KEYS.
     DataKey,
+    /// Prints a new random pseudonym key for VIGIE_PSEUDONYM_KEY.
+    PseudonymKey,
+    /// Re-seals every patient phone with the active data key (VIGIE_DATA_KEY_ID), in
+    /// small transactions while servers run; prints the rows rewritten per key id.
+    RotateDataKey(privacy::RotateArgs),
 }
 
 #[derive(Subcommand)]
@@ -133,8 +142,10 @@ pub(crate) fn system_clock() -> Clock {
 }
 
 /// Opens the store the arguments and configuration name.
-pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: DataKey) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: impl Into<KeyRing>) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(db.url(config));
+    options.pseudonym_key = privacy::pseudonym_key(config)?;
+    options.legal_bases = privacy::legal_bases(config)?;
     options.max_connections = config.store.max_connections;
     options.batch_max = config.store.batch_max;
     options.queue_max = config.store.queue_max;
@@ -164,10 +175,10 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// The data key from VIGIE_DATA_KEY or the configuration.
-fn data_key(config: &Config) -> anyhow::Result<Option<DataKey>> {
-    let text = std::env::var("VIGIE_DATA_KEY").ok().or_else(|| config.store.data_key.clone());
-    text.map(|t| DataKey::from_hex(&t).context("VIGIE_DATA_KEY / store.data_key")).transpose()
+/// The data keys from VIGIE_DATA_KEY, VIGIE_DATA_KEYS and VIGIE_DATA_KEY_ID or the
+/// configuration.
+fn data_key(config: &Config) -> anyhow::Result<Option<KeyRing>> {
+    privacy::key_ring(config)
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -212,7 +223,13 @@ async fn main() -> anyhow::Result<()> {
                     "no data key: set VIGIE_DATA_KEY (64 hex digits; `vigie keys data-key` prints a new one) or store.data_key in the configuration"
                 );
             };
+            if privacy::pseudonym_key(&config)?.is_none() {
+                bail!(
+                    "no pseudonym key: set VIGIE_PSEUDONYM_KEY (64 hex digits; `vigie keys pseudonym-key` prints a new one) or store.pseudonym_key in the configuration"
+                );
+            }
             let store = open_store(&db, &config, key).await?;
+            privacy::spawn_retention(&store, &config)?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
@@ -234,6 +251,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::DataKey } => {
             println!("{}", DataKey::generate().1);
         }
+        Command::Keys { command: KeysCommand::PseudonymKey } => {
+            println!("{}", vigie_store::PseudonymKey::generate().1);
+        }
+        Command::Keys { command: KeysCommand::RotateDataKey(args) } => privacy::rotate(args).await?,
+        Command::Purge(args) => privacy::purge(args).await?,
         Command::Numbers { command: NumbersCommand::Import { db, file } } => {
             let config = Config::load(db.config.as_deref())?;
             let store = open_store(&db, &config, DataKey::generate().0).await?;

@@ -330,7 +330,8 @@ pub(crate) async fn the_patient_phone_is_shown_to_the_dialer_only(db: TestDb) {
     assert_eq!(seen["facility"], call.facility);
     assert_eq!(seen["purpose"], "appointment_reminder");
     assert_eq!(seen["pool"], "A");
-    assert_eq!(seen["patient_ref"], call.patient_ref);
+    assert_eq!(seen["patient_ref"], app.store.pseudonym(&call.patient_ref), "reads return the pseudonym");
+    assert_eq!(seen["legal_basis"], "art9_2_h_care");
     assert_eq!(seen["status"], "allocated");
     assert_eq!(seen["caller_number"], answer.body["caller_number"]);
     assert_eq!(seen["display_name"], answer.body["display_name"]);

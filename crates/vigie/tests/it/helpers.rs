@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, SignedDuration, Timestamp};
 use vigie_http::HttpOptions;
-use vigie_store::{Clock, Facility, NewNumber, Role, Store, StoreOptions};
+use vigie_store::{Clock, Facility, KeyRing, NewNumber, Role, Store, StoreOptions};
 
 /// The PostgreSQL server the suite uses; each test creates its own database on it.
 pub(crate) const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -270,6 +270,8 @@ pub(crate) struct Setup {
     pub(crate) numbers: Vec<Fixture>,
     /// The clock's first reading.
     pub(crate) now: Timestamp,
+    /// The data keys that seal patient phones.
+    pub(crate) data_keys: KeyRing,
 }
 
 impl Default for Setup {
@@ -279,6 +281,7 @@ impl Default for Setup {
             http: HttpOptions::default(),
             numbers: INVENTORY.to_vec(),
             now: ts(START),
+            data_keys: KeyRing::from(vigie_store::generate_data_key().0),
         }
     }
 }
@@ -337,7 +340,7 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let store = Store::open(
         &StoreOptions::new(db.url.clone()),
         setup.catalog,
-        vigie_store::generate_data_key().0,
+        setup.data_keys,
         Calendar::paris(),
         clock.as_clock(),
     )

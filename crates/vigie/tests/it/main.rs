@@ -10,6 +10,7 @@ mod allocation;
 mod api;
 mod audit;
 mod helpers;
+mod privacy;
 mod processes;
 
 /// Generates a `#[tokio::test]` per backend for each `module::case`, where the case is
@@ -88,6 +89,10 @@ on_both_backends! {
         processes::numbers_import_is_all_or_nothing,
         processes::sigkill_loses_no_acknowledged_write,
         audit::the_audit_chain_detects_tampering,
+        privacy::rotating_the_data_key_rewrites_every_phone_while_allocating,
+        privacy::patient_refs_are_pseudonymised_and_bases_recorded,
+        privacy::patients_are_exported_and_erased_by_admins_only,
+        privacy::retention_purges_old_records_and_keeps_the_chain,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -128,6 +128,10 @@ struct Server {
     log: PathBuf,
 }
 
+/// The pseudonym key every `vigie serve` of these tests shares, as servers of one
+/// database must.
+const PSEUDONYM_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
 impl Server {
     /// Starts `vigie serve` on 127.0.0.1:0 and waits until /healthz answers.
     async fn start(db: &TestDb, config: &Path, data_key: &str, name: &str) -> Server {
@@ -140,6 +144,7 @@ impl Server {
             .env_remove("VIGIE_DATABASE_URL")
             .env_remove("VIGIE_CONFIG")
             .env("VIGIE_DATA_KEY", data_key)
+            .env("VIGIE_PSEUDONYM_KEY", PSEUDONYM_KEY)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

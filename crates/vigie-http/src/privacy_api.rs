@@ -1,0 +1,130 @@
+//! A patient's rights over the API, for the `admin` role only: everything stored about
+//! them, phones opened (GDPR Article 15), and erasure (Article 17). Both are written to
+//! the audit trail. The path names the patient by the dialer's reference, which the
+//! store turns into its pseudonym.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use vigie_store::CallRecord;
+
+use crate::AppState;
+use crate::api::{Caller, reference};
+use crate::error::ApiError;
+
+#[derive(Serialize)]
+pub(crate) struct PatientOutcomeOut {
+    outcome: &'static str,
+    duration_s: u32,
+    ended_at: String,
+    ring_s: Option<u32>,
+    sip_code: Option<u16>,
+    agent_note: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PatientCallOut {
+    call_id: i64,
+    call_ref: String,
+    facility: String,
+    purpose: String,
+    legal_basis: Option<&'static str>,
+    pool: String,
+    dial_at: String,
+    created_at: String,
+    caller_number: Option<String>,
+    display_name: Option<String>,
+    patient_phone: Option<String>,
+    outcome: Option<PatientOutcomeOut>,
+}
+
+impl From<CallRecord> for PatientCallOut {
+    fn from(c: CallRecord) -> PatientCallOut {
+        PatientCallOut {
+            call_id: c.id,
+            call_ref: c.call_ref,
+            facility: c.facility.to_string(),
+            purpose: c.purpose.to_string(),
+            legal_basis: c.legal_basis.map(|b| b.as_str()),
+            pool: c.pool.to_string(),
+            dial_at: c.dial_at.to_string(),
+            created_at: c.created_at.to_string(),
+            caller_number: c.caller_number.map(|n| n.to_string()),
+            display_name: c.display_name,
+            patient_phone: c.patient_phone.map(|p| p.to_string()),
+            outcome: c.outcome.map(|o| PatientOutcomeOut {
+                outcome: o.outcome.as_str(),
+                duration_s: o.duration_s,
+                ended_at: o.ended_at.to_string(),
+                ring_s: o.ring_s,
+                sip_code: o.sip_code,
+                agent_note: o.agent_note,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct AffinityOut {
+    pool: String,
+    caller_number: Option<String>,
+    at: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PatientExportOut {
+    patient_ref: String,
+    pseudonym: String,
+    exported_at: String,
+    truncated: bool,
+    calls: Vec<PatientCallOut>,
+    affinities: Vec<AffinityOut>,
+}
+
+pub(crate) async fn get_patient_export(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(patient_ref): Path<String>,
+) -> Result<Json<PatientExportOut>, ApiError> {
+    caller.require(&[])?;
+    let patient_ref = reference("patient_ref", &patient_ref)?;
+    let export = s.store.export_patient(&patient_ref, &caller.0.name).await?;
+    Ok(Json(PatientExportOut {
+        patient_ref,
+        pseudonym: export.pseudonym,
+        exported_at: s.store.now().to_string(),
+        truncated: export.truncated,
+        calls: export.calls.into_iter().map(PatientCallOut::from).collect(),
+        affinities: export
+            .affinities
+            .into_iter()
+            .map(|a| AffinityOut {
+                pool: a.pool.to_string(),
+                caller_number: a.number.map(|n| n.to_string()),
+                at: a.at.to_string(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize)]
+pub(crate) struct ErasureOut {
+    pseudonym: String,
+    calls_erased: u64,
+    affinities_removed: u64,
+}
+
+pub(crate) async fn delete_patient(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(patient_ref): Path<String>,
+) -> Result<Json<ErasureOut>, ApiError> {
+    caller.require(&[])?;
+    let patient_ref = reference("patient_ref", &patient_ref)?;
+    let erased = s.store.erase_patient(&patient_ref, &caller.0.name).await?;
+    Ok(Json(ErasureOut {
+        pseudonym: erased.pseudonym,
+        calls_erased: erased.calls,
+        affinities_removed: erased.affinities,
+    }))
+}
