@@ -329,6 +329,34 @@ fn first_broken(
     hours_rule(&rules.solicitation_hours, CallRule::SolicitationHours, true, ctx, rules, tz, at)
 }
 
+/// The first attempt planned after `ctx.dial_at` that this call would make one attempt
+/// too many in its own window, if any.
+///
+/// [`check_call`] counts the attempts before the call's dial time only, so a call
+/// planned before calls already planned must also be checked against theirs: four
+/// attempts planned for the coming days leave no room for a fifth today, even though
+/// none of them comes before it. Only solicitation calls are concerned; `ctx.attempts`
+/// should then hold the attempts planned after the call as well.
+pub fn later_attempt_over_limit(ctx: &CallContext<'_>, rules: &ComplianceRules) -> Option<Timestamp> {
+    if !ctx.class.is_solicitation() {
+        return None;
+    }
+    let tz = ctx.territory.time_zone();
+    let at = ctx.dial_at;
+    let max = usize::try_from(rules.attempts_max).unwrap_or(usize::MAX);
+    let in_window_of =
+        |later: Timestamp, a: Timestamp| a <= later && plus_days(a, rules.attempts_window_days, &tz) > later;
+    let mut later: Vec<(usize, Timestamp)> =
+        ctx.attempts.iter().copied().enumerate().filter(|&(_, l)| l > at && in_window_of(l, at)).collect();
+    later.sort_by_key(|&(_, l)| l);
+    later.into_iter().find_map(|(i, l)| {
+        // The attempts before `l` in its window, other than `l` itself, and this call.
+        let before = ctx.attempts.iter().enumerate().filter(|&(j, &a)| j != i && in_window_of(l, a)).count() + 1;
+        // `l` would be attempt `before + 1`.
+        (before >= max).then_some(l)
+    })
+}
+
 /// The holiday and hours check shared by solicitation and care.
 fn hours_rule(
     hours: &WeeklyHours,

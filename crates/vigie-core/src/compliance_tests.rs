@@ -240,6 +240,41 @@ fn daylight_saving_changes() {
 }
 
 #[test]
+fn a_call_planned_before_planned_attempts_counts_in_their_windows() {
+    let tz = Territory::Metropolitan.time_zone();
+    let at = |text: &str| local(&tz, text).timestamp();
+    let rules = ComplianceRules::default();
+    let verdict = |dial: &str, planned: &[&str], class: PurposeClass| {
+        let attempts: Vec<Timestamp> = planned.iter().map(|p| at(p)).collect();
+        let ctx = CallContext {
+            class,
+            dial_at: at(dial),
+            territory: Territory::Metropolitan,
+            attempts: &attempts,
+            last_refusal: None,
+            bloctel: BloctelState::default(),
+            consents: &[],
+            care_hours: None,
+        };
+        later_attempt_over_limit(&ctx, &rules).map(|t| t.to_zoned_datetime(tz.clone()).datetime().to_string())
+    };
+    let four = ["2026-06-17T11:00", "2026-06-18T11:00", "2026-06-19T11:00", "2026-06-22T11:00"];
+    let commercial = PurposeClass::Commercial;
+    // Four planned in the next days: a fifth before them makes the fourth one too many.
+    assert_eq!(verdict("2026-06-16T11:00", &four, commercial).as_deref(), Some("2026-06-22T11:00:00"));
+    assert_eq!(verdict("2026-06-16T11:00", &four[..3], commercial), None);
+    assert_eq!(verdict("2026-06-16T11:00", &four, PurposeClass::SurveyPure), None);
+    // A planned attempt 30 days later or more is in another window.
+    let far = ["2026-06-17T11:00", "2026-06-18T11:00", "2026-06-19T11:00", "2026-07-16T11:00"];
+    assert_eq!(verdict("2026-06-16T11:00", &far, commercial), None);
+    let near = ["2026-06-17T11:00", "2026-06-18T11:00", "2026-06-19T11:00", "2026-07-16T10:59"];
+    assert_eq!(verdict("2026-06-16T11:00", &near, commercial).as_deref(), Some("2026-07-16T10:59:00"));
+    // Earlier attempts count in the later attempts' windows too.
+    let mixed = ["2026-06-01T11:00", "2026-06-02T11:00", "2026-06-20T11:00", "2026-06-21T11:00"];
+    assert_eq!(verdict("2026-06-16T11:00", &mixed, commercial).as_deref(), Some("2026-06-21T11:00:00"));
+}
+
+#[test]
 fn attempts_per_thirty_days() {
     // Tuesday 16 June 2026, 11:00.
     check(

@@ -19,6 +19,7 @@ pub use call::{DialWindow, Outcome, ReportSource, reports_quarantine};
 pub use catalog::{Catalog, FacilityId, InvalidField, Policy, PoolCode, PoolDef, PoolRole, Purpose};
 pub use compliance::{
     BloctelState, CallContext, CallRule, ComplianceRules, ConsentRecord, PurposeClass, RuleRefusal, check_call,
+    later_attempt_over_limit,
 };
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
 pub use holidays::{EXTRA_HOLIDAYS_MAX, Holiday, HolidayCalendar, easter_sunday, public_holiday, public_holidays};

@@ -310,6 +310,8 @@ pub(crate) struct OutcomeIn {
     ring_s: Option<u32>,
     sip_code: Option<u16>,
     agent_note: Option<String>,
+    /// The patient refused solicitation during the call (D223-9 cooldown from ended_at).
+    solicitation_refused: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -366,7 +368,7 @@ pub(crate) async fn post_outcome(
     }
     let report = s
         .store
-        .record_outcome(
+        .record_outcome_with_refusal(
             call_id,
             OutcomeReport {
                 outcome,
@@ -376,6 +378,7 @@ pub(crate) async fn post_outcome(
                 sip_code: o.sip_code,
                 agent_note,
             },
+            o.solicitation_refused.unwrap_or(false),
             &caller.0.name,
         )
         .await?;
@@ -428,6 +431,9 @@ pub(crate) struct NumberOut {
     resting_until: Option<String>,
     calls_today: u32,
     reports_today: u32,
+    /// Identity and standing under the presentation rules (compliance_api.rs).
+    #[serde(flatten)]
+    compliance: crate::compliance_api::NumberComplianceOut,
 }
 
 impl From<NumberRecord> for NumberOut {
@@ -447,6 +453,7 @@ impl From<NumberRecord> for NumberOut {
             resting_until: n.resting_until.map(|t| t.to_string()),
             calls_today: n.calls_today,
             reports_today: n.reports_today,
+            compliance: n.compliance.into(),
         }
     }
 }
@@ -546,6 +553,13 @@ pub(crate) struct NumberPatch {
     action: String,
     reason: Option<String>,
     pool: Option<String>,
+    // The identity fields of `"action": "identity"` (compliance_api.rs).
+    pub(crate) display_name: Option<String>,
+    pub(crate) callback: Option<String>,
+    pub(crate) cnam_registered_at: Option<String>,
+    pub(crate) directory_listed_at: Option<String>,
+    pub(crate) directory_name: Option<String>,
+    pub(crate) man_authenticated: Option<bool>,
 }
 
 pub(crate) async fn patch_number(
@@ -566,7 +580,8 @@ pub(crate) async fn patch_number(
             let pool = p.pool.as_deref().ok_or_else(|| ApiError::invalid("pool", "is required to move a number"))?;
             NumberChange::Move(PoolCode::parse(pool).map_err(|e| ApiError::invalid("pool", e.rule))?)
         }
-        _ => return Err(ApiError::invalid("action", "must be one of: quarantine, release, retire, move")),
+        "identity" => return crate::compliance_api::patch_identity(s, caller, number, &p, reason).await,
+        _ => return Err(ApiError::invalid("action", "must be one of: quarantine, release, retire, move, identity")),
     };
     s.store.change_number(number.clone(), change, reason, caller.0.name.clone()).await?;
     get_number(State(s), caller, Path(number.to_string())).await

@@ -25,6 +25,12 @@ struct ErrorBody {
     pool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_at: Option<String>,
+    /// The calling rule that refuses a call (`error: "rule"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'static str>,
+    /// When the refused call would be allowed, if time lifts the refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_allowed_at: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rows: Vec<RowError>,
 }
@@ -46,6 +52,8 @@ impl ApiError {
                 field: field.map(str::to_owned),
                 pool: None,
                 retry_at: None,
+                rule: None,
+                next_allowed_at: None,
                 rows: Vec::new(),
             }),
         }
@@ -138,6 +146,13 @@ impl From<StoreError> for ApiError {
                 );
                 err.body.pool = Some(pool.to_string());
                 err.body.retry_at = retry_at.map(ts);
+                err
+            }
+            StoreError::Rule(refusal) => {
+                let mut err =
+                    ApiError::new(StatusCode::CONFLICT, "rule", crate::compliance_api::rule_message(&refusal), None);
+                err.body.rule = Some(refusal.rule.as_str());
+                err.body.next_allowed_at = refusal.next_allowed_at.map(ts);
                 err
             }
             StoreError::Rows(rows) => {

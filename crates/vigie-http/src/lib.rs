@@ -2,6 +2,7 @@
 //! document. `router(state)` builds the app, `serve` runs it until shutdown.
 
 mod api;
+mod compliance_api;
 mod error;
 #[cfg(test)]
 mod openapi_tests;
@@ -87,6 +88,8 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/numbers", get(api::get_numbers).post(api::post_number))
         .route("/v1/numbers/{number}", get(api::get_number).patch(api::patch_number))
         .route("/v1/pools", get(api::get_pools))
+        .route("/v1/consents", post(compliance_api::post_consent).get(compliance_api::get_consents))
+        .route("/v1/consents/{consent_id}/withdraw", post(compliance_api::post_consent_withdraw))
         .route("/v1/patients/{patient_ref}", delete(privacy_api::delete_patient))
         .route("/v1/patients/{patient_ref}/export", get(privacy_api::get_patient_export))
         .layer(DefaultBodyLimit::max(options.body_bytes_max))

@@ -1,7 +1,7 @@
 //! Checks that `openapi.json` describes the API as implemented: every route and method
 //! of `router` (read from the source of lib.rs, so that a new route without
-//! documentation fails here), the roles each handler requires (read from api.rs and
-//! privacy_api.rs), the request bodies as the handlers parse them, the error body as
+//! documentation fails here), the roles each handler requires (read from api.rs,
+//! privacy_api.rs and compliance_api.rs), the request bodies as the handlers parse them, the error body as
 //! error.rs writes it, and the answers of a real server against the documented statuses
 //! and schemas.
 
@@ -26,12 +26,14 @@ const DOC: &str = include_str!("openapi.json");
 const LIB_RS: &str = include_str!("lib.rs");
 const API_RS: &str = include_str!("api.rs");
 const PRIVACY_API_RS: &str = include_str!("privacy_api.rs");
+const COMPLIANCE_API_RS: &str = include_str!("compliance_api.rs");
 
 /// A handler's name and the source of its module (`api::get_call` → api.rs).
 fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
     match handler.split_once("::")? {
         ("api", name) => Some((name, API_RS)),
         ("privacy_api", name) => Some((name, PRIVACY_API_RS)),
+        ("compliance_api", name) => Some((name, COMPLIANCE_API_RS)),
         _ => None,
     }
 }
@@ -205,7 +207,8 @@ fn router_routes() -> Vec<Route> {
     routes_in(LIB_RS)
 }
 
-/// Who may call a handler, read from its module (api.rs, privacy_api.rs): `None` when
+/// Who may call a handler, read from its module (api.rs, privacy_api.rs,
+/// compliance_api.rs): `None` when
 /// it takes no `Caller`, else the roles (admin always among them).
 fn handler_roles(handler: &str) -> Option<BTreeSet<String>> {
     let (name, src) = handler_source(handler)?;
@@ -735,6 +738,9 @@ fn enums_are_those_of_the_code() {
         .filter_map(|before| before.trim_end().strip_suffix('"').and_then(|b| b.rsplit('"').next()).map(str::to_owned))
         .collect();
     assert_eq!(documented_enum(&doc, "NumberAction"), arms);
+    // The calling rules and dialling modes are the core's.
+    assert_eq!(documented_enum(&doc, "CallRule"), names(vigie_core::CallRule::ALL.iter().map(|r| r.as_str())));
+    assert_eq!(documented_enum(&doc, "DiallingMode"), names(vigie_core::DiallingMode::ALL.iter().map(|m| m.as_str())));
 }
 
 async fn error_body(e: ApiError) -> (u16, Value) {
@@ -769,6 +775,14 @@ async fn the_error_schema_is_what_error_rs_writes() {
             RowProblem { index: 0, field: "number", message: "mobile numbers (06, 07) are never presented".into() },
             RowProblem { index: 0, field: "pool", message: "pool Z is not configured".into() },
         ])),
+        ApiError::from(StoreError::Rule(vigie_core::RuleRefusal {
+            rule: vigie_core::CallRule::SolicitationHours,
+            next_allowed_at: Some(ts("2026-11-27T13:00:00Z")),
+        })),
+        ApiError::from(StoreError::Rule(vigie_core::RuleRefusal {
+            rule: vigie_core::CallRule::ConsentMissing,
+            next_allowed_at: None,
+        })),
         ApiError::from(StoreError::Closed),
         ApiError::from(StoreError::Corrupt("test".into())),
     ];
@@ -836,13 +850,15 @@ fn parses_number(b: &Bytes) -> Result<(), ApiError> {
 #[tokio::test]
 async fn request_bodies_are_what_the_handlers_parse() {
     let doc = doc();
-    let parsers: [(&str, &str, Parser); 6] = [
+    let parsers: [(&str, &str, Parser); 8] = [
         ("/v1/facilities", "post", parses_facility),
         ("/v1/calls", "post", parses::<api::CallIn>),
         ("/v1/calls/{call_id}/outcome", "post", parses::<api::OutcomeIn>),
         ("/v1/reports", "post", parses::<api::ReportIn>),
         ("/v1/numbers", "post", parses_number),
         ("/v1/numbers/{number}", "patch", parses::<api::NumberPatch>),
+        ("/v1/consents", "post", parses::<crate::compliance_api::ConsentIn>),
+        ("/v1/consents/{consent_id}/withdraw", "post", parses::<crate::compliance_api::WithdrawIn>),
     ];
     // Members serde leaves optional but the handler then requires.
     let required_by_handler: [(&str, &str); 1] = [("/v1/numbers/{number}", "reason")];
@@ -1119,6 +1135,43 @@ async fn run_through(s: &Server) {
     let moved = s.json(patch, detail, &number_path, "admin", &s.example(detail, patch, "move")).await;
     assert_eq!(moved.body["pool"], "B");
     assert!(moved.body["history"].as_array().is_some_and(|h| h.len() >= 4));
+
+    // Identity (compliance_api.rs).
+    let identity = s.json(patch, detail, &number_path, "ops", &s.example(detail, patch, "identity")).await;
+    assert_eq!((identity.status, &identity.body["man_authenticated"]), (200, &json!(true)));
+    assert_eq!(
+        s.json(patch, detail, &number_path, "ops", &json!({"action": "identity", "reason": "x"})).await.status,
+        422
+    );
+
+    // A care call on a Sunday: refused by the care hours, with the next allowed instant.
+    let mut sunday = call.clone();
+    sunday["call_ref"] = json!("dialer-42-0004");
+    sunday["dial_at"] = json!("2026-11-29T10:00:00+01:00");
+    let refused = s.json(post, calls, calls, "dialer", &sunday).await;
+    assert_eq!((refused.status, &refused.body["rule"]), (409, &json!("care_hours")));
+    assert_eq!(refused.body["next_allowed_at"], "2026-11-30T07:00:00Z");
+
+    // Consents.
+    let consents = "/v1/consents";
+    let consent = s.example(consents, post, "web_form");
+    assert_eq!(s.json(post, consents, consents, "dialer", &consent).await.status, 403);
+    let given = s.json(post, consents, consents, "ops", &consent).await;
+    assert_eq!((given.status, &given.body["state"]), (201, &json!("given")));
+    let mut bad = consent.clone();
+    bad["given_at"] = json!("2027-01-01T00:00:00Z");
+    assert_eq!(s.json(post, consents, consents, "ops", &bad).await.body["field"], "given_at");
+    let listed = s.get(consents, "/v1/consents?patient_ref=p-7f3a9c", Some("auditor")).await;
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(s.get(consents, "/v1/consents", Some("auditor")).await.status, 422);
+    assert_eq!(s.get(consents, "/v1/consents?patient_ref=p-7f3a9c", Some("dialer")).await.status, 403);
+    let withdraw = "/v1/consents/{consent_id}/withdraw";
+    let withdraw_path = format!("/v1/consents/{}/withdraw", given.body["consent_id"]);
+    let withdrawal = s.example(withdraw, post, "withdrawn");
+    assert_eq!(s.json(post, withdraw, &withdraw_path, "ops", &withdrawal).await.body["state"], "withdrawn");
+    assert_eq!(s.json(post, withdraw, &withdraw_path, "ops", &withdrawal).await.status, 409);
+    assert_eq!(s.json(post, withdraw, "/v1/consents/999/withdraw", "admin", &withdrawal).await.status, 404);
+    assert_eq!(s.json(post, withdraw, "/v1/consents/abc/withdraw", "admin", &withdrawal).await.status, 422);
 
     // Lists.
     assert!(s.get(nums, nums, Some("auditor")).await.body.as_array().is_some_and(|n| n.len() == 2));

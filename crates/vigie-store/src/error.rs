@@ -35,6 +35,10 @@ pub enum StoreError {
         /// When a number is next available, if ever.
         retry_at: Option<Timestamp>,
     },
+    /// A calling rule refuses the call (solicitation hours, attempts, Bloctel, consent,
+    /// care hours…), with the first instant it would be allowed, if any.
+    #[error(transparent)]
+    Rule(#[from] vigie_core::RuleRefusal),
     /// A sealed value does not open with the data key.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),

@@ -4,6 +4,7 @@
 //! connection pool.
 
 mod audit;
+mod compliance;
 mod crypto;
 mod db;
 mod error;
@@ -23,6 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
 
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
+pub use compliance::{
+    BLOCTEL_NUMBERS_MAX, BloctelImport, CONSENT_METHOD_MAX, CONSENT_PROOF_MAX, CONSENT_WORDING_MAX, ComplianceOptions,
+    Consent, IdentityUpdate, NewConsent, NumberCompliance, NumberIdentity,
+};
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;
 pub use error::StoreError;
@@ -58,6 +63,8 @@ pub struct StoreOptions {
     pub pseudonym_key: Option<PseudonymKey>,
     /// The GDPR Art. 9(2) basis recorded for each purpose's calls.
     pub legal_bases: LegalBases,
+    /// The calling rules: purpose classes, hours, dialling modes, ARCEP ranges.
+    pub compliance: ComplianceOptions,
 }
 
 impl StoreOptions {
@@ -71,6 +78,7 @@ impl StoreOptions {
             dial_window: DialWindow::default(),
             pseudonym_key: None,
             legal_bases: LegalBases::default(),
+            compliance: ComplianceOptions::default(),
         }
     }
 }
@@ -106,6 +114,7 @@ pub(crate) struct Shared {
     pub(crate) key: KeyRing,
     pub(crate) pseudonyms: PseudonymKey,
     pub(crate) legal_bases: LegalBases,
+    pub(crate) compliance: ComplianceOptions,
     pub(crate) calendar: Calendar,
     pub(crate) catalog: Catalog,
     pub(crate) clock: Clock,
@@ -138,6 +147,7 @@ impl Store {
         calendar: Calendar,
         clock: Clock,
     ) -> Result<Store, StoreError> {
+        options.compliance.validate(&catalog)?;
         let (pool, backend) = db::connect(&options.database_url, options.max_connections.max(1) + 1).await?;
         db::migrate(&pool, backend).await?;
         let pseudonyms = match &options.pseudonym_key {
@@ -164,6 +174,7 @@ impl Store {
             key: key.into(),
             pseudonyms,
             legal_bases: options.legal_bases.clone(),
+            compliance: options.compliance.clone(),
             calendar,
             catalog,
             clock,
@@ -243,7 +254,20 @@ impl Store {
         outcome: OutcomeReport,
         actor: &str,
     ) -> Result<Option<ReportAnswer>, StoreError> {
-        match self.send(Request::Outcome(call_id, outcome, actor.to_owned())).await? {
+        self.record_outcome_with_refusal(call_id, outcome, false, actor).await
+    }
+
+    /// Records how a call ended, and, when `solicitation_refused`, that the patient
+    /// refused solicitation during it: no solicitation call to them for the same
+    /// facility during the cooldown from its `ended_at` (D223-9).
+    pub async fn record_outcome_with_refusal(
+        &self,
+        call_id: i64,
+        outcome: OutcomeReport,
+        solicitation_refused: bool,
+        actor: &str,
+    ) -> Result<Option<ReportAnswer>, StoreError> {
+        match self.send(Request::Outcome(call_id, outcome, solicitation_refused, actor.to_owned())).await? {
             Reply::Outcome(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
@@ -304,8 +328,11 @@ impl Store {
         for (i, n) in numbers.iter().enumerate() {
             let mut problem =
                 |field: &'static str, message: String| problems.push(RowProblem { index: i, field, message });
-            if let Err(rule) = n.number.category().presentable() {
-                problem("number", rule.to_owned());
+            // The ARCEP rules for the pool's dialling mode: never a mobile, 089 or
+            // foreign number, and only the ranges for automated calling when the pool
+            // is dialled automatically.
+            if let Err(refusal) = self.shared.compliance.presentable(&n.pool, &n.number) {
+                problem("number", refusal.to_string());
             }
             if !seen.insert(n.number.clone()) {
                 problem("number", format!("{} appears twice in the request", n.number));

@@ -209,6 +209,8 @@ pub struct NumberRecord {
     pub calls_today: u32,
     /// Reports today (local day).
     pub reports_today: u32,
+    /// Its identity and standing under the presentation rules.
+    pub compliance: crate::compliance::NumberCompliance,
 }
 
 impl NumberRecord {

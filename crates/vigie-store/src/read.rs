@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use vigie_core::{E164, FacilityId, NumberStatus, Outcome, PoolCode, Purpose, add_days};
 
 use crate::Store;
+use crate::compliance::ComplianceOptions;
 use crate::db::{day_text, instant, micros};
 use crate::error::StoreError;
 use crate::model::{CallRecord, Facility, NumberEvent, NumberRecord, OutcomeReport, PoolSummary, Principal, Role};
@@ -30,19 +31,23 @@ const NUMBER_COLUMNS: &str = "SELECT n.id, n.e164, n.pool, n.facility, n.display
      n.status_since, n.status_reason, \
      (SELECT nd.calls FROM number_days nd WHERE nd.number_id = n.id AND nd.day = $1), \
      (SELECT COUNT(*) FROM reports r WHERE r.number_id = n.id AND r.day = $1), \
-     (SELECT MAX(r.until_at) FROM rests r WHERE r.number_id = n.id AND r.from_at <= $2 AND r.until_at > $2) \
+     (SELECT MAX(r.until_at) FROM rests r WHERE r.number_id = n.id AND r.from_at <= $2 AND r.until_at > $2), \
+     n.cnam_registered_at, n.directory_listed_at, n.directory_name, n.man_authenticated \
      FROM numbers n";
 
-fn number_row(r: &AnyRow) -> Result<NumberRecord, StoreError> {
+fn number_row(r: &AnyRow, compliance: &ComplianceOptions) -> Result<NumberRecord, StoreError> {
     let facility: Option<String> = r.get(3);
     let zone: Option<i64> = r.get(7);
     let calls: Option<i64> = r.get(11);
     let reports: i64 = r.get(12);
     let until: Option<i64> = r.get(13);
+    let number = E164::parse(&r.get::<String, _>(1)).map_err(corrupt)?;
+    let pool = PoolCode::parse(&r.get::<String, _>(2)).map_err(corrupt)?;
+    let compliance = compliance.number_compliance(&pool, &number, crate::compliance::identity_of(r, 14)?);
     Ok(NumberRecord {
         id: r.get(0),
-        number: E164::parse(&r.get::<String, _>(1)).map_err(corrupt)?,
-        pool: PoolCode::parse(&r.get::<String, _>(2)).map_err(corrupt)?,
+        number,
+        pool,
         facility: facility.map(|f| FacilityId::parse(&f)).transpose().map_err(corrupt)?,
         display_name: r.get(4),
         callback: r.get(5),
@@ -54,6 +59,7 @@ fn number_row(r: &AnyRow) -> Result<NumberRecord, StoreError> {
         resting_until: until.map(instant).transpose()?,
         calls_today: u32::try_from(calls.unwrap_or(0)).unwrap_or(0),
         reports_today: u32::try_from(reports).unwrap_or(0),
+        compliance,
     })
 }
 
@@ -146,7 +152,7 @@ impl Store {
             .fetch_all(&self.shared.pool)
             .await?
             .iter()
-            .map(number_row)
+            .map(|r| number_row(r, &self.shared.compliance))
             .collect()
     }
 
@@ -162,7 +168,7 @@ impl Store {
             .fetch_optional(&self.shared.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let record = number_row(&row)?;
+        let record = number_row(&row, &self.shared.compliance)?;
         let events = sqlx::query(
             "SELECT at, state, pool, until_at, reason, actor FROM number_events WHERE number_id = $1 ORDER BY at DESC, id DESC LIMIT 200",
         )

@@ -18,11 +18,12 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
     Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode, PoolRole, PoolState,
-    Purpose, ReportSource, Rest, Timestamp, reports_quarantine,
+    Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
 };
 
 use crate::Shared;
 use crate::audit::{self, Entry};
+use crate::compliance::{self, RuleData};
 use crate::db::{day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
@@ -33,7 +34,8 @@ pub(crate) enum Request {
     /// task, so that encryption runs beside the writer rather than in it).
     Allocate(NewCall, String, Vec<u8>),
     Report(NewReport, Option<i64>, String),
-    Outcome(i64, OutcomeReport, String),
+    /// The call, its outcome, whether the patient refused solicitation during it, who.
+    Outcome(i64, OutcomeReport, bool, String),
     Change {
         number: E164,
         change: NumberChange,
@@ -68,6 +70,7 @@ struct NewRow {
     sealed: Vec<u8>,
     zone: Option<u8>,
     number: Option<NumberId>,
+    class: PurposeClass,
 }
 
 /// What a batch has decided and not yet written.
@@ -206,10 +209,13 @@ impl Writer {
             .collect();
         let mut known = known_calls(&shared, &mut tx, &allocations).await?;
         let mut affinity = affinities(&shared, &mut tx, &allocations).await?;
+        let mut rules =
+            compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, &mut tx, &allocations).await?;
         for request in requests {
             match request {
                 Request::Allocate(call, actor, sealed) => {
-                    let slot = self.allocate(&mut batch, &mut known, &mut affinity, call, actor, sealed).await?;
+                    let slot =
+                        self.allocate(&mut batch, &mut known, &mut affinity, &mut rules, call, actor, sealed).await?;
                     slots.push(Some(slot));
                     others.push(None);
                 }
@@ -257,11 +263,13 @@ impl Writer {
         Ok(replies)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn allocate(
         &mut self,
         batch: &mut Batch,
         known: &mut HashMap<String, KnownCall>,
         affinity: &mut HashMap<(PoolCode, String), NumberId>,
+        rules: &mut RuleData,
         call: &NewCall,
         actor: &str,
         sealed: &[u8],
@@ -294,6 +302,14 @@ impl Writer {
             batch.audit.push(Entry::new(batch.now, actor, "call.refuse", subject, format!("rule=dial_window {e}")));
             return Ok(Slot::Done(Err(e.into())));
         }
+        // The calling rules (hours, holidays, attempts, refusal, Bloctel, consent) on
+        // the data read for the batch, before any number is chosen.
+        let (class, verdict) = rules.check(&shared.compliance, &shared.pseudonyms, call);
+        if let Err(refusal) = verdict {
+            let detail = compliance::refusal_detail(&refusal, class, call);
+            batch.audit.push(Entry::new(batch.now, actor, "call.refuse", subject, detail));
+            return Ok(Slot::Done(Err(StoreError::Rule(refusal))));
+        }
         let cached = self.cache.get_mut(&pool).ok_or(StoreError::NotFound { what: "pool", field: "purpose" })?;
         let zone = call.patient_phone.category().zone();
         let spec = CallSpec {
@@ -318,6 +334,7 @@ impl Writer {
             }
         };
         shared.metrics.allocations.fetch_add(1, Ordering::Relaxed);
+        rules.record(class, call);
         let slot = cached.state.number(alloc.number).cloned();
         let (e164, display) = slot.map(|s| (s.e164, s.display_name)).unzip();
         let day = shared.calendar.day_of(call.dial_at);
@@ -373,6 +390,7 @@ impl Writer {
             sealed: sealed.to_vec(),
             zone,
             number: Some(alloc.number),
+            class,
         });
         Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
     }
@@ -386,8 +404,8 @@ impl Writer {
         const ROWS: usize = 400;
         for chunk in p.rows.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis) VALUES {} RETURNING id, call_ref",
-                values(self.shared.backend, chunk.len(), 11, 1)
+                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) VALUES {} RETURNING id, call_ref",
+                values(self.shared.backend, chunk.len(), 12, 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
@@ -402,7 +420,8 @@ impl Writer {
                     .bind(micros(r.call.dial_at))
                     .bind(r.number.map(|n| n.0))
                     .bind(micros(batch.now))
-                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str());
+                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str())
+                    .bind(r.class.as_str());
             }
             for row in q.fetch_all(&mut *tx).await? {
                 batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
@@ -502,8 +521,8 @@ impl Writer {
             Request::Report(report, call_id, actor) => {
                 Reply::Report(self.report(tx, batch, report, *call_id, actor).await?)
             }
-            Request::Outcome(call_id, outcome, actor) => {
-                Reply::Outcome(self.outcome(tx, batch, *call_id, outcome, actor).await?)
+            Request::Outcome(call_id, outcome, refused, actor) => {
+                Reply::Outcome(self.outcome(tx, batch, *call_id, outcome, *refused, actor).await?)
             }
             Request::Change { number, change, reason, actor } => {
                 Reply::Change(self.number_change(tx, batch, number, change, reason, actor).await?)
@@ -578,6 +597,7 @@ impl Writer {
         batch: &mut Batch,
         call_id: i64,
         outcome: &OutcomeReport,
+        solicitation_refused: bool,
         actor: &str,
     ) -> Result<Result<Option<ReportAnswer>, StoreError>, StoreError> {
         let row = sqlx::query(
@@ -605,6 +625,22 @@ impl Writer {
         .execute(&mut *tx)
         .await?;
         self.shared.metrics.outcomes.fetch_add(1, Ordering::Relaxed);
+        if solicitation_refused {
+            // The 60-day cooldown of D223-9 runs from here; a refusal once recorded
+            // stays, whatever later outcome reports say.
+            sqlx::query("UPDATE calls SET refused_at = $1 WHERE id = $2")
+                .bind(micros(outcome.ended_at))
+                .bind(call_id)
+                .execute(&mut *tx)
+                .await?;
+            batch.audit.push(Entry::new(
+                batch.now,
+                actor,
+                "call.solicitation_refused",
+                format!("call-id:{call_id}"),
+                format!("refused_at={}", outcome.ended_at),
+            ));
+        }
         batch.audit.push(Entry::new(
             batch.now,
             actor,
@@ -687,6 +723,13 @@ impl Writer {
                         format!("pool {target} is not configured"),
                     ))));
                 };
+                // The ARCEP rules of the target pool's dialling mode (422 naming the rule).
+                if let Err(refusal) = self.shared.compliance.presentable(target, e164) {
+                    return Ok(Err(StoreError::Invalid(vigie_core::InvalidField::new(
+                        "pool",
+                        format!("{refusal} (pool {target} is dialled {})", self.shared.compliance.dialling_of(target)),
+                    ))));
+                }
                 if *target == number.pool {
                     return Ok(Err(StoreError::Conflict {
                         field: "pool",
@@ -742,7 +785,10 @@ impl Writer {
         .await?;
         batch.dirty = true;
         if let Some(cached) = self.cache.get_mut(&number.pool) {
-            cached.state.set_status(number.id, status);
+            // A number its pool may not present stays out of service in the engine.
+            let e164 = cached.state.number(number.id).map(|n| n.e164.clone());
+            let engine = e164.map_or(status, |n| self.shared.compliance.engine_status(&number.pool, &n, status));
+            cached.state.set_status(number.id, engine);
         }
         if status == NumberStatus::Active || status == NumberStatus::Reserve {
             return Ok((0, 0));
@@ -861,8 +907,16 @@ impl Writer {
                 continue;
             }
             let Some(from) = self.cache.get(&reserve) else { continue };
-            let chosen: Vec<NumberId> =
-                from.state.promotion_order(&target.state).into_iter().take(need as usize).collect();
+            let chosen: Vec<NumberId> = from
+                .state
+                .promotion_order(&target.state)
+                .into_iter()
+                // Only numbers the target pool may present (its dialling mode).
+                .filter(|id| {
+                    from.state.number(*id).is_some_and(|n| self.shared.compliance.presentable(&code, &n.e164).is_ok())
+                })
+                .take(need as usize)
+                .collect();
             if chosen.is_empty() {
                 tracing::warn!(pool = %code, day = %d, need, "pool is short of capacity and the reserve is empty");
                 continue;
@@ -1095,11 +1149,15 @@ pub(crate) async fn load_pool(
     for r in rows {
         let facility: Option<String> = r.get(4);
         let zone: Option<i64> = r.get(5);
+        let e164 = E164::parse(&r.get::<String, _>(1)).map_err(|e| corrupt(e.to_string()))?;
+        let status = NumberStatus::parse(&r.get::<String, _>(3)).ok_or_else(|| corrupt("unknown status".into()))?;
+        // A number the pool's dialling mode may not present is never given a call.
+        let status = shared.compliance.engine_status(code, &e164, status);
         state.add_number(NumberSlot {
             id: NumberId(r.get(0)),
-            e164: E164::parse(&r.get::<String, _>(1)).map_err(|e| corrupt(e.to_string()))?,
+            e164,
             display_name: r.get(2),
-            status: NumberStatus::parse(&r.get::<String, _>(3)).ok_or_else(|| corrupt("unknown status".into()))?,
+            status,
             facility: facility.map(|f| FacilityId::parse(&f)).transpose().map_err(|e| corrupt(e.to_string()))?,
             zone: zone.and_then(|z| u8::try_from(z).ok()),
             last_used: None,

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) privacy: PrivacyConfig,
     #[serde(default)]
     pub(crate) retention: RetentionConfig,
+    #[serde(default)]
+    pub(crate) compliance: crate::compliance::ComplianceConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +95,7 @@ impl Default for CallsConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolConfig {
-    code: String,
+    pub(crate) code: String,
     role: String,
     #[serde(default)]
     purposes: Vec<String>,
@@ -105,6 +107,9 @@ pub(crate) struct PoolConfig {
     healthy_calls_per_day: Option<u32>,
     reports_per_day_to_quarantine: Option<u32>,
     reserve_margin_percent: Option<u32>,
+    /// How the pool's calls are dialled: agent (default), preview, progressive or
+    /// predictive (compliance.rs).
+    pub(crate) dialling: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +136,7 @@ impl Config {
         config.facilities()?;
         crate::privacy::legal_bases(&config)?;
         crate::privacy::retention(&config)?;
+        crate::compliance::options(&config)?;
         Ok(config)
     }
 

@@ -78,7 +78,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("removing the previous demo database {}", path.display()))?;
         }
     }
-    let config = Config::default();
+    // The simulated dialer dials its care calls at once, whenever the demo is started:
+    // its care hours are the whole week (the real defaults are Monday to Saturday,
+    // 08:00-20:00; README, "Compliance").
+    let config =
+        Config::parse("[compliance]\ncare_hours = \"mon-sun 00:00-24:00\"\ncare_closed_on_holidays = false\n")?;
     let db = DbArgs { db: Some(args.db.clone()), database_url: None, config: None };
     let store = crate::open_store(&db, &config, DataKey::generate().0).await?;
     for f in FACILITIES {

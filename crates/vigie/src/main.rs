@@ -1,6 +1,7 @@
 //! `vigie`: the one binary. Parses the command line and the configuration, opens the
 //! store, and hands over to the library crates.
 
+mod compliance;
 mod config;
 mod demo;
 mod import;
@@ -59,6 +60,11 @@ enum Command {
     /// Applies the retention periods of `[retention]` now and prints what it removed
     /// per kind of record (`vigie serve` does it daily).
     Purge(privacy::PurgeArgs),
+    /// The Bloctel opposition list.
+    Bloctel {
+        #[command(subcommand)]
+        command: BloctelCommand,
+    },
     /// Prints the default configuration file, commented.
     Config,
 }
@@ -70,6 +76,20 @@ enum AuditCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Lists every number with its category, its pool's dialling mode, whether it may
+    /// be presented (and the ARCEP rule if not) and what its identity lacks; exits with
+    /// 1 when a number in service breaks a presentation rule.
+    Numbers {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BloctelCommand {
+    /// Replaces the opposition list with a scrub file's numbers (one per line), stored
+    /// only as keyed hashes, with the file's date.
+    Import(compliance::BloctelImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -146,6 +166,7 @@ pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: impl Into<KeyR
     let mut options = StoreOptions::new(db.url(config));
     options.pseudonym_key = privacy::pseudonym_key(config)?;
     options.legal_bases = privacy::legal_bases(config)?;
+    options.compliance = compliance::options(config)?;
     options.max_connections = config.store.max_connections;
     options.batch_max = config.store.batch_max;
     options.queue_max = config.store.queue_max;
@@ -256,6 +277,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command: KeysCommand::RotateDataKey(args) } => privacy::rotate(args).await?,
         Command::Purge(args) => privacy::purge(args).await?,
+        Command::Bloctel { command: BloctelCommand::Import(args) } => compliance::bloctel_import(args).await?,
+        Command::Audit { command: AuditCommand::Numbers { db } } => {
+            if compliance::audit_numbers(&db).await? > 0 {
+                std::process::exit(1);
+            }
+        }
         Command::Numbers { command: NumbersCommand::Import { db, file } } => {
             let config = Config::load(db.config.as_deref())?;
             let store = open_store(&db, &config, DataKey::generate().0).await?;

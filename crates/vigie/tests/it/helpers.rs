@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, SignedDuration, Timestamp};
 use vigie_http::HttpOptions;
-use vigie_store::{Clock, Facility, KeyRing, NewNumber, Role, Store, StoreOptions};
+use vigie_store::{Clock, ComplianceOptions, Facility, KeyRing, NewNumber, Role, Store, StoreOptions};
 
 /// The PostgreSQL server the suite uses; each test creates its own database on it.
 pub(crate) const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -272,6 +272,10 @@ pub(crate) struct Setup {
     pub(crate) now: Timestamp,
     /// The data keys that seal patient phones.
     pub(crate) data_keys: KeyRing,
+    /// The calling rules. By default care calls may start at any hour of any day, so
+    /// that the engine's scenarios (nights, Sundays, daylight saving changes) are not
+    /// refused by the care hours; `compliance.rs` tests the real defaults.
+    pub(crate) compliance: ComplianceOptions,
 }
 
 impl Default for Setup {
@@ -282,6 +286,7 @@ impl Default for Setup {
             numbers: INVENTORY.to_vec(),
             now: ts(START),
             data_keys: KeyRing::from(vigie_store::generate_data_key().0),
+            compliance: crate::compliance::around_the_clock(),
         }
     }
 }
@@ -338,7 +343,7 @@ pub(crate) async fn spawn_app(db: &TestDb) -> TestApp {
 pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let clock = TestClock::new(setup.now);
     let store = Store::open(
-        &StoreOptions::new(db.url.clone()),
+        &StoreOptions { compliance: setup.compliance, ..StoreOptions::new(db.url.clone()) },
         setup.catalog,
         setup.data_keys,
         Calendar::paris(),

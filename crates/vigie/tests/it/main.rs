@@ -9,6 +9,7 @@
 mod allocation;
 mod api;
 mod audit;
+mod compliance;
 mod helpers;
 mod privacy;
 mod processes;
@@ -93,6 +94,13 @@ on_both_backends! {
         privacy::patient_refs_are_pseudonymised_and_bases_recorded,
         privacy::patients_are_exported_and_erased_by_admins_only,
         privacy::retention_purges_old_records_and_keeps_the_chain,
+        compliance::solicitation_hours_and_holidays_at_the_edges,
+        compliance::attempts_and_the_refusal_cooldown,
+        compliance::bloctel_before_and_consent_after_the_switch,
+        compliance::care_hours_per_purpose_and_facility,
+        compliance::numbering_is_checked_at_import_move_and_allocation,
+        compliance::identity_is_patched_and_audited,
+        compliance::bloctel_import_from_the_command_line,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -46,6 +46,12 @@ purposes = ["results_followup"]
 code = "R"
 role = "reserve"
 
+# These tests dial on the wall clock's days (Sundays and nights too): care calls
+# at any hour, so that they do not depend on when the suite runs.
+[compliance]
+care_hours = "mon-sun 00:00-24:00"
+care_closed_on_holidays = false
+
 [[facilities]]
 id = "{SAINT_JEAN}"
 name = "Clinique Saint-Jean SAS"
