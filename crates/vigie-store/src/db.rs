@@ -231,6 +231,16 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
     out
 }
 
+/// A condition matching any of `n` (`a`, `b`) pairs, bound in order, in the form each
+/// backend serves from an index on (`a`, `b`): PostgreSQL plans `(a, b) IN (VALUES …)` as
+/// index lookups, while SQLite scans for that form but looks up each term of an `OR`.
+pub(crate) fn pairs_in(backend: Backend, a: &str, b: &str, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("({a}, {b}) IN (VALUES {})", values(backend, n, 2, 1)),
+        Backend::Sqlite => vec![format!("({a} = ? AND {b} = ?)"); n].join(" OR "),
+    }
+}
+
 /// The placeholders of an `IN (…)` list of `n` values, numbered from `first`.
 pub(crate) fn list(backend: Backend, n: usize, first: usize) -> String {
     (first..first + n).map(|i| backend.placeholder(i)).collect::<Vec<_>>().join(",")

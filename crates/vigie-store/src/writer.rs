@@ -1044,21 +1044,19 @@ async fn affinities(
     wanted.sort_unstable();
     wanted.dedup();
     let b = shared.backend;
-    for chunk in wanted.chunk_by(|x, y| x.0 == y.0) {
-        for part in chunk.chunks(500) {
-            let sql = format!(
-                "SELECT pool, patient_ref, number_id FROM affinities WHERE pool = {} AND patient_ref IN ({})",
-                b.placeholder(1),
-                list(b, part.len(), 2)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(part[0].0);
-            for (_, r) in part {
-                q = q.bind(*r);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
-                    out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
-                }
+    // One statement for the whole batch: (pool, patient) pairs, the primary key.
+    for part in wanted.chunks(400) {
+        let sql = format!(
+            "SELECT pool, patient_ref, number_id FROM affinities WHERE {}",
+            crate::db::pairs_in(b, "pool", "patient_ref", part.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (pool, patient) in part {
+            q = q.bind(*pool).bind(*patient);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
+                out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
             }
         }
     }
