@@ -25,11 +25,17 @@ pub enum PhoneError {
 impl E164 {
     /// Parses a number written in E.164 (`+33…`) or in French national form (`01…`).
     ///
-    /// Validity comes from libphonenumber's metadata (the `phonenumber` crate). The
-    /// common case of a French number is recognised first without the regular
-    /// expressions, because every allocation parses the patient's phone.
+    /// Validity comes from libphonenumber's metadata (the `phonenumber` crate), whose
+    /// regular expressions cost a few microseconds a number (measured in BENCHMARKS.md).
+    ///
+    /// Only digits, spaces and `+ - . ( )` are read: libphonenumber would otherwise
+    /// turn letters into digits (`+1-800-FLOWERS`) and take `x…` for an extension,
+    /// and a number written so is a typing error here, not a number to dial.
     pub fn parse(text: &str) -> Result<E164, PhoneError> {
         let text = text.trim();
+        if text.len() > 32 || !text.bytes().all(|b| b.is_ascii_digit() || b" +-.()".contains(&b)) {
+            return Err(PhoneError::Unparsable);
+        }
         let pn = phonenumber::parse(Some(phonenumber::country::Id::FR), text).map_err(|_| PhoneError::Unparsable)?;
         if !pn.is_valid() {
             return Err(PhoneError::Invalid);
@@ -180,6 +186,11 @@ mod tests {
         assert_eq!(E164::parse("01 42 68 53 00").map(|e| e.0), Ok("+33142685300".into()));
         assert_eq!(E164::parse("+33142685300").map(|e| e.national()), Ok("0142685300".into()));
         assert_eq!(E164::parse("hello"), Err(PhoneError::Unparsable));
+        for written in
+            ["+1-800-FLOWERS", "+33142685300 x12", "+33142685300\0", "tel:+33142685300", "０１４２６８５３００"]
+        {
+            assert_eq!(E164::parse(written), Err(PhoneError::Unparsable), "{written:?}");
+        }
         assert_eq!(E164::parse("+3312"), Err(PhoneError::Invalid));
     }
 

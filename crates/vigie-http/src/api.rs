@@ -20,6 +20,10 @@ use crate::error::ApiError;
 
 /// Parses a JSON body, naming the field at fault.
 pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    // serde also reads a struct from an array, by position; every body is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid("body", "must be a JSON object, not an array"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -73,12 +77,38 @@ impl Caller {
     }
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+/// Free text on one line (names): trimmed, 1 to `max` characters, no control
+/// character. PostgreSQL cannot store a NUL, and escapes or line breaks have no place
+/// in a name a phone or a dashboard shows.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    free_text(field, value, max, false)
+}
+
+/// Free text that may hold tabs and line breaks (reasons, consent wording and proof).
+pub(crate) fn note(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    free_text(field, value, max, true)
+}
+
+fn free_text(field: &str, value: &str, max: usize, lines: bool) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
         return Err(ApiError::invalid(field, format!("must be 1 to {max} characters")));
     }
+    no_controls(field, v, lines)?;
     Ok(v.to_owned())
+}
+
+/// Refuses control characters: all of them, or all but tab, CR and LF with `lines`.
+fn no_controls(field: &str, value: &str, lines: bool) -> Result<(), ApiError> {
+    if value.chars().any(|c| c.is_control() && !(lines && matches!(c, '\t' | '\n' | '\r'))) {
+        let rule = if lines {
+            "must not contain control characters other than tabs and line breaks"
+        } else {
+            "must not contain control characters (line breaks, tabs, NUL)"
+        };
+        return Err(ApiError::invalid(field, rule));
+    }
+    Ok(())
 }
 
 fn phone(field: &str, value: &str) -> Result<E164, ApiError> {
@@ -250,6 +280,7 @@ pub(crate) struct CallRecordOut {
     status: &'static str,
     facility: String,
     purpose: String,
+    purpose_class: Option<&'static str>,
     legal_basis: Option<&'static str>,
     pool: String,
     patient_ref: String,
@@ -260,6 +291,7 @@ pub(crate) struct CallRecordOut {
     created_at: String,
     reassigned_at: Option<String>,
     outcome: Option<OutcomeOut>,
+    solicitation_refused_at: Option<String>,
 }
 
 pub(crate) async fn get_call(
@@ -281,6 +313,7 @@ pub(crate) async fn get_call(
         },
         facility: c.facility.to_string(),
         purpose: c.purpose.to_string(),
+        purpose_class: c.class.map(|k| k.as_str()),
         legal_basis: c.legal_basis.map(|b| b.as_str()),
         pool: c.pool.to_string(),
         patient_ref: c.patient_ref,
@@ -298,6 +331,7 @@ pub(crate) async fn get_call(
             sip_code: o.sip_code,
             agent_note: o.agent_note,
         }),
+        solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
     }))
 }
 
@@ -409,6 +443,7 @@ pub(crate) async fn post_report(State(s): State<AppState>, caller: Caller, body:
     if r.detail.chars().count() > 500 {
         return Err(ApiError::invalid("detail", "must be at most 500 characters"));
     }
+    no_controls("detail", &r.detail, true)?;
     let answer = s.store.report(NewReport { number, source, reported_at, detail: r.detail }, &caller.0.name).await?;
     Ok((StatusCode::ACCEPTED, Json(ReportOut::from(answer))).into_response())
 }
@@ -571,7 +606,7 @@ pub(crate) async fn patch_number(
     caller.require(&[Role::Ops])?;
     let number = phone("number", &e164)?;
     let p: NumberPatch = parse(&body)?;
-    let reason = text("reason", p.reason.as_deref().unwrap_or(""), 500)?;
+    let reason = note("reason", p.reason.as_deref().unwrap_or(""), 500)?;
     let change = match p.action.as_str() {
         "quarantine" => NumberChange::Quarantine,
         "release" => NumberChange::Release,

@@ -18,7 +18,7 @@ use vigie_store::{
 };
 
 use crate::AppState;
-use crate::api::{Caller, NumberDetailOut, NumberPatch, get_number, parse, reference};
+use crate::api::{Caller, NumberDetailOut, NumberPatch, get_number, note, parse, reference, text};
 use crate::error::ApiError;
 
 /// How far ahead of the server's clock a reported instant may be (clock skew).
@@ -36,14 +36,6 @@ fn past_instant(s: &AppState, field: &str, value: &str) -> Result<Timestamp, Api
         return Err(ApiError::invalid(field, "must not be in the future"));
     }
     Ok(at)
-}
-
-fn bounded(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(ApiError::invalid(field, format!("must be 1 to {max} characters")));
-    }
-    Ok(v.to_owned())
 }
 
 // ----- the 409 of a rule -----
@@ -118,7 +110,7 @@ pub(crate) async fn patch_identity(
     reason: String,
 ) -> Result<Json<NumberDetailOut>, ApiError> {
     let update = IdentityUpdate {
-        display_name: p.display_name.as_deref().map(|v| bounded("display_name", v, 64)).transpose()?,
+        display_name: p.display_name.as_deref().map(|v| text("display_name", v, 64)).transpose()?,
         callback: p
             .callback
             .as_deref()
@@ -134,7 +126,7 @@ pub(crate) async fn patch_identity(
             .as_deref()
             .map(|v| past_instant(&s, "directory_listed_at", v))
             .transpose()?,
-        directory_name: p.directory_name.as_deref().map(|v| bounded("directory_name", v, 128)).transpose()?,
+        directory_name: p.directory_name.as_deref().map(|v| text("directory_name", v, 128)).transpose()?,
         man_authenticated: p.man_authenticated,
     };
     s.store.update_identity(&number, &update, &reason, &caller.0.name).await?;
@@ -176,7 +168,7 @@ pub(crate) struct ConsentOut {
 }
 
 impl ConsentOut {
-    fn new(c: Consent, now: Timestamp) -> ConsentOut {
+    pub(crate) fn new(c: Consent, now: Timestamp) -> ConsentOut {
         let state = match c.withdrawn_at {
             Some(w) if w <= now => "withdrawn",
             _ => "given",
@@ -204,9 +196,9 @@ pub(crate) async fn post_consent(State(s): State<AppState>, caller: Caller, body
         patient_ref: reference("patient_ref", &c.patient_ref)?,
         facility: FacilityId::parse(&c.facility).map_err(|e| ApiError::invalid("facility", e.rule))?,
         given_at: past_instant(&s, "given_at", &c.given_at)?,
-        wording: bounded("wording", &c.wording, CONSENT_WORDING_MAX)?,
-        method: bounded("method", &c.method, CONSENT_METHOD_MAX)?,
-        proof: bounded("proof", &c.proof, CONSENT_PROOF_MAX)?,
+        wording: note("wording", &c.wording, CONSENT_WORDING_MAX)?,
+        method: text("method", &c.method, CONSENT_METHOD_MAX)?,
+        proof: note("proof", &c.proof, CONSENT_PROOF_MAX)?,
     };
     let stored = s.store.record_consent(consent, &caller.0.name).await?;
     Ok((StatusCode::CREATED, Json(ConsentOut::new(stored, s.store.now()))).into_response())

@@ -741,6 +741,9 @@ fn enums_are_those_of_the_code() {
     // The calling rules and dialling modes are the core's.
     assert_eq!(documented_enum(&doc, "CallRule"), names(vigie_core::CallRule::ALL.iter().map(|r| r.as_str())));
     assert_eq!(documented_enum(&doc, "DiallingMode"), names(vigie_core::DiallingMode::ALL.iter().map(|m| m.as_str())));
+    assert_eq!(documented_enum(&doc, "PurposeClass"), names(vigie_core::PurposeClass::ALL.iter().map(|c| c.as_str())));
+    let kinds = doc["components"]["schemas"]["Opposition"]["properties"]["kind"]["enum"].clone();
+    assert_eq!(kinds, json!(vigie_store::OppositionKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()));
 }
 
 async fn error_body(e: ApiError) -> (u16, Value) {
@@ -1184,10 +1187,15 @@ async fn run_through(s: &Server) {
     assert_eq!(s.get(export, &export_path, Some("dialer")).await.status, 403);
     let exported = s.get(export, &export_path, Some("admin")).await;
     assert_eq!(exported.body["calls"][0]["patient_phone"], call["patient_phone"]);
+    assert_eq!(exported.body["calls"][0]["purpose_class"], "care");
+    assert_eq!(exported.body["consents"][0]["state"], "withdrawn");
     assert_eq!(s.get(export, "/v1/patients/+33612345678/export", Some("admin")).await.status, 422);
     let patient = "/v1/patients/{patient_ref}";
     let patient_path = format!("/v1/patients/{reference}");
     assert_eq!(s.send("delete", patient, &patient_path, Some("ops"), None).await.status, 403);
-    assert_eq!(s.send("delete", patient, &patient_path, Some("admin"), None).await.body["calls_erased"], 1);
+    let erased = s.send("delete", patient, &patient_path, Some("admin"), None).await;
+    assert_eq!((&erased.body["calls_erased"], &erased.body["consents_erased"]), (&json!(1), &json!(1)));
+    let after = s.get(export, &export_path, Some("admin")).await;
+    assert_eq!(after.body["oppositions"][0]["kind"], "consent_ended");
     assert_eq!(s.get(one, &path, Some("dialer")).await.body["patient_ref"], "erased");
 }

@@ -1,15 +1,17 @@
 //! A patient's rights over the API, for the `admin` role only: everything stored about
-//! them, phones opened (GDPR Article 15), and erasure (Article 17). Both are written to
-//! the audit trail. The path names the patient by the dialer's reference, which the
-//! store turns into its pseudonym.
+//! them, phones opened, consent records and solicitation refusals included (GDPR
+//! Article 15), and erasure (Article 17), which keeps the minimal opposition records
+//! the calling rules need. Both are written to the audit trail. The path names the
+//! patient by the dialer's reference, which the store turns into its pseudonym.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use vigie_store::CallRecord;
+use vigie_store::{CallRecord, Opposition};
 
 use crate::AppState;
 use crate::api::{Caller, reference};
+use crate::compliance_api::ConsentOut;
 use crate::error::ApiError;
 
 #[derive(Serialize)]
@@ -28,6 +30,7 @@ pub(crate) struct PatientCallOut {
     call_ref: String,
     facility: String,
     purpose: String,
+    purpose_class: Option<&'static str>,
     legal_basis: Option<&'static str>,
     pool: String,
     dial_at: String,
@@ -36,6 +39,7 @@ pub(crate) struct PatientCallOut {
     display_name: Option<String>,
     patient_phone: Option<String>,
     outcome: Option<PatientOutcomeOut>,
+    solicitation_refused_at: Option<String>,
 }
 
 impl From<CallRecord> for PatientCallOut {
@@ -45,6 +49,7 @@ impl From<CallRecord> for PatientCallOut {
             call_ref: c.call_ref,
             facility: c.facility.to_string(),
             purpose: c.purpose.to_string(),
+            purpose_class: c.class.map(|k| k.as_str()),
             legal_basis: c.legal_basis.map(|b| b.as_str()),
             pool: c.pool.to_string(),
             dial_at: c.dial_at.to_string(),
@@ -60,6 +65,7 @@ impl From<CallRecord> for PatientCallOut {
                 sip_code: o.sip_code,
                 agent_note: o.agent_note,
             }),
+            solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
         }
     }
 }
@@ -72,6 +78,25 @@ pub(crate) struct AffinityOut {
 }
 
 #[derive(Serialize)]
+pub(crate) struct OppositionOut {
+    kind: &'static str,
+    facility: String,
+    purpose_class: Option<&'static str>,
+    at: String,
+}
+
+impl From<Opposition> for OppositionOut {
+    fn from(o: Opposition) -> OppositionOut {
+        OppositionOut {
+            kind: o.kind.as_str(),
+            facility: o.facility.to_string(),
+            purpose_class: o.class.map(|k| k.as_str()),
+            at: o.at.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
 pub(crate) struct PatientExportOut {
     patient_ref: String,
     pseudonym: String,
@@ -79,6 +104,8 @@ pub(crate) struct PatientExportOut {
     truncated: bool,
     calls: Vec<PatientCallOut>,
     affinities: Vec<AffinityOut>,
+    consents: Vec<ConsentOut>,
+    oppositions: Vec<OppositionOut>,
 }
 
 pub(crate) async fn get_patient_export(
@@ -89,10 +116,11 @@ pub(crate) async fn get_patient_export(
     caller.require(&[])?;
     let patient_ref = reference("patient_ref", &patient_ref)?;
     let export = s.store.export_patient(&patient_ref, &caller.0.name).await?;
+    let now = s.store.now();
     Ok(Json(PatientExportOut {
         patient_ref,
         pseudonym: export.pseudonym,
-        exported_at: s.store.now().to_string(),
+        exported_at: now.to_string(),
         truncated: export.truncated,
         calls: export.calls.into_iter().map(PatientCallOut::from).collect(),
         affinities: export
@@ -104,6 +132,8 @@ pub(crate) async fn get_patient_export(
                 at: a.at.to_string(),
             })
             .collect(),
+        consents: export.consents.into_iter().map(|c| ConsentOut::new(c, now)).collect(),
+        oppositions: export.oppositions.into_iter().map(OppositionOut::from).collect(),
     }))
 }
 
@@ -112,6 +142,8 @@ pub(crate) struct ErasureOut {
     pseudonym: String,
     calls_erased: u64,
     affinities_removed: u64,
+    consents_erased: u64,
+    oppositions_kept: u64,
 }
 
 pub(crate) async fn delete_patient(
@@ -126,5 +158,7 @@ pub(crate) async fn delete_patient(
         pseudonym: erased.pseudonym,
         calls_erased: erased.calls,
         affinities_removed: erased.affinities,
+        consents_erased: erased.consents,
+        oppositions_kept: erased.oppositions,
     }))
 }

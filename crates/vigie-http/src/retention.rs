@@ -53,6 +53,8 @@ impl RetentionWorker {
                     calls = r.calls,
                     affinities = r.affinities,
                     reports = r.reports,
+                    consents = r.consents,
+                    oppositions = r.oppositions,
                     audit = r.audit,
                     "retention purge"
                 ),

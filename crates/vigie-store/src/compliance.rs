@@ -178,18 +178,32 @@ pub(crate) async fn prefetch(
     let solicitation_classes: Vec<&str> =
         PurposeClass::ALL.iter().filter(|c| c.is_solicitation()).map(|c| c.as_str()).collect();
     for part in patients.chunks(500) {
+        // The calls, and what erasure kept of an erased patient's (`oppositions`): an
+        // attempt reads as a call without a call_ref, a refusal as a refused call.
+        let n = part.len();
         let sql = format!(
             "SELECT patient_ref, facility, call_ref, dial_at, class, refused_at FROM calls \
-             WHERE patient_ref IN ({}) AND (dial_at >= {} OR refused_at >= {})",
-            list(backend, part.len(), 1),
-            backend.placeholder(part.len() + 1),
-            backend.placeholder(part.len() + 2),
+             WHERE patient_ref IN ({}) AND (dial_at >= {} OR refused_at >= {}) \
+             UNION ALL SELECT patient_ref, facility, '', at, CASE WHEN kind = '{attempt}' THEN class END, \
+             CASE WHEN kind = '{refusal}' THEN at END FROM oppositions \
+             WHERE patient_ref IN ({}) AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
+            list(backend, n, 1),
+            backend.placeholder(n + 1),
+            backend.placeholder(n + 2),
+            list(backend, n, n + 3),
+            backend.placeholder(2 * n + 3),
+            attempt = OppositionKind::Attempt.as_str(),
+            refusal = OppositionKind::Refusal.as_str(),
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for p in part {
             q = q.bind(*p);
         }
-        for row in q.bind(cutoff).bind(cutoff).fetch_all(&mut *tx).await? {
+        q = q.bind(cutoff).bind(cutoff);
+        for p in part {
+            q = q.bind(*p);
+        }
+        for row in q.bind(cutoff).fetch_all(&mut *tx).await? {
             let person: Person = (row.get(0), row.get(1));
             let class: Option<String> = row.get(4);
             if class.as_deref().is_some_and(|c| solicitation_classes.contains(&c)) {
@@ -226,12 +240,18 @@ pub(crate) async fn prefetch(
     }
     if solicitation.iter().any(|c| rules.consent_regime_at(c.dial_at)) {
         for part in patients.chunks(500) {
+            // With the consents an erasure ended: withdrawn at the instant kept, so that
+            // the opposition still stands (`consent_withdrawn`).
+            let n = part.len();
             let sql = format!(
-                "SELECT patient_ref, facility, given_at, withdrawn_at FROM consents WHERE patient_ref IN ({})",
-                list(backend, part.len(), 1)
+                "SELECT patient_ref, facility, given_at, withdrawn_at FROM consents WHERE patient_ref IN ({}) \
+                 UNION ALL SELECT patient_ref, facility, at, at FROM oppositions WHERE patient_ref IN ({}) AND kind = '{}'",
+                list(backend, n, 1),
+                list(backend, n, n + 1),
+                OppositionKind::ConsentEnded.as_str(),
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for p in part {
+            for p in part.iter().chain(part) {
                 q = q.bind(*p);
             }
             for row in q.fetch_all(&mut *tx).await? {
@@ -407,6 +427,179 @@ fn bounded(field: &'static str, text: &str, max: usize) -> Result<(), StoreError
         return Err(InvalidField::new(field, format!("must be 1 to {max} characters")).into());
     }
     Ok(())
+}
+
+/// A patient's consent records, oldest first (at most 1,000).
+pub(crate) async fn patient_consents(conn: &mut AnyConnection, pseudonym: &str) -> Result<Vec<Consent>, StoreError> {
+    let sql = format!("{CONSENT_COLUMNS} WHERE patient_ref = $1 ORDER BY given_at, id LIMIT {CONSENTS_LISTED_MAX}");
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(pseudonym).fetch_all(&mut *conn).await?;
+    rows.iter().map(consent_row).collect()
+}
+
+// ----- what erasure keeps -----
+
+/// What an opposition record, kept when a patient is erased, stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OppositionKind {
+    /// A solicitation attempt: it counts towards the attempts limit for the window.
+    Attempt,
+    /// A refusal of solicitation during a call: the cooldown runs from it.
+    Refusal,
+    /// The end of the patient's consents for a facility (withdrawn, or ended by the
+    /// erasure, which leaves no proof to rely on): an opposition until fresh consent.
+    ConsentEnded,
+}
+
+impl OppositionKind {
+    /// Every kind.
+    pub const ALL: &'static [OppositionKind] =
+        &[OppositionKind::Attempt, OppositionKind::Refusal, OppositionKind::ConsentEnded];
+
+    /// Its stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OppositionKind::Attempt => "attempt",
+            OppositionKind::Refusal => "refusal",
+            OppositionKind::ConsentEnded => "consent_ended",
+        }
+    }
+
+    fn parse(text: &str) -> Option<OppositionKind> {
+        OppositionKind::ALL.iter().copied().find(|k| k.as_str() == text)
+    }
+}
+
+/// The minimal record an erasure keeps, under the patient's pseudonym, of what the
+/// calling rules must go on honouring: no phone, no wording, no call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opposition {
+    /// What it stands for.
+    pub kind: OppositionKind,
+    /// The facility (the professional) it applies to.
+    pub facility: FacilityId,
+    /// The purpose class of the call (attempts and refusals).
+    pub class: Option<PurposeClass>,
+    /// The attempt's `dial_at`, the refusal's instant, or when the consents ended.
+    pub at: Timestamp,
+}
+
+/// The solicitation classes as an SQL list of literals (constants of the code).
+pub(crate) fn solicitation_classes_sql() -> String {
+    let classes: Vec<String> =
+        PurposeClass::ALL.iter().filter(|c| c.is_solicitation()).map(|c| format!("'{}'", c.as_str())).collect();
+    classes.join(", ")
+}
+
+/// Two days beyond a look-back, as the prefetch reads: any daylight saving change and
+/// any `dial_at` a little in the past.
+fn with_margin(days: u32) -> SignedDuration {
+    SignedDuration::from_hours(24 * (i64::from(days) + 2))
+}
+
+impl ComplianceOptions {
+    /// How long a solicitation attempt still counts: the attempts window, with margin.
+    pub(crate) fn attempts_lookback(&self) -> SignedDuration {
+        with_margin(self.rules.attempts_window_days)
+    }
+
+    /// How long a refusal still bars solicitation: the cooldown, with margin.
+    pub(crate) fn refusals_lookback(&self) -> SignedDuration {
+        with_margin(self.rules.refusal_cooldown_days)
+    }
+}
+
+/// Part of a patient's erasure, inside its transaction, before their calls are cut
+/// from them: keeps as [`Opposition`]s their solicitation attempts still in the window
+/// (planned ones included), their latest refusal per facility still in the cooldown,
+/// and, per facility, the end of their consents (the latest withdrawal, or now for a
+/// consent still in force); then removes their consent records (wording, method,
+/// proof). Returns the consent records removed and the oppositions kept.
+pub(crate) async fn keep_oppositions(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    options: &ComplianceOptions,
+    patient: &str,
+    now: Timestamp,
+) -> Result<(u64, u64), StoreError> {
+    let attempts_from = micros(now - options.attempts_lookback());
+    let refusals_from = micros(now - options.refusals_lookback());
+    let rows =
+        sqlx::query("SELECT facility, class, dial_at, refused_at FROM calls WHERE patient_ref = $1 AND (dial_at >= $2 OR refused_at >= $3)")
+            .bind(patient)
+            .bind(attempts_from)
+            .bind(refusals_from)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut kept: Vec<(String, OppositionKind, Option<String>, i64)> = Vec::new();
+    let mut refusals: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
+    for r in &rows {
+        let facility: String = r.get(0);
+        let class: Option<String> = r.get(1);
+        let solicitation =
+            class.as_deref().and_then(|c| PurposeClass::parse(c).ok()).is_some_and(PurposeClass::is_solicitation);
+        let dial_at: i64 = r.get(2);
+        if solicitation && dial_at >= attempts_from {
+            kept.push((facility.clone(), OppositionKind::Attempt, class.clone(), dial_at));
+        }
+        if let Some(refused) = r.get::<Option<i64>, _>(3).filter(|t| *t >= refusals_from) {
+            let latest = refusals.entry(facility).or_insert((refused, class.clone()));
+            if refused > latest.0 {
+                *latest = (refused, class);
+            }
+        }
+    }
+    kept.extend(refusals.into_iter().map(|(f, (at, class))| (f, OppositionKind::Refusal, class, at)));
+    let mut ends: BTreeMap<String, i64> = BTreeMap::new();
+    let now_us = micros(now);
+    for r in sqlx::query("SELECT facility, withdrawn_at FROM consents WHERE patient_ref = $1")
+        .bind(patient)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let end = r.get::<Option<i64>, _>(1).unwrap_or(now_us).min(now_us);
+        let latest = ends.entry(r.get(0)).or_insert(end);
+        *latest = (*latest).max(end);
+    }
+    kept.extend(ends.into_iter().map(|(f, at)| (f, OppositionKind::ConsentEnded, None, at)));
+    let consents = sqlx::query("DELETE FROM consents WHERE patient_ref = $1")
+        .bind(patient)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    for chunk in kept.chunks(400) {
+        let sql = format!(
+            "INSERT INTO oppositions (patient_ref, facility, kind, class, at) VALUES {}",
+            values(backend, chunk.len(), 5, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (facility, kind, class, at) in chunk {
+            q = q.bind(patient).bind(facility.as_str()).bind(kind.as_str()).bind(class.as_deref()).bind(*at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok((consents, kept.len() as u64))
+}
+
+/// The opposition records kept for a patient, oldest first.
+pub(crate) async fn patient_oppositions(
+    conn: &mut AnyConnection,
+    pseudonym: &str,
+) -> Result<Vec<Opposition>, StoreError> {
+    let rows = sqlx::query("SELECT kind, facility, class, at FROM oppositions WHERE patient_ref = $1 ORDER BY at, id")
+        .bind(pseudonym)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Opposition {
+                kind: OppositionKind::parse(&r.get::<String, _>(0))
+                    .ok_or_else(|| corrupt("unknown opposition kind"))?,
+                facility: FacilityId::parse(&r.get::<String, _>(1)).map_err(corrupt)?,
+                class: r.get::<Option<String>, _>(2).map(|c| PurposeClass::parse(&c)).transpose().map_err(corrupt)?,
+                at: instant(r.get(3))?,
+            })
+        })
+        .collect()
 }
 
 // ----- Bloctel -----
@@ -632,10 +825,8 @@ impl Store {
     /// records are returned.
     pub async fn consents(&self, patient_ref: &str, actor: &str) -> Result<Vec<Consent>, StoreError> {
         let patient = self.shared.pseudonyms.pseudonym(patient_ref);
-        let sql = format!("{CONSENT_COLUMNS} WHERE patient_ref = $1 ORDER BY given_at, id LIMIT {CONSENTS_LISTED_MAX}");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(patient.as_str()).fetch_all(&self.shared.pool).await?;
-        let consents = rows.iter().map(consent_row).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.shared.pool.acquire().await?;
+        let consents = patient_consents(&mut conn, &patient).await?;
         let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
         let entry = Entry::new(
             self.now(),

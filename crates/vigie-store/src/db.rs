@@ -99,6 +99,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_compliance.sql"),
         postgres: include_str!("../migrations/postgres/0005_compliance.sql"),
     },
+    Migration {
+        version: 6,
+        name: "oppositions",
+        sqlite: include_str!("../migrations/sqlite/0006_oppositions.sql"),
+        postgres: include_str!("../migrations/postgres/0006_oppositions.sql"),
+    },
 ];
 
 /// Opens the database named by `url` (`sqlite://path`, `postgres://…`).

@@ -26,7 +26,7 @@ use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use compliance::{
     BLOCTEL_NUMBERS_MAX, BloctelImport, CONSENT_METHOD_MAX, CONSENT_PROOF_MAX, CONSENT_WORDING_MAX, ComplianceOptions,
-    Consent, IdentityUpdate, NewConsent, NumberCompliance, NumberIdentity,
+    Consent, IdentityUpdate, NewConsent, NumberCompliance, NumberIdentity, Opposition, OppositionKind,
 };
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;

@@ -83,6 +83,12 @@ pub struct CallRecord {
     /// The GDPR Art. 9(2) basis recorded for it (`None` for calls stored before bases
     /// were recorded).
     pub legal_basis: Option<crate::privacy::LegalBasis>,
+    /// The class of its purpose when it was allocated (`None` for calls stored before
+    /// classes were recorded).
+    pub class: Option<vigie_core::PurposeClass>,
+    /// When the patient refused solicitation during it, if they did (the cooldown of
+    /// D223-9 runs from there).
+    pub solicitation_refused_at: Option<Timestamp>,
 }
 
 /// How a call ended.

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
-use vigie_core::{E164, FacilityId, InvalidField, Outcome, PoolCode, Purpose, SignedDuration, Timestamp};
+use vigie_core::{E164, FacilityId, InvalidField, Outcome, PoolCode, Purpose, PurposeClass, SignedDuration, Timestamp};
 
 use crate::Store;
 use crate::audit::{self, Entry};
+use crate::compliance::{self, Consent, Opposition, OppositionKind};
 use crate::crypto::{CryptoError, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 use crate::db::{Backend, instant, micros};
 use crate::error::StoreError;
@@ -108,6 +109,11 @@ pub(crate) fn stored_basis(text: Option<String>) -> Result<Option<LegalBasis>, S
     text.map(|t| LegalBasis::parse(&t).map_err(corrupt)).transpose()
 }
 
+/// A stored purpose class (`NULL` for calls stored before classes were recorded).
+pub(crate) fn stored_class(text: Option<String>) -> Result<Option<PurposeClass>, StoreError> {
+    text.map(|t| PurposeClass::parse(&t).map_err(corrupt)).transpose()
+}
+
 /// A stored patient phone, opened; `None` once erased.
 pub(crate) fn open_phone(keys: &KeyRing, sealed: &[u8]) -> Result<Option<E164>, StoreError> {
     match keys.open(sealed) {
@@ -123,7 +129,10 @@ pub(crate) fn open_phone(keys: &KeyRing, sealed: &[u8]) -> Result<Option<E164>, 
 // ----- retention -----
 
 /// How long each kind of record is kept, in days. Per-day counters (`number_days`,
-/// `pool_days`), rests and number histories hold no patient data and are kept.
+/// `pool_days`), rests and number histories hold no patient data and are kept. What an
+/// erasure keeps for the calling rules (attempts, refusals) goes once the rules no
+/// longer look at it (the attempts window and the refusal cooldown, plus two days); the
+/// end of an erased patient's consents, an opposition, is kept as long as consents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Calls, with their outcomes and sealed phones, and the patient affinities, after
@@ -133,11 +142,15 @@ pub struct Retention {
     pub reports_days: u32,
     /// Audit entries (every decision and every access to patient data), after `at`.
     pub audit_days: u32,
+    /// Consent records (with their wording and proof), after they stopped covering
+    /// calls: their withdrawal, or else their last use by a solicitation call (or when
+    /// they were given, if never used); also the end of an erased patient's consents.
+    pub consents_days: u32,
 }
 
 impl Default for Retention {
     fn default() -> Retention {
-        Retention { calls_days: 365, reports_days: 365, audit_days: 6 * 365 }
+        Retention { calls_days: 365, reports_days: 365, audit_days: 6 * 365, consents_days: 3 * 365 }
     }
 }
 
@@ -152,9 +165,12 @@ impl Retention {
     /// trail must outlive what it documents), everything at least a day and at most a
     /// century.
     pub fn validate(&self) -> Result<(), InvalidField> {
-        for (field, days) in
-            [("calls_days", self.calls_days), ("reports_days", self.reports_days), ("audit_days", self.audit_days)]
-        {
+        for (field, days) in [
+            ("calls_days", self.calls_days),
+            ("reports_days", self.reports_days),
+            ("audit_days", self.audit_days),
+            ("consents_days", self.consents_days),
+        ] {
             if !(1..=RETENTION_DAYS_MAX).contains(&days) {
                 return Err(InvalidField::new(field, format!("must be 1 to {RETENTION_DAYS_MAX} days")));
             }
@@ -185,12 +201,20 @@ pub struct PurgeReport {
     pub reports: u64,
     /// Audit entries of the chain's prefix written before `audit_before`.
     pub audit: u64,
+    /// Consent records that stopped covering calls before `consents_before`.
+    pub consents: u64,
+    /// Opposition records kept by erasures that the rules no longer need: attempts and
+    /// refusals past the window and the cooldown, consents' ends before
+    /// `consents_before`.
+    pub oppositions: u64,
     /// The cutoff for calls and affinities.
     pub calls_before: Timestamp,
     /// The cutoff for reports.
     pub reports_before: Timestamp,
     /// The cutoff for audit entries.
     pub audit_before: Timestamp,
+    /// The cutoff for consent records and consents' ends.
+    pub consents_before: Timestamp,
 }
 
 // ----- key rotation -----
@@ -247,6 +271,10 @@ pub struct PatientExport {
     pub affinities: Vec<PatientAffinity>,
     /// More calls than one export returns (10,000) are stored.
     pub truncated: bool,
+    /// The patient's consent records, oldest first, with their wording and proof.
+    pub consents: Vec<Consent>,
+    /// What an earlier erasure kept for the calling rules, oldest first.
+    pub oppositions: Vec<Opposition>,
 }
 
 /// What an erasure changed (Article 17).
@@ -258,11 +286,16 @@ pub struct Erasure {
     pub calls: u64,
     /// Affinities removed.
     pub affinities: u64,
+    /// Consent records removed (wording, method, proof).
+    pub consents: u64,
+    /// Opposition records kept so that the calling rules still honour the patient's
+    /// choices (attempts, refusals, consents' ends).
+    pub oppositions: u64,
 }
 
 const CALL_COLUMNS: &str = "SELECT c.id, c.call_ref, c.facility, c.purpose, c.pool, c.patient_ref, c.patient_phone, c.dial_at, \
      n.e164, n.display_name, c.created_at, c.reassigned_at, c.outcome, c.duration_s, c.ended_at, c.ring_s, c.sip_code, \
-     c.agent_note, c.legal_basis FROM calls c LEFT JOIN numbers n ON n.id = c.number_id";
+     c.agent_note, c.legal_basis, c.class, c.refused_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id";
 
 fn call_record(r: &AnyRow, keys: &KeyRing) -> Result<CallRecord, StoreError> {
     let number: Option<String> = r.get(8);
@@ -292,6 +325,8 @@ fn call_record(r: &AnyRow, keys: &KeyRing) -> Result<CallRecord, StoreError> {
         reassigned_at: r.get::<Option<i64>, _>(11).map(instant).transpose()?,
         outcome,
         legal_basis: stored_basis(r.get(18))?,
+        class: stored_class(r.get(19))?,
+        solicitation_refused_at: r.get::<Option<i64>, _>(20).map(instant).transpose()?,
     })
 }
 
@@ -364,14 +399,19 @@ pub(crate) async fn check_pseudonym_key(
     Ok(())
 }
 
-/// Runs `sql` (a batch `DELETE` bound to one cutoff) until it removes fewer rows than a
-/// batch, each run its own transaction. Returns the rows removed.
-async fn delete_in_batches(store: &Store, sql: &'static str, before: Timestamp) -> Result<u64, StoreError> {
+/// Runs `sql` (a batch `DELETE` bound to its cutoffs, then the batch size) until it
+/// removes fewer rows than a batch, each run its own transaction. Returns the rows
+/// removed.
+async fn delete_in_batches(store: &Store, sql: &str, cutoffs: &[Timestamp]) -> Result<u64, StoreError> {
     let mut removed = 0;
     loop {
         let mut conn = store.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(store.shared.backend.begin_write()).await?;
-        let n = sqlx::query(sql).bind(micros(before)).bind(BATCH_ROWS).execute(&mut *tx).await?.rows_affected();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for cutoff in cutoffs {
+            q = q.bind(micros(*cutoff));
+        }
+        let n = q.bind(BATCH_ROWS).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         removed += n;
         if n < BATCH_ROWS as u64 {
@@ -381,9 +421,36 @@ async fn delete_in_batches(store: &Store, sql: &'static str, before: Timestamp) 
     }
 }
 
-async fn count(store: &Store, sql: &'static str, before: Timestamp) -> Result<u64, StoreError> {
-    let n: i64 = sqlx::query(sql).bind(micros(before)).fetch_one(&store.shared.pool).await?.get(0);
+async fn count(store: &Store, sql: &str, cutoffs: &[Timestamp]) -> Result<u64, StoreError> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for cutoff in cutoffs {
+        q = q.bind(micros(*cutoff));
+    }
+    let n: i64 = q.fetch_one(&store.shared.pool).await?.get(0);
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The consent records that stopped covering calls before the cutoff (bound as `$1`,
+/// `$2`, `$3`): withdrawn before it, or in force but neither given nor used by a
+/// solicitation call since (the last use recorded, or a call still stored).
+fn expired_consents() -> String {
+    format!(
+        "(withdrawn_at IS NOT NULL AND withdrawn_at < $1) OR (withdrawn_at IS NULL AND COALESCE(last_used_at, given_at) < $2 \
+         AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.patient_ref = consents.patient_ref AND c.facility = consents.facility \
+         AND c.class IN ({}) AND c.dial_at >= $3))",
+        compliance::solicitation_classes_sql()
+    )
+}
+
+/// The opposition records the rules no longer need (cutoffs bound as `$1` for attempts,
+/// `$2` for refusals, `$3` for consents' ends).
+fn expired_oppositions() -> String {
+    format!(
+        "(kind = '{}' AND at < $1) OR (kind = '{}' AND at < $2) OR (kind = '{}' AND at < $3)",
+        OppositionKind::Attempt.as_str(),
+        OppositionKind::Refusal.as_str(),
+        OppositionKind::ConsentEnded.as_str()
+    )
 }
 
 /// The first audit entry to keep: the first, from the anchor on, written at or after
@@ -509,10 +576,11 @@ impl Store {
     }
 
     /// Removes what `retention` no longer allows at `now`: calls (with their outcomes and
-    /// sealed phones) and affinities, reports, and the audit chain's oldest entries (a
-    /// prefix only, leaving an anchor so that the rest still verifies). In batches,
-    /// each its own short transaction. A dry run counts and removes nothing. The purge is
-    /// written to the audit trail.
+    /// sealed phones) and affinities, reports, consent records, the opposition records
+    /// the calling rules no longer need, and the audit chain's oldest entries (a prefix
+    /// only, leaving an anchor so that the rest still verifies). In batches, each its own
+    /// short transaction. A dry run counts and removes nothing. The purge is written to
+    /// the audit trail.
     pub async fn purge(
         &self,
         retention: &Retention,
@@ -528,16 +596,27 @@ impl Store {
             affinities: 0,
             reports: 0,
             audit: 0,
+            consents: 0,
+            oppositions: 0,
             calls_before: before(retention.calls_days),
             reports_before: before(retention.reports_days),
             audit_before: before(retention.audit_days),
+            consents_before: before(retention.consents_days),
         };
+        let consents_cutoffs = [report.consents_before; 3];
+        let rules = &self.shared.compliance;
+        let opposition_cutoffs =
+            [now - rules.attempts_lookback(), now - rules.refusals_lookback(), report.consents_before];
         if dry_run {
-            report.calls = count(self, "SELECT COUNT(*) FROM calls WHERE dial_at < $1", report.calls_before).await?;
+            report.calls = count(self, "SELECT COUNT(*) FROM calls WHERE dial_at < $1", &[report.calls_before]).await?;
             report.affinities =
-                count(self, "SELECT COUNT(*) FROM affinities WHERE at < $1", report.calls_before).await?;
+                count(self, "SELECT COUNT(*) FROM affinities WHERE at < $1", &[report.calls_before]).await?;
             report.reports =
-                count(self, "SELECT COUNT(*) FROM reports WHERE reported_at < $1", report.reports_before).await?;
+                count(self, "SELECT COUNT(*) FROM reports WHERE reported_at < $1", &[report.reports_before]).await?;
+            let sql = format!("SELECT COUNT(*) FROM consents WHERE {}", expired_consents());
+            report.consents = count(self, &sql, &consents_cutoffs).await?;
+            let sql = format!("SELECT COUNT(*) FROM oppositions WHERE {}", expired_oppositions());
+            report.oppositions = count(self, &sql, &opposition_cutoffs).await?;
             let anchor: i64 =
                 sqlx::query("SELECT seq FROM audit_anchor WHERE id = 1").fetch_one(&self.shared.pool).await?.get(0);
             let head: i64 =
@@ -550,37 +629,89 @@ impl Store {
             report.audit = u64::try_from(kept.unwrap_or(head + 1) - anchor).unwrap_or(0);
             return Ok(report);
         }
+        // Consents first, their last use read from the calls before any call goes.
+        self.record_consent_use().await?;
+        let sql = format!(
+            "DELETE FROM consents WHERE id IN (SELECT id FROM consents WHERE {} ORDER BY id LIMIT $4)",
+            expired_consents()
+        );
+        report.consents = delete_in_batches(self, &sql, &consents_cutoffs).await?;
+        let sql = format!(
+            "DELETE FROM oppositions WHERE id IN (SELECT id FROM oppositions WHERE {} ORDER BY id LIMIT $4)",
+            expired_oppositions()
+        );
+        report.oppositions = delete_in_batches(self, &sql, &opposition_cutoffs).await?;
         report.calls = delete_in_batches(
             self,
             "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE dial_at < $1 ORDER BY id LIMIT $2)",
-            report.calls_before,
+            &[report.calls_before],
         )
         .await?;
         report.affinities = delete_in_batches(
             self,
             "DELETE FROM affinities WHERE (pool, patient_ref) IN (SELECT pool, patient_ref FROM affinities WHERE at < $1 LIMIT $2)",
-            report.calls_before,
+            &[report.calls_before],
         )
         .await?;
         report.reports = delete_in_batches(
             self,
             "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE reported_at < $1 ORDER BY id LIMIT $2)",
-            report.reports_before,
+            &[report.reports_before],
         )
         .await?;
         report.audit = self.purge_audit(report.audit_before).await?;
         let detail = format!(
-            "calls={} affinities={} reports={} audit={} calls_before={} reports_before={} audit_before={}",
+            "calls={} affinities={} reports={} consents={} oppositions={} audit={} calls_before={} reports_before={} \
+             consents_before={} audit_before={}",
             report.calls,
             report.affinities,
             report.reports,
+            report.consents,
+            report.oppositions,
             report.audit,
             report.calls_before,
             report.reports_before,
+            report.consents_before,
             report.audit_before
         );
         self.append_audit(Entry::new(self.now(), actor, "retention.purge", "retention", detail)).await?;
         Ok(report)
+    }
+
+    /// Records on each consent in force its last use: the latest solicitation call to its
+    /// patient for its facility since it was given, among the calls still stored. The
+    /// retention of consents runs from it, and calls are purged sooner than consents.
+    /// In batches of consents, each its own short transaction.
+    async fn record_consent_use(&self) -> Result<(), StoreError> {
+        let calls = format!(
+            "FROM calls c WHERE c.patient_ref = consents.patient_ref AND c.facility = consents.facility \
+             AND c.class IN ({})",
+            compliance::solicitation_classes_sql()
+        );
+        let update = format!(
+            "UPDATE consents SET last_used_at = (SELECT MAX(c.dial_at) {calls} AND c.dial_at > consents.given_at) \
+             WHERE id > $1 AND id <= $2 AND withdrawn_at IS NULL \
+             AND EXISTS (SELECT 1 {calls} AND c.dial_at > COALESCE(consents.last_used_at, consents.given_at))"
+        );
+        let mut after = 0i64;
+        loop {
+            let ids =
+                sqlx::query("SELECT id FROM consents WHERE id > $1 AND withdrawn_at IS NULL ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(BATCH_ROWS)
+                    .fetch_all(&self.shared.pool)
+                    .await?;
+            let Some(last) = ids.last().map(|r| r.get::<i64, _>(0)) else { return Ok(()) };
+            let mut conn = self.shared.pool.acquire().await?;
+            let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
+            sqlx::query(sqlx::AssertSqlSafe(update.as_str())).bind(after).bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+            if (ids.len() as i64) < BATCH_ROWS {
+                return Ok(());
+            }
+            after = last;
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Removes the audit chain's entries written before `before`, a prefix only, in
@@ -662,23 +793,39 @@ impl Store {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-        let detail = format!("calls={} affinities={} truncated={truncated}", calls.len(), affinities.len());
+        let mut conn = self.shared.pool.acquire().await?;
+        let consents = compliance::patient_consents(&mut conn, &pseudonym).await?;
+        let oppositions = compliance::patient_oppositions(&mut conn, &pseudonym).await?;
+        drop(conn);
+        let detail = format!(
+            "calls={} affinities={} consents={} oppositions={} truncated={truncated}",
+            calls.len(),
+            affinities.len(),
+            consents.len(),
+            oppositions.len()
+        );
         self.append_audit(Entry::new(self.now(), actor, "patient.export", format!("patient:{pseudonym}"), detail))
             .await?;
-        Ok(PatientExport { pseudonym, calls, affinities, truncated })
+        Ok(PatientExport { pseudonym, calls, affinities, truncated, consents, oppositions })
     }
 
     /// Erases the patient a dialer's reference names (Article 17): on each of their
     /// calls the sealed phone is emptied, the pseudonym becomes [`ERASED`], the dialer's
     /// `call_ref` becomes `erased:<call id>` and the agent note is dropped; their
-    /// affinities are removed. What the calls counted (per-day counters, outcomes,
-    /// dates, numbers) stays, as aggregates. The audit trail keeps every entry and gains
-    /// a `patient.erase` one, in the same transaction.
+    /// affinities and consent records are removed. What the calls counted (per-day
+    /// counters, outcomes, dates, numbers) stays, as aggregates. What the calling rules
+    /// must go on honouring is kept first, under the pseudonym, as [`Opposition`]s (no
+    /// phone, no wording): solicitation attempts still in the window, the latest refusal
+    /// still in the cooldown, the end of their consents. The audit trail keeps every
+    /// entry and gains a `patient.erase` one, in the same transaction.
     pub async fn erase_patient(&self, patient_ref: &str, actor: &str) -> Result<Erasure, StoreError> {
         let pseudonym = self.pseudonym(patient_ref);
         let backend = self.shared.backend;
+        let now = self.now();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let (consents, oppositions) =
+            compliance::keep_oppositions(&mut tx, backend, &self.shared.compliance, &pseudonym, now).await?;
         let calls = sqlx::query(
             "UPDATE calls SET patient_phone = $1, patient_ref = $2, call_ref = 'erased:' || CAST(id AS TEXT), agent_note = NULL \
              WHERE patient_ref = $3",
@@ -694,11 +841,12 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let detail = format!("calls={calls} affinities={affinities}");
-        let entry = Entry::new(self.now(), actor, "patient.erase", format!("patient:{pseudonym}"), detail);
+        let detail =
+            format!("calls={calls} affinities={affinities} consents={consents} oppositions_kept={oppositions}");
+        let entry = Entry::new(now, actor, "patient.erase", format!("patient:{pseudonym}"), detail);
         audit::append(&mut tx, backend, &[entry]).await?;
         tx.commit().await?;
-        Ok(Erasure { pseudonym, calls, affinities })
+        Ok(Erasure { pseudonym, calls, affinities, consents, oppositions })
     }
 }
 
@@ -728,5 +876,6 @@ mod tests {
         assert_eq!(field(Retention { reports_days: 0, ..d }), "reports_days");
         assert_eq!(field(Retention { audit_days: 300, ..d }), "audit_days");
         assert_eq!(field(Retention { audit_days: 40_000, ..d }), "audit_days");
+        assert_eq!(field(Retention { consents_days: 0, ..d }), "consents_days");
     }
 }

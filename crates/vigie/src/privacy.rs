@@ -52,6 +52,7 @@ pub(crate) struct RetentionConfig {
     pub(crate) calls_days: u32,
     pub(crate) reports_days: u32,
     pub(crate) audit_days: u32,
+    pub(crate) consents_days: u32,
     pub(crate) purge_at_hour: u8,
     pub(crate) purge_check_minutes: u64,
 }
@@ -63,6 +64,7 @@ impl Default for RetentionConfig {
             calls_days: r.calls_days,
             reports_days: r.reports_days,
             audit_days: r.audit_days,
+            consents_days: r.consents_days,
             purge_at_hour: 3,
             purge_check_minutes: 10,
         }
@@ -148,7 +150,12 @@ pub(crate) fn legal_bases(config: &Config) -> anyhow::Result<LegalBases> {
 /// The retention periods of `[retention]`, checked.
 pub(crate) fn retention(config: &Config) -> anyhow::Result<Retention> {
     let r = &config.retention;
-    let retention = Retention { calls_days: r.calls_days, reports_days: r.reports_days, audit_days: r.audit_days };
+    let retention = Retention {
+        calls_days: r.calls_days,
+        reports_days: r.reports_days,
+        audit_days: r.audit_days,
+        consents_days: r.consents_days,
+    };
     retention.validate().context("[retention]")?;
     if r.purge_at_hour > 23 {
         bail!("retention.purge_at_hour: must be 0 to 23");
@@ -230,6 +237,11 @@ pub(crate) async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
     println!("calls: {verb} {} (dialled before {})", r.calls, r.calls_before);
     println!("affinities: {verb} {} (last used before {})", r.affinities, r.calls_before);
     println!("reports: {verb} {} (made before {})", r.reports, r.reports_before);
+    println!("consents: {verb} {} (withdrawn, or last used or given, before {})", r.consents, r.consents_before);
+    println!(
+        "oppositions: {verb} {} (attempts and refusals the rules no longer count; consents ended before {})",
+        r.oppositions, r.consents_before
+    );
     println!("audit: {verb} {} (written before {}; a prefix of the chain only)", r.audit, r.audit_before);
     Ok(())
 }

@@ -742,3 +742,270 @@ pub(crate) async fn bloctel_import_from_the_command_line(db: TestDb) {
         entries.iter().any(|e| e.action == "bloctel.import" && e.detail.contains("file_date=2026-07-20 numbers=2"))
     );
 }
+
+/// `DELETE /v1/patients/{patient_ref}` by the admin; returns the erasure's counts.
+async fn erase(app: &TestApp, patient: &str) -> Value {
+    let reply =
+        app.send(reqwest::Method::DELETE, &format!("/v1/patients/{patient}"), Some(&app.keys.admin), None).await;
+    reply.expect(200, &format!("erasing {patient}")).clone()
+}
+
+/// `GET /v1/patients/{patient_ref}/export` by the admin.
+async fn export(app: &TestApp, patient: &str) -> Value {
+    let reply = app.get(&format!("/v1/patients/{patient}/export"), &app.keys.admin).await;
+    reply.expect(200, &format!("exporting {patient}")).clone()
+}
+
+/// The kinds of a patient's opposition records in an export, counted.
+fn opposition_kinds(export: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for o in export["oppositions"].as_array().expect("oppositions") {
+        *kinds.entry(o["kind"].as_str().expect("kind").to_owned()).or_default() += 1;
+    }
+    kinds
+}
+
+/// The wording the `consent` helper records.
+const WORDING: &str = "J'accepte d'être appelé(e) par la Clinique Saint-Jean pour des offres de services.";
+
+pub(crate) async fn erasure_keeps_what_the_calling_rules_honour(db: TestDb) {
+    // After the opt-in switch: consent, attempts and refusals decide.
+    let app = app_with(&db, law(), inventory(), "2026-09-07T08:00:00+02:00").await;
+    let given_at = "2026-09-01T10:00:00+02:00";
+    for patient in ["erase-attempts", "erase-refuses", "erase-withdraws"] {
+        consent(&app, patient, SAINT_JEAN, given_at).await;
+    }
+    // Four attempts, two of them still planned at the erasure, and a care call.
+    let mut attempt_ids = Vec::new();
+    for (i, at) in ["2026-09-07T10:00", "2026-09-07T11:00", "2026-09-08T10:00", "2026-09-08T11:00"].iter().enumerate() {
+        let c = call(&format!("erase-attempt-{i}"), SURVEY, "erase-attempts", PATIENT_LYON, local(at));
+        app.clock.set(local("2026-09-07T08:00"));
+        let r = app.post("/v1/calls", &app.keys.dialer, &c.json()).await;
+        attempt_ids.push(r.expect(201, "an attempt")["call_id"].as_i64().expect("call id"));
+    }
+    let care = call("erase-care", "appointment_reminder", "erase-attempts", PATIENT_LYON, local("2026-09-07T09:00"));
+    let care_id = app.post("/v1/calls", &app.keys.dialer, &care.json()).await.expect(201, "a care call")["call_id"]
+        .as_i64()
+        .expect("call id");
+    // A refusal during a call.
+    let c = call("erase-refuse-0", SURVEY, "erase-refuses", PATIENT_LYON, local("2026-09-07T10:00"));
+    let refused_id = app.post("/v1/calls", &app.keys.dialer, &c.json()).await.expect(201, "a survey")["call_id"]
+        .as_i64()
+        .expect("id");
+    app.clock.set(local("2026-09-07T10:06"));
+    let refused_at = local("2026-09-07T10:05");
+    let outcome = json!({"outcome": "answered", "duration_s": 60, "ended_at": refused_at.to_string(), "solicitation_refused": true});
+    app.post(&format!("/v1/calls/{refused_id}/outcome"), &app.keys.dialer, &outcome).await.expect(200, "outcome");
+    // A withdrawal.
+    let listed = app.get("/v1/consents?patient_ref=erase-withdraws", &app.keys.ops).await;
+    let withdraw = format!("/v1/consents/{}/withdraw", listed.expect(200, "consents")[0]["consent_id"]);
+    let body = json!({"withdrawn_at": "2026-09-05T10:00:00+02:00"});
+    app.post(&withdraw, &app.keys.ops, &body).await.expect(200, "withdraw");
+
+    // GET /v1/calls/{id} shows the class and the refusal.
+    let seen = app.call(refused_id, &app.keys.auditor).await;
+    assert_eq!(seen["purpose_class"], "survey_with_promotion");
+    assert_eq!(seen["solicitation_refused_at"].as_str().map(ts), Some(refused_at));
+    let seen = app.call(care_id, &app.keys.auditor).await;
+    assert_eq!((&seen["purpose_class"], &seen["solicitation_refused_at"]), (&json!("care"), &Value::Null));
+
+    // The export holds the consent records and the refusals (Article 15).
+    let before = export(&app, "erase-attempts").await;
+    assert_eq!(before["calls"].as_array().map(Vec::len), Some(5), "{before:#}");
+    let consents = before["consents"].as_array().expect("consents");
+    assert_eq!(consents.len(), 1, "{before:#}");
+    let c = &consents[0];
+    assert_eq!((c["wording"].as_str(), c["method"].as_str()), (Some(WORDING), Some("web_form")));
+    assert_eq!(c["proof"], "form 2026-0042, box ticked by the patient");
+    assert_eq!((c["facility"].as_str(), c["state"].as_str()), (Some(SAINT_JEAN), Some("given")));
+    assert_eq!((c["given_at"].as_str().map(ts), &c["withdrawn_at"]), (Some(ts(given_at)), &Value::Null));
+    assert_eq!(before["oppositions"], json!([]));
+    let refuses = export(&app, "erase-refuses").await;
+    assert_eq!(refuses["calls"][0]["purpose_class"], "survey_with_promotion");
+    assert_eq!(refuses["calls"][0]["solicitation_refused_at"].as_str().map(ts), Some(refused_at));
+    let withdraws = export(&app, "erase-withdraws").await;
+    assert_eq!(withdraws["consents"][0]["state"], "withdrawn");
+    assert_eq!(withdraws["consents"][0]["withdrawn_at"].as_str().map(ts), Some(ts("2026-09-05T10:00:00+02:00")));
+
+    // Erasure (Article 17): the consent records go; the opposition records stay.
+    let erased = erase(&app, "erase-attempts").await;
+    assert_eq!(
+        (&erased["calls_erased"], &erased["consents_erased"], &erased["oppositions_kept"]),
+        (&json!(5), &json!(1), &json!(5)),
+        "four attempts and the end of the consent: {erased}"
+    );
+    let erased = erase(&app, "erase-refuses").await;
+    assert_eq!((&erased["consents_erased"], &erased["oppositions_kept"]), (&json!(1), &json!(3)), "{erased}");
+    let erased = erase(&app, "erase-withdraws").await;
+    assert_eq!((&erased["calls_erased"], &erased["oppositions_kept"]), (&json!(0), &json!(1)), "{erased}");
+    assert_eq!(audited(&app, "patient.erase", "consents=1 oppositions_kept=5").await, 1);
+
+    // No phone, no wording, no reference: the opposition records hold the pseudonym,
+    // the facility, the class and an instant only.
+    let pool = db.pool().await;
+    let left: i64 = sqlx::query("SELECT COUNT(*) FROM consents").fetch_one(&pool).await.expect("count").get(0);
+    assert_eq!(left, 0, "the consent records are gone");
+    let pseudonyms: Vec<String> =
+        ["erase-attempts", "erase-refuses", "erase-withdraws"].iter().map(|p| app.store.pseudonym(p)).collect();
+    let rows = sqlx::query("SELECT patient_ref, facility, kind, class, at FROM oppositions").fetch_all(&pool).await;
+    let rows = rows.expect("oppositions");
+    assert_eq!(rows.len(), 9);
+    for r in &rows {
+        assert!(pseudonyms.contains(&r.get::<String, _>(0)), "keyed by the pseudonym");
+        assert_eq!(r.get::<String, _>(1), SAINT_JEAN);
+        assert!(["attempt", "refusal", "consent_ended"].contains(&r.get::<String, _>(2).as_str()));
+        let class: Option<String> = r.get(3);
+        assert!(class.as_deref().is_none_or(|c| c == "survey_with_promotion"), "{class:?}");
+    }
+    let phones: Vec<Vec<u8>> = sqlx::query("SELECT patient_phone FROM calls WHERE call_ref LIKE 'erased:%'")
+        .fetch_all(&pool)
+        .await
+        .expect("calls")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(phones.len() == 6 && phones.iter().all(Vec::is_empty), "the phones are gone");
+    for table in ["calls", "consents", "oppositions", "audit_log"] {
+        let sql = format!("SELECT * FROM {table}");
+        let dump: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .expect("rows")
+            .iter()
+            .flat_map(|r| {
+                (0..r.len()).filter_map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            !dump.iter().any(|v| v.contains("J'accepte") || v.contains("erase-attempts") || v.contains("472000001")),
+            "wording, reference or phone left in {table}"
+        );
+    }
+    let after = export(&app, "erase-attempts").await;
+    assert_eq!((&after["calls"], &after["consents"]), (&json!([]), &json!([])));
+    let want = std::collections::BTreeMap::from([("attempt".to_owned(), 4), ("consent_ended".to_owned(), 1)]);
+    assert_eq!(opposition_kinds(&after), want, "{after:#}");
+    assert!(after["oppositions"].as_array().expect("list").iter().all(|o| o.get("wording").is_none()));
+
+    // The rules still honour the patient's choices. Without fresh consent: withdrawn
+    // (the erasure ended the consent), not missing as for a stranger.
+    let rows = [
+        ("attempts, no fresh consent", "erase-attempts", "2026-09-09T10:00"),
+        ("withdrawn", "erase-withdraws", "2026-09-08T10:30"),
+        ("a stranger", "erase-stranger", "2026-09-08T10:30"),
+    ];
+    let mut got = Vec::new();
+    for (i, (label, patient, at)) in rows.iter().enumerate() {
+        let c = call(&format!("after-erasure-{i}"), SURVEY, patient, PATIENT_LYON, local(at));
+        got.push(format!("{label}: {}", verdict(&post_at(&app, &c).await)));
+    }
+    // With fresh consent, the attempts and the refusal still count.
+    app.clock.set(local("2026-09-07T10:10"));
+    consent(&app, "erase-attempts", SAINT_JEAN, "2026-09-07T10:08:00+02:00").await;
+    consent(&app, "erase-refuses", SAINT_JEAN, "2026-09-07T10:08:00+02:00").await;
+    let rows = [
+        ("5th attempt, fresh consent", "erase-attempts", "2026-09-09T10:00"),
+        ("refused, day 1", "erase-refuses", "2026-09-08T10:30"),
+        ("refused, day 59", "erase-refuses", "2026-11-05T10:05"),
+        ("refused, day 60", "erase-refuses", "2026-11-06T10:05"),
+    ];
+    for (i, (label, patient, at)) in rows.iter().enumerate() {
+        let c = call(&format!("after-consent-{i}"), SURVEY, patient, PATIENT_LYON, local(at));
+        got.push(format!("{label}: {}", verdict(&post_at(&app, &c).await)));
+    }
+    let want = "\
+attempts, no fresh consent: consent_withdrawn next=none
+withdrawn: consent_withdrawn next=none
+a stranger: consent_missing next=none
+5th attempt, fresh consent: attempts_limit next=Wed 2026-10-07T10:00+02:00
+refused, day 1: refusal_cooldown next=Fri 2026-11-06T10:05+01:00
+refused, day 59: refusal_cooldown next=Fri 2026-11-06T10:05+01:00
+refused, day 60: ok";
+    assert_eq!(got.join("\n"), want);
+    // Care calls are not solicitation: the erased patient can still be reminded.
+    let care =
+        call("erase-care-after", "appointment_reminder", "erase-refuses", PATIENT_LYON, local("2026-11-06T11:00"));
+    assert_eq!(verdict(&post_at(&app, &care).await), "ok");
+    assert!(app.store.verify_audit().await.expect("verify").problem.is_none(), "the audit chain verifies");
+}
+
+pub(crate) async fn retention_purges_consents_and_oppositions(db: TestDb) {
+    let app = app_with(&db, law(), inventory(), "2026-09-07T08:00:00+02:00").await;
+    let given_at = "2026-09-01T10:00:00+02:00";
+    let withdrawn = consent(&app, "keep-withdrawn", SAINT_JEAN, given_at).await;
+    let withdraw = format!("/v1/consents/{}/withdraw", withdrawn["consent_id"]);
+    let body = json!({"withdrawn_at": "2026-09-02T10:00:00+02:00"});
+    app.post(&withdraw, &app.keys.ops, &body).await.expect(200, "withdraw");
+    for patient in ["keep-used", "keep-unused", "keep-erased"] {
+        consent(&app, patient, SAINT_JEAN, given_at).await;
+    }
+    // keep-used is called once; keep-erased is called, refuses, and is erased.
+    for (call_ref, patient) in [("used-0", "keep-used"), ("erased-0", "keep-erased")] {
+        let c = call(call_ref, SURVEY, patient, PATIENT_LYON, local("2026-09-07T10:00"));
+        app.post("/v1/calls", &app.keys.dialer, &c.json()).await.expect(201, "a survey");
+    }
+    let pool = db.pool().await;
+    let id: i64 =
+        sqlx::query("SELECT id FROM calls WHERE call_ref = 'erased-0'").fetch_one(&pool).await.expect("id").get(0);
+    app.clock.set(local("2026-09-07T10:06"));
+    let outcome = json!({"outcome": "answered", "duration_s": 30, "ended_at": local("2026-09-07T10:05").to_string(), "solicitation_refused": true});
+    app.post(&format!("/v1/calls/{id}/outcome"), &app.keys.dialer, &outcome).await.expect(200, "outcome");
+    let erased = erase(&app, "keep-erased").await;
+    assert_eq!(erased["oppositions_kept"], 3, "an attempt, a refusal, the end of the consent: {erased}");
+
+    let retention = vigie_store::Retention { calls_days: 60, reports_days: 60, audit_days: 60, consents_days: 100 };
+    let kinds = || async {
+        let rows = sqlx::query("SELECT kind FROM oppositions ORDER BY at").fetch_all(&pool).await.expect("kinds");
+        rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>()
+    };
+    let consents = || async {
+        let rows = sqlx::query("SELECT patient_ref FROM consents ORDER BY id").fetch_all(&pool).await.expect("refs");
+        let names = ["keep-withdrawn", "keep-used", "keep-unused", "keep-erased"];
+        rows.iter()
+            .map(|r| {
+                let p: String = r.get(0);
+                names.iter().find(|n| app.store.pseudonym(n) == p).copied().unwrap_or("?")
+            })
+            .collect::<Vec<_>>()
+    };
+    // (now, calls, consents, oppositions removed): the attempt after its 30 days (and
+    // two), the refusal after its 60, the withdrawn and the never used consents 100
+    // days after their withdrawal or their giving, the used one 100 days after its last
+    // call (purged long before), the end of the erased patient's consent 100 days later.
+    let steps = [
+        (
+            "2026-10-12T08:00",
+            0,
+            0,
+            1,
+            vec!["refusal", "consent_ended"],
+            vec!["keep-withdrawn", "keep-used", "keep-unused"],
+        ),
+        ("2026-11-09T08:00", 2, 0, 1, vec!["consent_ended"], vec!["keep-withdrawn", "keep-used", "keep-unused"]),
+        ("2026-12-12T08:00", 0, 2, 0, vec!["consent_ended"], vec!["keep-used"]),
+        ("2026-12-20T08:00", 0, 1, 1, vec![], vec![]),
+    ];
+    for (at, calls, removed_consents, removed_oppositions, left_kinds, left_consents) in steps {
+        // The purge runs at the store's now, as the daily worker does (an audit entry
+        // written before the audit cutoff would be purged again and again).
+        let now = local(at);
+        app.clock.set(now);
+        let dry = app.store.purge(&retention, now, true, "test").await.expect("a dry run");
+        let done = app.store.purge(&retention, now, false, "test").await.expect("a purge");
+        assert_eq!(
+            (done.calls, done.consents, done.oppositions),
+            (calls, removed_consents, removed_oppositions),
+            "{at}"
+        );
+        assert_eq!(
+            (dry.calls, dry.consents, dry.oppositions),
+            (calls, removed_consents, removed_oppositions),
+            "dry run {at}"
+        );
+        assert_eq!(kinds().await, left_kinds, "{at}");
+        assert_eq!(consents().await, left_consents, "{at}");
+        assert!(app.store.verify_audit().await.expect("verify").problem.is_none(), "the chain verifies after {at}");
+    }
+    let purges = app.store.audit_entries(100).await.expect("audit");
+    assert!(purges.iter().any(|e| e.action == "retention.purge" && e.detail.contains("consents=1 oppositions=1")));
+}

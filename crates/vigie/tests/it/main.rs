@@ -9,6 +9,7 @@
 mod allocation;
 mod api;
 mod audit;
+mod bad_input;
 mod compliance;
 mod helpers;
 mod privacy;
@@ -101,6 +102,11 @@ on_both_backends! {
         compliance::numbering_is_checked_at_import_move_and_allocation,
         compliance::identity_is_patched_and_audited,
         compliance::bloctel_import_from_the_command_line,
+        compliance::erasure_keeps_what_the_calling_rules_honour,
+        compliance::retention_purges_consents_and_oppositions,
+        bad_input::bad_input_named_values_get_a_clear_4xx_and_change_nothing,
+        bad_input::bad_input_mutated_json_bodies_get_a_clear_4xx_and_change_nothing,
+        bad_input::bad_input_csv_with_injection_strings_imports_nothing,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -354,7 +354,8 @@ pub(crate) async fn patients_are_exported_and_erased_by_admins_only(db: TestDb) 
     let before = counters(&pool).await;
     let reply = app.send(Method::DELETE, "/v1/patients/pat-bob", Some(&k.admin), None).await;
     let erased = reply.expect(200, "erasure");
-    assert_eq!(erased, &json!({"pseudonym": pseudonym, "calls_erased": 2, "affinities_removed": 1}));
+    let counts = json!({"pseudonym": pseudonym, "calls_erased": 2, "affinities_removed": 1, "consents_erased": 0, "oppositions_kept": 0});
+    assert_eq!(erased, &counts, "care calls leave nothing for the calling rules");
 
     // The calls stay, as aggregates: no phone, no reference, no call_ref; outcome kept.
     let seen = app.call(bob_1, &k.dialer).await;
@@ -437,6 +438,8 @@ pub(crate) async fn retention_purges_old_records_and_keeps_the_chain(db: TestDb)
         "calls: would remove 3 ".to_owned(),
         "affinities: would remove 3 ".to_owned(),
         "reports: would remove 1 ".to_owned(),
+        "consents: would remove 0 ".to_owned(),
+        "oppositions: would remove 0 ".to_owned(),
         format!("audit: would remove {old_audit} "),
     ] {
         assert!(printed.contains(&line), "{line:?} in\n{printed}");
@@ -445,7 +448,7 @@ pub(crate) async fn retention_purges_old_records_and_keeps_the_chain(db: TestDb)
     assert_eq!(calls, 4, "a dry run removes nothing");
 
     // The daily step purges once a local day, from its hour on.
-    let retention = Retention { calls_days: 60, reports_days: 60, audit_days: 60 };
+    let retention = Retention { calls_days: 60, reports_days: 60, audit_days: 60, ..Retention::default() };
     let mut worker = RetentionWorker::new(app.store.clone(), retention, 3);
     let now = app.clock.now();
     let done = worker.try_step(now).await.expect("a purge").expect("due at 08:00");
