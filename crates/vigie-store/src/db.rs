@@ -67,44 +67,26 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// A migration from its two files, `migrations/{sqlite,postgres}/FILE.sql`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
 /// Migrations, one file per backend each; never edit one once released.
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-        postgres: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "audit",
-        sqlite: include_str!("../migrations/sqlite/0002_audit.sql"),
-        postgres: include_str!("../migrations/postgres/0002_audit.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "privacy",
-        sqlite: include_str!("../migrations/sqlite/0003_privacy.sql"),
-        postgres: include_str!("../migrations/postgres/0003_privacy.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "indexes",
-        sqlite: include_str!("../migrations/sqlite/0004_indexes.sql"),
-        postgres: include_str!("../migrations/postgres/0004_indexes.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "compliance",
-        sqlite: include_str!("../migrations/sqlite/0005_compliance.sql"),
-        postgres: include_str!("../migrations/postgres/0005_compliance.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "oppositions",
-        sqlite: include_str!("../migrations/sqlite/0006_oppositions.sql"),
-        postgres: include_str!("../migrations/postgres/0006_oppositions.sql"),
-    },
+    migration!(1, "init", "0001_init"),
+    migration!(2, "audit", "0002_audit"),
+    migration!(3, "privacy", "0003_privacy"),
+    migration!(4, "indexes", "0004_indexes"),
+    migration!(5, "compliance", "0005_compliance"),
+    migration!(6, "oppositions", "0006_oppositions"),
 ];
 
 /// Opens the database named by `url` (`sqlite://path`, `postgres://…`).
