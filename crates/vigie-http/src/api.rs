@@ -273,6 +273,19 @@ pub(crate) struct OutcomeOut {
     agent_note: Option<String>,
 }
 
+impl From<OutcomeReport> for OutcomeOut {
+    fn from(o: OutcomeReport) -> OutcomeOut {
+        OutcomeOut {
+            outcome: o.outcome.as_str(),
+            duration_s: o.duration_s,
+            ended_at: o.ended_at.to_string(),
+            ring_s: o.ring_s,
+            sip_code: o.sip_code,
+            agent_note: o.agent_note,
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct CallRecordOut {
     call_id: i64,
@@ -323,14 +336,7 @@ pub(crate) async fn get_call(
         display_name: c.display_name,
         created_at: c.created_at.to_string(),
         reassigned_at: c.reassigned_at.map(|t| t.to_string()),
-        outcome: c.outcome.map(|o| OutcomeOut {
-            outcome: o.outcome.as_str(),
-            duration_s: o.duration_s,
-            ended_at: o.ended_at.to_string(),
-            ring_s: o.ring_s,
-            sip_code: o.sip_code,
-            agent_note: o.agent_note,
-        }),
+        outcome: c.outcome.map(OutcomeOut::from),
         solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
     }))
 }

@@ -10,19 +10,9 @@ use serde::Serialize;
 use vigie_store::{CallRecord, Opposition};
 
 use crate::AppState;
-use crate::api::{Caller, reference};
+use crate::api::{Caller, OutcomeOut, reference};
 use crate::compliance_api::ConsentOut;
 use crate::error::ApiError;
-
-#[derive(Serialize)]
-pub(crate) struct PatientOutcomeOut {
-    outcome: &'static str,
-    duration_s: u32,
-    ended_at: String,
-    ring_s: Option<u32>,
-    sip_code: Option<u16>,
-    agent_note: Option<String>,
-}
 
 #[derive(Serialize)]
 pub(crate) struct PatientCallOut {
@@ -38,7 +28,7 @@ pub(crate) struct PatientCallOut {
     caller_number: Option<String>,
     display_name: Option<String>,
     patient_phone: Option<String>,
-    outcome: Option<PatientOutcomeOut>,
+    outcome: Option<OutcomeOut>,
     solicitation_refused_at: Option<String>,
 }
 
@@ -57,14 +47,7 @@ impl From<CallRecord> for PatientCallOut {
             caller_number: c.caller_number.map(|n| n.to_string()),
             display_name: c.display_name,
             patient_phone: c.patient_phone.map(|p| p.to_string()),
-            outcome: c.outcome.map(|o| PatientOutcomeOut {
-                outcome: o.outcome.as_str(),
-                duration_s: o.duration_s,
-                ended_at: o.ended_at.to_string(),
-                ring_s: o.ring_s,
-                sip_code: o.sip_code,
-                agent_note: o.agent_note,
-            }),
+            outcome: c.outcome.map(OutcomeOut::from),
             solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
         }
     }

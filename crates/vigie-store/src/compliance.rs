@@ -920,56 +920,32 @@ impl Store {
             .await?
             .map(|r| r.get(0));
         let Some(id) = id else { return Err(StoreError::NotFound { what: "number", field: "number" }) };
-        let mut changed = Vec::new();
-        // Each field is its own statement so that the query texts stay constant.
-        if let Some(v) = &update.display_name {
-            sqlx::query("UPDATE numbers SET display_name = $1 WHERE id = $2")
-                .bind(v.trim())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("display_name={}", v.trim()));
-        }
-        if let Some(v) = &update.callback {
-            sqlx::query("UPDATE numbers SET callback = $1 WHERE id = $2")
-                .bind(v.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("callback={v}"));
-        }
-        if let Some(v) = update.cnam_registered_at {
-            sqlx::query("UPDATE numbers SET cnam_registered_at = $1 WHERE id = $2")
-                .bind(micros(v))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("cnam_registered_at={v}"));
-        }
-        if let Some(v) = update.directory_listed_at {
-            sqlx::query("UPDATE numbers SET directory_listed_at = $1 WHERE id = $2")
-                .bind(micros(v))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("directory_listed_at={v}"));
-        }
-        if let Some(v) = &update.directory_name {
-            sqlx::query("UPDATE numbers SET directory_name = $1 WHERE id = $2")
-                .bind(v.trim())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("directory_name={}", v.trim()));
-        }
-        if let Some(v) = update.man_authenticated {
-            sqlx::query("UPDATE numbers SET man_authenticated = $1 WHERE id = $2")
-                .bind(i64::from(v))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            changed.push(format!("man_authenticated={v}"));
-        }
+        // One statement whatever the fields: a field left out keeps its value.
+        sqlx::query(
+            "UPDATE numbers SET display_name = COALESCE($1, display_name), callback = COALESCE($2, callback), \
+             cnam_registered_at = COALESCE($3, cnam_registered_at), directory_listed_at = COALESCE($4, directory_listed_at), \
+             directory_name = COALESCE($5, directory_name), man_authenticated = COALESCE($6, man_authenticated) WHERE id = $7",
+        )
+        .bind(update.display_name.as_deref().map(str::trim))
+        .bind(update.callback.as_ref().map(|v| v.as_str()))
+        .bind(update.cnam_registered_at.map(micros))
+        .bind(update.directory_listed_at.map(micros))
+        .bind(update.directory_name.as_deref().map(str::trim))
+        .bind(update.man_authenticated.map(i64::from))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let changed: Vec<String> = [
+            update.display_name.as_deref().map(|v| format!("display_name={}", v.trim())),
+            update.callback.as_ref().map(|v| format!("callback={v}")),
+            update.cnam_registered_at.map(|v| format!("cnam_registered_at={v}")),
+            update.directory_listed_at.map(|v| format!("directory_listed_at={v}")),
+            update.directory_name.as_deref().map(|v| format!("directory_name={}", v.trim())),
+            update.man_authenticated.map(|v| format!("man_authenticated={v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let entry = Entry::new(
             now,
             actor,
