@@ -852,6 +852,10 @@ impl Store {
         if numbers.len() > BLOCTEL_NUMBERS_MAX {
             return Err(InvalidField::new("numbers", format!("a file holds at most {BLOCTEL_NUMBERS_MAX}")).into());
         }
+        // A scrub file cannot be dated after today: its date decides how fresh the scrub is.
+        if file_date > self.shared.calendar.day_of(self.now()) {
+            return Err(InvalidField::new("file_date", format!("{file_date} is in the future")).into());
+        }
         let mut hashes: Vec<String> = numbers.iter().map(|n| self.shared.pseudonyms.phone_hash(n.as_str())).collect();
         hashes.sort_unstable();
         hashes.dedup();

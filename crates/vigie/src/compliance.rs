@@ -223,10 +223,6 @@ pub(crate) async fn bloctel_import(args: BloctelImportArgs) -> anyhow::Result<()
         .file_date
         .parse()
         .with_context(|| format!("--file-date: `{}` is not a date (YYYY-MM-DD)", args.file_date))?;
-    let today = Timestamp::now().to_zoned_datetime(Territory::Metropolitan.time_zone()).date();
-    if file_date > today {
-        bail!("--file-date: {file_date} is in the future");
-    }
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let numbers = match parse_bloctel(&text) {
         Ok(n) => n,
