@@ -51,7 +51,6 @@ impl RetentionWorker {
             match self.try_step(self.store.now()).await {
                 Ok(Some(r)) => tracing::info!(
                     calls = r.calls,
-                    affinities = r.affinities,
                     reports = r.reports,
                     consents = r.consents,
                     oppositions = r.oppositions,

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool, Row};
 use vigie_core::Timestamp;
 
-use crate::db::{Backend, instant, micros};
+use crate::db::{Backend, Script, instant, micros};
 use crate::error::StoreError;
 
 /// One entry to append.
@@ -50,45 +50,70 @@ fn link_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, detail
     hex::encode(h.finalize())
 }
 
+/// The chain's last entry: its sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
+}
+
+/// The statement that reads the chain's head and locks it until the transaction ends.
+pub(crate) fn lock_head(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+        Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    }
+}
+
 /// Appends entries in the caller's transaction, after locking the chain's head.
 pub(crate) async fn append(tx: &mut AnyConnection, backend: Backend, entries: &[Entry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
-    let head = match backend {
-        Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
-        Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-    };
-    let row = sqlx::query(head).fetch_one(&mut *tx).await?;
-    let (mut seq, mut prev): (i64, String) = (row.get(0), row.get(1));
+    let row = sqlx::query(lock_head(backend)).fetch_one(&mut *tx).await?;
+    let mut head = Head { seq: row.get(0), hash: row.get(1) };
+    let mut script = Script::new(backend);
+    stage(&mut script, &mut head, entries);
+    script.run(tx).await?;
+    Ok(())
+}
+
+/// Adds to `script` the statements that append `entries` after `head` (read and locked
+/// in the same transaction) and move the head; `head` becomes the new last entry.
+pub(crate) fn stage(script: &mut Script, head: &mut Head, entries: &[Entry]) {
+    if entries.is_empty() {
+        return;
+    }
+    let backend = script.backend();
     for chunk in entries.chunks(400) {
         let sql = format!(
             "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
-            crate::db::values(backend, chunk.len(), 8, 1)
+            crate::db::values(backend, chunk.len(), 8, script.next_param())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in chunk {
-            seq += 1;
+            head.seq += 1;
             let at = micros(e.at);
-            let hash = link_hash(seq, at, &e.actor, e.action, &e.subject, &e.detail, &prev);
-            q = q
-                .bind(seq)
+            let hash = link_hash(head.seq, at, &e.actor, e.action, &e.subject, &e.detail, &head.hash);
+            script
+                .bind(head.seq)
                 .bind(at)
                 .bind(e.actor.clone())
                 .bind(e.action)
                 .bind(e.subject.clone())
                 .bind(e.detail.clone())
-                .bind(std::mem::replace(&mut prev, hash.clone()))
+                .bind(std::mem::replace(&mut head.hash, hash.clone()))
                 .bind(hash);
         }
-        q.execute(&mut *tx).await?;
+        script.push(sql);
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(prev)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    let (seq, hash) = (script.next_param(), script.next_param() + 1);
+    let sql = format!(
+        "UPDATE audit_head SET seq = {}, hash = {} WHERE id = 1",
+        backend.placeholder(seq),
+        backend.placeholder(hash)
+    );
+    script.bind(head.seq).bind(head.hash.clone());
+    script.push(sql);
 }
 
 /// The result of checking the chain.

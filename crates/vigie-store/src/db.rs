@@ -7,8 +7,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Arguments, Connection, Executor, Row};
 use vigie_core::{Date, Timestamp};
 
 use crate::error::StoreError;
@@ -39,6 +39,19 @@ impl Backend {
         match self {
             Backend::Sqlite => "SELECT code, version FROM pools ORDER BY code",
             Backend::Postgres => "SELECT code, version FROM pools ORDER BY code FOR UPDATE",
+        }
+    }
+
+    /// Locks every pool row (as [`Backend::lock_pools`]) and the audit chain's head, and
+    /// reads the pools' versions and the head in one statement: `code, version, seq, hash`.
+    pub(crate) fn lock_pools_and_audit(self) -> &'static str {
+        match self {
+            Backend::Sqlite => {
+                "SELECT p.code, p.version, h.seq, h.hash FROM pools p, audit_head h WHERE h.id = 1 ORDER BY p.code"
+            }
+            Backend::Postgres => {
+                "SELECT p.code, p.version, h.seq, h.hash FROM pools p, audit_head h WHERE h.id = 1 ORDER BY p.code FOR UPDATE"
+            }
         }
     }
 
@@ -87,7 +100,33 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "indexes", "0004_indexes"),
     migration!(5, "compliance", "0005_compliance"),
     migration!(6, "oppositions", "0006_oppositions"),
+    migration!(7, "cheaper_writes", "0007_cheaper_writes"),
 ];
+
+/// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk
+/// when it returns) and the connection's settings.
+async fn configure(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        conn.execute("PRAGMA journal_mode=WAL").await?;
+        conn.execute("PRAGMA synchronous=FULL").await?;
+        conn.execute("PRAGMA busy_timeout=10000").await?;
+        // No checkpoint inside a commit: `checkpoints` runs them beside the writer, on
+        // another connection.
+        conn.execute("PRAGMA wal_autocheckpoint=0").await?;
+        // Statement journals and sorts in memory; a larger page cache.
+        conn.execute("PRAGMA temp_store=MEMORY").await?;
+        conn.execute("PRAGMA cache_size=-65536").await?;
+        conn.execute("PRAGMA foreign_keys=ON").await?;
+    }
+    Ok(())
+}
+
+/// A connection of its own, outside the pool, set up as the pool's are (the writer's).
+pub(crate) async fn connect_one(pool: &AnyPool, backend: Backend) -> Result<sqlx::AnyConnection, StoreError> {
+    let mut conn = sqlx::AnyConnection::connect_with(&pool.connect_options()).await?;
+    configure(&mut conn, backend).await?;
+    Ok(conn)
+}
 
 /// Opens the database named by `url` (`sqlite://path`, `postgres://…`).
 pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), StoreError> {
@@ -106,26 +145,29 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool,
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // WAL with synchronous=FULL: a commit is on disk when it returns.
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=FULL").await?;
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    // Fewer, larger checkpoints: each one runs inside a writer commit.
-                    conn.execute("PRAGMA wal_autocheckpoint=8000").await?;
-                    // Statement journals and sorts in memory; a larger page cache.
-                    conn.execute("PRAGMA temp_store=MEMORY").await?;
-                    conn.execute("PRAGMA cache_size=-65536").await?;
-                    conn.execute("PRAGMA foreign_keys=ON").await?;
-                }
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _| Box::pin(async move { configure(conn, backend).await }))
         .connect_with(options)
         .await?;
     Ok((pool, backend))
+}
+
+/// How often the SQLite checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints SQLite's WAL every [`CHECKPOINT_EVERY`], on a connection of its own, so
+/// that the writer's commits never pay for one (`PASSIVE`: it never waits for the
+/// writer nor holds it up). Stops when the pool is closed or the store dropped.
+pub(crate) async fn checkpoints(shared: std::sync::Weak<crate::Shared>) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let Some(shared) = shared.upgrade() else { return };
+        if shared.pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&shared.pool).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 /// Applies the migrations not applied yet, each in its own transaction.
@@ -219,13 +261,85 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
     out
 }
 
-/// A condition matching any of `n` (`a`, `b`) pairs, bound in order, in the form each
-/// backend serves from an index on (`a`, `b`): PostgreSQL plans `(a, b) IN (VALUES …)` as
-/// index lookups, while SQLite scans for that form but looks up each term of an `OR`.
-pub(crate) fn pairs_in(backend: Backend, a: &str, b: &str, n: usize) -> String {
-    match backend {
-        Backend::Postgres => format!("({a}, {b}) IN (VALUES {})", values(backend, n, 2, 1)),
-        Backend::Sqlite => vec![format!("({a} = ? AND {b} = ?)"); n].join(" OR "),
+/// Write statements sent to the database in one round trip, with their parameters.
+///
+/// SQLite runs the statements one after another from a single query text (sqlx binds
+/// plain `?` parameters across them in order); PostgreSQL runs them as the data-modifying
+/// parts of one `WITH` statement. Either way a batch's writes cost one trip to the
+/// database instead of one per table. Statements of one script must not modify the same
+/// row twice (PostgreSQL runs them on one snapshot); the rows a statement `RETURNING`
+/// gives come back from [`Script::run`] (one such statement per script).
+pub(crate) struct Script {
+    backend: Backend,
+    statements: Vec<String>,
+    args: AnyArguments,
+    params: usize,
+    returning: Vec<usize>,
+}
+
+impl Script {
+    /// An empty script.
+    pub(crate) fn new(backend: Backend) -> Script {
+        Script { backend, statements: Vec::new(), args: AnyArguments::default(), params: 0, returning: Vec::new() }
+    }
+
+    /// The backend the script is written for.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The number of the next parameter (the first one of the next statement).
+    pub(crate) fn next_param(&self) -> usize {
+        self.params + 1
+    }
+
+    /// Binds the next parameter.
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Script
+    where
+        T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        // Encoding into the Any driver's own value type does not fail for the types the
+        // store binds (integers, text, bytes and their options).
+        if let Err(e) = self.args.add(value) {
+            tracing::error!(error = %e, "a parameter could not be encoded");
+        }
+        self.params += 1;
+        self
+    }
+
+    /// Adds a statement whose parameters were bound since the previous one.
+    pub(crate) fn push(&mut self, sql: String) {
+        self.statements.push(sql);
+    }
+
+    /// Adds a statement whose `RETURNING` rows [`Script::run`] gives back (all such
+    /// statements of a script return the same columns).
+    pub(crate) fn push_returning(&mut self, sql: String) {
+        self.returning.push(self.statements.len());
+        self.statements.push(sql);
+    }
+
+    /// Runs the statements in the caller's transaction.
+    pub(crate) async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        if self.statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => self.statements.join(";\n"),
+            Backend::Postgres if self.statements.len() == 1 => self.statements.concat(),
+            Backend::Postgres => {
+                let parts: Vec<String> =
+                    self.statements.iter().enumerate().map(|(i, s)| format!("s{i} AS ({s})")).collect();
+                let tail = if self.returning.is_empty() {
+                    "SELECT 1 WHERE false".to_owned()
+                } else {
+                    self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect::<Vec<_>>().join(" UNION ALL ")
+                };
+                format!("WITH {} {tail}", parts.join(", "))
+            }
+        };
+        // Prepared and cached like any statement: small batches repeat the same text.
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), self.args).fetch_all(conn).await?)
     }
 }
 

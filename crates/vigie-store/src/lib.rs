@@ -184,7 +184,11 @@ impl Store {
             keys: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));
-        tokio::spawn(Writer::new(Arc::clone(&shared)).run(conn, rx));
+        drop(conn);
+        Writer::start(Arc::clone(&shared), rx).await?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(db::checkpoints(Arc::downgrade(&shared)));
+        }
         Ok(Store { shared, writer: tx })
     }
 

@@ -135,8 +135,8 @@ pub(crate) fn open_phone(keys: &KeyRing, sealed: &[u8]) -> Result<Option<E164>, 
 /// end of an erased patient's consents, an opposition, is kept as long as consents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Calls, with their outcomes and sealed phones, and the patient affinities, after
-    /// their `dial_at`.
+    /// Calls, with their outcomes and sealed phones, after their `dial_at` (the patient
+    /// affinities, read from the calls, go with them).
     pub calls_days: u32,
     /// Spam reports, after `reported_at`.
     pub reports_days: u32,
@@ -195,8 +195,6 @@ pub struct PurgeReport {
     pub dry_run: bool,
     /// Calls dialled before `calls_before`.
     pub calls: u64,
-    /// Patient affinities last used before `calls_before`.
-    pub affinities: u64,
     /// Reports made before `reports_before`.
     pub reports: u64,
     /// Audit entries of the chain's prefix written before `audit_before`.
@@ -207,7 +205,7 @@ pub struct PurgeReport {
     /// refusals past the window and the cooldown, consents' ends before
     /// `consents_before`.
     pub oppositions: u64,
-    /// The cutoff for calls and affinities.
+    /// The cutoff for calls.
     pub calls_before: Timestamp,
     /// The cutoff for reports.
     pub reports_before: Timestamp,
@@ -377,21 +375,8 @@ pub(crate) async fn check_pseudonym_key(
             .execute(&mut *tx)
             .await?;
     }
-    let affinities = sqlx::query("SELECT pool, patient_ref FROM affinities WHERE patient_ref NOT LIKE $1")
-        .bind(legacy.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-    for r in &affinities {
-        let (pool, patient): (String, String) = (r.get(0), r.get(1));
-        sqlx::query("UPDATE affinities SET patient_ref = $1 WHERE pool = $2 AND patient_ref = $3")
-            .bind(key.pseudonym(&patient))
-            .bind(pool.as_str())
-            .bind(patient.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    if !calls.is_empty() || !affinities.is_empty() {
-        let detail = format!("calls={} affinities={}", calls.len(), affinities.len());
+    if !calls.is_empty() {
+        let detail = format!("calls={}", calls.len());
         audit::append(&mut tx, backend, &[Entry::new(now, "vigie", "privacy.pseudonymise", "patients", detail)])
             .await?;
     }
@@ -575,8 +560,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes what `retention` no longer allows at `now`: calls (with their outcomes and
-    /// sealed phones) and affinities, reports, consent records, the opposition records
+    /// Removes what `retention` no longer allows at `now`: calls (with their outcomes,
+    /// sealed phones and the affinities read from them), reports, consent records, the opposition records
     /// the calling rules no longer need, and the audit chain's oldest entries (a prefix
     /// only, leaving an anchor so that the rest still verifies). In batches, each its own
     /// short transaction. A dry run counts and removes nothing. The purge is written to
@@ -593,7 +578,6 @@ impl Store {
         let mut report = PurgeReport {
             dry_run,
             calls: 0,
-            affinities: 0,
             reports: 0,
             audit: 0,
             consents: 0,
@@ -609,8 +593,6 @@ impl Store {
             [now - rules.attempts_lookback(), now - rules.refusals_lookback(), report.consents_before];
         if dry_run {
             report.calls = count(self, "SELECT COUNT(*) FROM calls WHERE dial_at < $1", &[report.calls_before]).await?;
-            report.affinities =
-                count(self, "SELECT COUNT(*) FROM affinities WHERE at < $1", &[report.calls_before]).await?;
             report.reports =
                 count(self, "SELECT COUNT(*) FROM reports WHERE reported_at < $1", &[report.reports_before]).await?;
             let sql = format!("SELECT COUNT(*) FROM consents WHERE {}", expired_consents());
@@ -647,12 +629,6 @@ impl Store {
             &[report.calls_before],
         )
         .await?;
-        report.affinities = delete_in_batches(
-            self,
-            "DELETE FROM affinities WHERE (pool, patient_ref) IN (SELECT pool, patient_ref FROM affinities WHERE at < $1 LIMIT $2)",
-            &[report.calls_before],
-        )
-        .await?;
         report.reports = delete_in_batches(
             self,
             "DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE reported_at < $1 ORDER BY id LIMIT $2)",
@@ -661,10 +637,9 @@ impl Store {
         .await?;
         report.audit = self.purge_audit(report.audit_before).await?;
         let detail = format!(
-            "calls={} affinities={} reports={} consents={} oppositions={} audit={} calls_before={} reports_before={} \
+            "calls={} reports={} consents={} oppositions={} audit={} calls_before={} reports_before={} \
              consents_before={} audit_before={}",
             report.calls,
-            report.affinities,
             report.reports,
             report.consents,
             report.oppositions,
@@ -777,9 +752,11 @@ impl Store {
             .take(EXPORT_CALLS_MAX as usize)
             .map(|r| call_record(r, &self.shared.key))
             .collect::<Result<Vec<_>, _>>()?;
+        // The affinity is the number of the patient's latest call in each pool.
         let affinities = sqlx::query(
-            "SELECT a.pool, n.e164, a.at FROM affinities a LEFT JOIN numbers n ON n.id = a.number_id \
-             WHERE a.patient_ref = $1 ORDER BY a.pool",
+            "SELECT c.pool, n.e164, c.dial_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id \
+             WHERE c.id IN (SELECT MAX(id) FROM calls WHERE patient_ref = $1 AND number_id IS NOT NULL GROUP BY pool) \
+             ORDER BY c.pool",
         )
         .bind(pseudonym.as_str())
         .fetch_all(&self.shared.pool)
@@ -826,6 +803,14 @@ impl Store {
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         let (consents, oppositions) =
             compliance::keep_oppositions(&mut tx, backend, &self.shared.compliance, &pseudonym, now).await?;
+        // The affinities (the latest numbered call in each pool) go with the calls.
+        let affinities: i64 =
+            sqlx::query("SELECT COUNT(DISTINCT pool) FROM calls WHERE patient_ref = $1 AND number_id IS NOT NULL")
+                .bind(pseudonym.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+        let affinities = u64::try_from(affinities).unwrap_or_default();
         let calls = sqlx::query(
             "UPDATE calls SET patient_phone = $1, patient_ref = $2, call_ref = 'erased:' || CAST(id AS TEXT), agent_note = NULL \
              WHERE patient_ref = $3",
@@ -836,11 +821,6 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let affinities = sqlx::query("DELETE FROM affinities WHERE patient_ref = $1")
-            .bind(pseudonym.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         let detail =
             format!("calls={calls} affinities={affinities} consents={consents} oppositions_kept={oppositions}");
         let entry = Entry::new(now, actor, "patient.erase", format!("patient:{pseudonym}"), detail);

@@ -13,8 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
     Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode, PoolRole, PoolState,
@@ -24,7 +23,7 @@ use vigie_core::{
 use crate::Shared;
 use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
-use crate::db::{day, day_text, instant, list, micros, values};
+use crate::db::{Backend, Script, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
 
@@ -80,8 +79,7 @@ struct Pending {
     renumber: Vec<(i64, Option<NumberId>)>,
     days: HashMap<(NumberId, Date), (i64, Option<Timestamp>)>,
     pool_days: HashMap<(PoolCode, Date), i64>,
-    affinities: HashMap<(PoolCode, String), (NumberId, Timestamp)>,
-    rests: Vec<(NumberId, Rest)>,
+    rests: Vec<(NumberId, PoolCode, Rest)>,
 }
 
 impl Pending {
@@ -90,7 +88,6 @@ impl Pending {
             && self.renumber.is_empty()
             && self.days.is_empty()
             && self.pool_days.is_empty()
-            && self.affinities.is_empty()
             && self.rests.is_empty()
     }
 
@@ -117,6 +114,11 @@ enum Slot {
 struct Batch {
     now: Timestamp,
     pending: Pending,
+    /// Statements staged from `pending`, sent in one trip before anything else reads or
+    /// writes, and with the audit entries just before the commit.
+    script: Script,
+    /// The audit chain's head, read and locked with the pools.
+    head: audit::Head,
     inserted: HashMap<String, i64>,
     touched: BTreeSet<(PoolCode, Date)>,
     dirty: bool,
@@ -130,13 +132,21 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>) -> Writer {
+    fn new(shared: Arc<Shared>) -> Writer {
         Writer { shared, cache: HashMap::new() }
+    }
+
+    /// Starts the writer as a task, on a connection of its own (outside the pool, so
+    /// that reads never wait for it nor it for them).
+    pub(crate) async fn start(shared: Arc<Shared>, rx: mpsc::Receiver<Envelope>) -> Result<(), StoreError> {
+        let conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
+        tokio::spawn(Writer::new(shared).run(conn, rx));
+        Ok(())
     }
 
     /// Runs until every sender is gone: takes what is queued, up to the batch limit,
     /// and answers it after one commit.
-    pub(crate) async fn run(mut self, mut conn: PoolConnection<Any>, mut rx: mpsc::Receiver<Envelope>) {
+    async fn run(mut self, mut conn: AnyConnection, mut rx: mpsc::Receiver<Envelope>) {
         let max = self.shared.batch_max;
         let mut envelopes = Vec::with_capacity(max);
         loop {
@@ -174,27 +184,46 @@ impl Writer {
         }
     }
 
-    async fn apply(&mut self, conn: &mut PoolConnection<Any>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+    /// Decides and writes a batch in one transaction. The writer opens and ends the
+    /// transaction itself rather than through sqlx's `Transaction`, so that opening it
+    /// travels with the locking read, and (on SQLite) the commit with the writes: every
+    /// trip to the database costs two thread switches, which under load cost more than
+    /// most statements.
+    async fn apply(&mut self, conn: &mut AnyConnection, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+        let result = self.apply_in(conn, requests).await;
+        if result.is_err() {
+            // Nothing of the batch stays; "no transaction" if it failed before or at BEGIN.
+            if let Err(e) = conn.execute("ROLLBACK").await {
+                tracing::debug!(error = %e, "rollback after a failed batch");
+            }
+        }
+        result
+    }
+
+    async fn apply_in(&mut self, conn: &mut AnyConnection, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
         let shared = Arc::clone(&self.shared);
+        let tx = conn;
+        let open = format!("{}; {}", shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
+        let locked = sqlx::raw_sql(AssertSqlSafe(open)).fetch_all(&mut *tx).await?;
+        let head = locked
+            .first()
+            .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
+            .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
+        let versions: Vec<(String, i64)> = locked.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect();
         let mut batch = Batch {
             now: (shared.clock)(),
             pending: Pending::default(),
+            script: Script::new(shared.backend),
+            head,
             inserted: HashMap::new(),
             touched: BTreeSet::new(),
             dirty: false,
             audit: Vec::new(),
         };
-        let mut tx = conn.begin_with(shared.backend.begin_write()).await?;
-        let versions: Vec<(String, i64)> = sqlx::query(shared.backend.lock_pools())
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-            .collect();
         for (code, version) in &versions {
             let code = PoolCode::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if self.cache.get(&code).is_none_or(|c| c.version != *version) {
-                let state = load_pool(&shared, &mut tx, &code, batch.now).await?;
+                let state = load_pool(&shared, tx, &code, batch.now).await?;
                 self.cache.insert(code, Cached { version: *version, state });
             }
         }
@@ -207,10 +236,10 @@ impl Writer {
                 _ => None,
             })
             .collect();
-        let mut known = known_calls(&shared, &mut tx, &allocations).await?;
-        let mut affinity = affinities(&shared, &mut tx, &allocations).await?;
+        let mut known = known_calls(&shared, tx, &allocations).await?;
+        let mut affinity = affinities(&shared, tx, &allocations).await?;
         let mut rules =
-            compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, &mut tx, &allocations).await?;
+            compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, tx, &allocations).await?;
         for request in requests {
             match request {
                 Request::Allocate(call, actor, sealed) => {
@@ -220,19 +249,20 @@ impl Writer {
                     others.push(None);
                 }
                 other => {
-                    self.flush(&mut tx, &mut batch).await?;
-                    let reply = self.change(&mut tx, &mut batch, other).await?;
+                    self.stage(&mut batch);
+                    self.send(tx, &mut batch).await?;
+                    let reply = self.change(tx, &mut batch, other).await?;
                     slots.push(None);
                     others.push(Some(reply));
                 }
             }
         }
-        self.flush(&mut tx, &mut batch).await?;
+        self.stage(&mut batch);
         let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
-        self.promote(&mut tx, &mut batch).await?;
-        audit::append(&mut tx, shared.backend, &batch.audit).await?;
+        self.promote(tx, &mut batch).await?;
+        audit::stage(&mut batch.script, &mut batch.head, &batch.audit);
         if batch.dirty {
-            sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
+            batch.script.push("UPDATE pools SET version = version + 1".to_owned());
         }
         // The pools this batch decided on must still hold the engine's invariants; a
         // break aborts the transaction rather than commit a broken state.
@@ -241,7 +271,16 @@ impl Writer {
                 cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
             }
         }
-        tx.commit().await?;
+        match shared.backend {
+            Backend::Sqlite => {
+                batch.script.push("COMMIT".to_owned());
+                self.send(tx, &mut batch).await?;
+            }
+            Backend::Postgres => {
+                self.send(tx, &mut batch).await?;
+                tx.execute("COMMIT").await?;
+            }
+        }
         if batch.dirty {
             for cached in self.cache.values_mut() {
                 cached.version += 1;
@@ -351,7 +390,7 @@ impl Writer {
                 call.dial_at
             ),
         ));
-        record_allocation(&mut batch.pending, &pool, &call.patient_ref, &alloc, call.dial_at, day);
+        record_allocation(&mut batch.pending, &pool, &alloc, call.dial_at, day);
         affinity.insert((pool.clone(), call.patient_ref.clone()), alloc.number);
         batch.touched.insert((pool.clone(), day));
         batch.dirty = true;
@@ -395,45 +434,60 @@ impl Writer {
         Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
     }
 
-    /// Writes what the batch has decided so far.
-    async fn flush(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+    /// Sends the statements staged so far, in one trip.
+    async fn send(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+        let script = std::mem::replace(&mut batch.script, Script::new(self.shared.backend));
+        for row in script.run(tx).await? {
+            batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
+        }
+        Ok(())
+    }
+
+    /// Stages the writes of what the batch has decided so far.
+    fn stage(&self, batch: &mut Batch) {
         let p = std::mem::take(&mut batch.pending);
         if p.is_empty() {
-            return Ok(());
+            return;
         }
-        const ROWS: usize = 400;
+        let b = self.shared.backend;
+        let now = micros(batch.now);
+        let sc = &mut batch.script;
+        const ROWS: usize = 1000;
         for chunk in p.rows.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) VALUES {} RETURNING id, call_ref",
-                values(self.shared.backend, chunk.len(), 12, 1)
+                values(b, chunk.len(), 12, sc.next_param())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
-                q = q
-                    .bind(r.call_ref.as_str())
-                    .bind(r.call.facility.as_str())
-                    .bind(r.call.purpose.as_str())
-                    .bind(r.pool.as_str())
-                    .bind(r.call.patient_ref.as_str())
-                    .bind(r.sealed.as_slice())
+                sc.bind(r.call_ref.clone())
+                    .bind(r.call.facility.as_str().to_owned())
+                    .bind(r.call.purpose.as_str().to_owned())
+                    .bind(r.pool.as_str().to_owned())
+                    .bind(r.call.patient_ref.clone())
+                    .bind(r.sealed.clone())
                     .bind(r.zone.map(i64::from))
                     .bind(micros(r.call.dial_at))
                     .bind(r.number.map(|n| n.0))
-                    .bind(micros(batch.now))
-                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str())
+                    .bind(now)
+                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str().to_owned())
                     .bind(r.class.as_str());
             }
-            for row in q.fetch_all(&mut *tx).await? {
-                batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
-            }
+            sc.push_returning(sql);
         }
+        // One update per call: the last number decided for it in this batch.
+        let mut renumber: HashMap<i64, Option<NumberId>> = HashMap::new();
         for (id, number) in &p.renumber {
-            sqlx::query("UPDATE calls SET number_id = $1, reassigned_at = $2 WHERE id = $3")
-                .bind(number.map(|n| n.0))
-                .bind(micros(batch.now))
-                .bind(*id)
-                .execute(&mut *tx)
-                .await?;
+            renumber.insert(*id, *number);
+        }
+        for (id, number) in renumber {
+            let sql = format!(
+                "UPDATE calls SET number_id = {}, reassigned_at = {} WHERE id = {}",
+                b.placeholder(sc.next_param()),
+                b.placeholder(sc.next_param() + 1),
+                b.placeholder(sc.next_param() + 2)
+            );
+            sc.bind(number.map(|n| n.0)).bind(now).bind(id);
+            sc.push(sql);
         }
         let days: Vec<_> = p.days.into_iter().collect();
         for chunk in days.chunks(ROWS) {
@@ -441,73 +495,49 @@ impl Writer {
                 "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES {} \
                  ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
                  last_dial_at = CASE WHEN excluded.last_dial_at > number_days.last_dial_at THEN excluded.last_dial_at ELSE number_days.last_dial_at END",
-                values(self.shared.backend, chunk.len(), 4, 1)
+                values(b, chunk.len(), 4, sc.next_param())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((number, d), (delta, last)) in chunk {
-                q = q.bind(number.0).bind(day_text(*d)).bind(*delta).bind(last.map_or(0, micros));
+                sc.bind(number.0).bind(day_text(*d)).bind(*delta).bind(last.map_or(0, micros));
             }
-            q.execute(&mut *tx).await?;
+            sc.push(sql);
         }
         let pool_days: Vec<_> = p.pool_days.into_iter().filter(|(_, d)| *d != 0).collect();
         for chunk in pool_days.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO pool_days (pool, day, calls) VALUES {} ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
-                values(self.shared.backend, chunk.len(), 3, 1)
+                values(b, chunk.len(), 3, sc.next_param())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((pool, d), delta) in chunk {
-                q = q.bind(pool.as_str()).bind(day_text(*d)).bind(*delta);
+                sc.bind(pool.as_str().to_owned()).bind(day_text(*d)).bind(*delta);
             }
-            q.execute(&mut *tx).await?;
+            sc.push(sql);
         }
-        let affinities: Vec<_> = p.affinities.into_iter().collect();
-        for chunk in affinities.chunks(ROWS) {
+        for (number, pool, rest) in &p.rests {
             let sql = format!(
-                "INSERT INTO affinities (pool, patient_ref, number_id, at) VALUES {} \
-                 ON CONFLICT (pool, patient_ref) DO UPDATE SET number_id = excluded.number_id, at = excluded.at",
-                values(self.shared.backend, chunk.len(), 4, 1)
+                "INSERT INTO rests (number_id, from_at, until_at) VALUES {} ON CONFLICT DO NOTHING",
+                values(b, 1, 3, sc.next_param())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for ((pool, patient), (number, at)) in chunk {
-                q = q.bind(pool.as_str()).bind(patient.as_str()).bind(number.0).bind(micros(*at));
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for (number, rest) in &p.rests {
-            sqlx::query("INSERT INTO rests (number_id, from_at, until_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(number.0)
-                .bind(micros(rest.from))
-                .bind(micros(rest.until))
-                .execute(&mut *tx)
-                .await?;
-            let pool: Option<String> = sqlx::query("SELECT pool FROM numbers WHERE id = $1")
-                .bind(number.0)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.get(0));
-            let intensive = pool
-                .as_deref()
-                .and_then(|p| PoolCode::parse(p).ok())
-                .and_then(|p| self.shared.catalog.pool(&p).map(|d| d.policy.intensive_days_before_rest));
-            insert_event(
-                tx,
+            sc.bind(number.0).bind(micros(rest.from)).bind(micros(rest.until));
+            sc.push(sql);
+            let intensive = self.shared.catalog.pool(pool).map(|d| d.policy.intensive_days_before_rest);
+            let reason = format!(
+                "{} consecutive intensive days ending {}",
+                intensive.unwrap_or_default(),
+                self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1))
+            );
+            stage_event(
+                sc,
                 number.0,
                 batch.now,
                 "resting",
-                pool.as_deref().unwrap_or_default(),
+                pool.as_str(),
                 Some(rest.until),
-                &format!(
-                    "{} consecutive intensive days ending {}",
-                    intensive.unwrap_or_default(),
-                    self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1))
-                ),
+                &reason,
                 "engine",
                 &mut batch.audit,
-            )
-            .await?;
+            );
         }
-        Ok(())
     }
 
     async fn change(
@@ -804,9 +834,16 @@ impl Writer {
         batch: &mut Batch,
         number: &FoundNumber,
     ) -> Result<(u32, u32), StoreError> {
+        // A call is dialled at most the dial window's ahead_max after it was created, so
+        // the calls still to dial were created since now - ahead_max: a range of the
+        // append-only index on created_at (an index on the number would cost a random page
+        // write per allocation).
+        let created_since = batch.now - self.shared.dial_window.ahead_max;
         let rows = sqlx::query(
-            "SELECT id, facility, patient_zone, dial_at, patient_ref FROM calls WHERE number_id = $1 AND dial_at > $2 AND outcome IS NULL ORDER BY dial_at",
+            "SELECT id, facility, patient_zone, dial_at FROM calls \
+             WHERE created_at >= $1 AND number_id = $2 AND dial_at > $3 AND outcome IS NULL ORDER BY dial_at",
         )
+        .bind(micros(created_since))
         .bind(number.id.0)
         .bind(micros(batch.now))
         .fetch_all(&mut *tx)
@@ -820,7 +857,6 @@ impl Writer {
                 FacilityId::parse(&row.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let zone: Option<i64> = row.get(2);
             let dial_at = instant(row.get(3))?;
-            let patient_ref: String = row.get(4);
             let d = cal.day_of(dial_at);
             cached.state.unassign(number.id, dial_at, cal);
             batch.pending.count(number.id, &number.pool, d, -1, None);
@@ -832,7 +868,7 @@ impl Writer {
             };
             match cached.state.allocate(&spec, cal, batch.now) {
                 Ok(alloc) => {
-                    record_allocation(&mut batch.pending, &number.pool, &patient_ref, &alloc, dial_at, d);
+                    record_allocation(&mut batch.pending, &number.pool, &alloc, dial_at, d);
                     batch.pending.renumber.push((call_id, Some(alloc.number)));
                     let to = cached.state.number(alloc.number).map_or_else(String::new, |n| n.e164.to_string());
                     batch.audit.push(Entry::new(
@@ -874,7 +910,9 @@ impl Writer {
         reason: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        self.flush(tx, batch).await?;
+        // Both pools are reloaded from the database below: what the batch decided goes first.
+        self.stage(batch);
+        self.send(tx, batch).await?;
         sqlx::query("UPDATE numbers SET pool = $1, status = $2, status_since = $3, status_reason = $4 WHERE id = $5")
             .bind(to.as_str())
             .bind(status.as_str())
@@ -934,18 +972,10 @@ impl Writer {
     }
 }
 
-fn record_allocation(
-    pending: &mut Pending,
-    pool: &PoolCode,
-    patient_ref: &str,
-    alloc: &Allocation,
-    dial_at: Timestamp,
-    d: Date,
-) {
+fn record_allocation(pending: &mut Pending, pool: &PoolCode, alloc: &Allocation, dial_at: Timestamp, d: Date) {
     pending.count(alloc.number, pool, d, 1, Some(dial_at));
-    pending.affinities.insert((pool.clone(), patient_ref.to_owned()), (alloc.number, dial_at));
     if let Some(rest) = alloc.rest {
-        pending.rests.push((alloc.number, rest));
+        pending.rests.push((alloc.number, pool.clone(), rest));
     }
 }
 
@@ -1034,33 +1064,31 @@ async fn affinities(
     tx: &mut AnyConnection,
     calls: &[&NewCall],
 ) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
-    let mut out = HashMap::new();
-    // Looked up by (pool, patient), the table's primary key, so that the lookup reads a
-    // few pages whatever the table's size.
-    let mut wanted: Vec<(&str, &str)> = calls
-        .iter()
-        .filter_map(|c| shared.catalog.pool_for(&c.purpose).map(|d| (d.code.as_str(), c.patient_ref.as_str())))
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let b = shared.backend;
-    // One statement for the whole batch: (pool, patient) pairs, the primary key.
-    for part in wanted.chunks(400) {
+    // The number of each patient's latest numbered call in each pool, read through the
+    // index on calls(patient_ref).
+    let mut patients: Vec<&str> = calls.iter().map(|c| c.patient_ref.as_str()).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
+    for part in patients.chunks(500) {
         let sql = format!(
-            "SELECT pool, patient_ref, number_id FROM affinities WHERE {}",
-            crate::db::pairs_in(b, "pool", "patient_ref", part.len())
+            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN ({}) AND number_id IS NOT NULL",
+            list(shared.backend, part.len(), 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (pool, patient) in part {
-            q = q.bind(*pool).bind(*patient);
+        for patient in part {
+            q = q.bind(*patient);
         }
         for row in q.fetch_all(&mut *tx).await? {
-            if let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) {
-                out.insert((pool, row.get::<String, _>(1)), NumberId(row.get(2)));
+            let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) else { continue };
+            let (number, id) = (NumberId(row.get(2)), row.get::<i64, _>(3));
+            let e = latest.entry((pool, row.get::<String, _>(1))).or_insert((id, number));
+            if id > e.0 {
+                *e = (id, number);
             }
         }
     }
-    Ok(out)
+    Ok(latest.into_iter().map(|(k, (_, n))| (k, n)).collect())
 }
 
 struct FoundNumber {
@@ -1085,6 +1113,32 @@ async fn find_number(tx: &mut AnyConnection, e164: &E164) -> Result<Option<Found
     .transpose()
 }
 
+/// The audit entry of a number's state change.
+fn event_entry(
+    number: i64,
+    at: Timestamp,
+    state: &str,
+    pool: &str,
+    until: Option<Timestamp>,
+    reason: &str,
+    actor: &str,
+) -> Entry {
+    Entry::new(
+        at,
+        actor,
+        "number.state",
+        format!("number-id:{number}"),
+        format!(
+            "state={state} pool={pool} until={} reason={reason}",
+            until.map_or_else(|| "-".to_owned(), |t| t.to_string())
+        ),
+    )
+}
+
+const INSERT_EVENT: &str = "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, actor) VALUES ";
+
+/// Records a number's state change (the event and its audit entry) in the caller's
+/// transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_event(
     tx: &mut AnyConnection,
@@ -1097,29 +1151,44 @@ pub(crate) async fn insert_event(
     actor: &str,
     audit: &mut Vec<Entry>,
 ) -> Result<(), StoreError> {
-    audit.push(Entry::new(
-        at,
-        actor,
-        "number.state",
-        format!("number-id:{number}"),
-        format!(
-            "state={state} pool={pool} until={} reason={reason}",
-            until.map_or_else(|| "-".to_owned(), |t| t.to_string())
-        ),
-    ));
-    sqlx::query(
-        "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(number)
-    .bind(micros(at))
-    .bind(state)
-    .bind(pool)
-    .bind(until.map(micros))
-    .bind(reason)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    audit.push(event_entry(number, at, state, pool, until, reason, actor));
+    sqlx::query(AssertSqlSafe(format!("{INSERT_EVENT}($1, $2, $3, $4, $5, $6, $7)")))
+        .bind(number)
+        .bind(micros(at))
+        .bind(state)
+        .bind(pool)
+        .bind(until.map(micros))
+        .bind(reason)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
+}
+
+/// As [`insert_event`], staged in a script.
+#[allow(clippy::too_many_arguments)]
+fn stage_event(
+    script: &mut Script,
+    number: i64,
+    at: Timestamp,
+    state: &str,
+    pool: &str,
+    until: Option<Timestamp>,
+    reason: &str,
+    actor: &str,
+    audit: &mut Vec<Entry>,
+) {
+    audit.push(event_entry(number, at, state, pool, until, reason, actor));
+    let sql = format!("{INSERT_EVENT}{}", values(script.backend(), 1, 7, script.next_param()));
+    script
+        .bind(number)
+        .bind(micros(at))
+        .bind(state.to_owned())
+        .bind(pool.to_owned())
+        .bind(until.map(micros))
+        .bind(reason.to_owned())
+        .bind(actor.to_owned());
+    script.push(sql);
 }
 
 /// Loads one pool's engine state: its numbers, their calls per day from ten days

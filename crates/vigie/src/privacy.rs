@@ -235,7 +235,6 @@ pub(crate) async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
     let r = store.purge(&retention, store.now(), args.dry_run, "cli").await?;
     let verb = if r.dry_run { "would remove" } else { "removed" };
     println!("calls: {verb} {} (dialled before {})", r.calls, r.calls_before);
-    println!("affinities: {verb} {} (last used before {})", r.affinities, r.calls_before);
     println!("reports: {verb} {} (made before {})", r.reports, r.reports_before);
     println!("consents: {verb} {} (withdrawn, or last used or given, before {})", r.consents, r.consents_before);
     println!(

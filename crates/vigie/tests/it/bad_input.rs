@@ -838,7 +838,7 @@ struct Snapshot {
 const COUNTS: &str = "SELECT \
      (SELECT COUNT(*) FROM calls), (SELECT COUNT(outcome) FROM calls), (SELECT COUNT(refused_at) FROM calls), \
      (SELECT COUNT(*) FROM numbers), (SELECT COUNT(*) FROM number_events), (SELECT COUNT(*) FROM facilities), \
-     (SELECT COUNT(*) FROM reports), (SELECT COUNT(*) FROM consents), (SELECT COUNT(*) FROM affinities), \
+     (SELECT COUNT(*) FROM reports), (SELECT COUNT(*) FROM consents), (SELECT COUNT(*) FROM oppositions), \
      (SELECT COUNT(*) FROM audit_log WHERE action IN ('call.allocate', 'call.outcome', 'call.solicitation_refused', \
         'call.reassign', 'call.unassign', 'report.receive', 'number.state', 'number.identity', 'facility.upsert', \
         'consent.record', 'consent.withdraw'))";
@@ -852,7 +852,7 @@ const COUNT_NAMES: [&str; 10] = [
     "facilities",
     "reports",
     "consents",
-    "affinities",
+    "oppositions",
     "audit entries of writes",
 ];
 
