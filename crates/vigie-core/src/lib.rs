@@ -12,6 +12,7 @@ mod names;
 mod numbering;
 mod phone;
 mod plan;
+mod sms;
 mod territory;
 
 pub use calendar::{Calendar, add_days, next, prev};
@@ -29,4 +30,11 @@ pub use jiff::{SignedDuration, Timestamp};
 pub use numbering::{DiallingMode, NumberPrefix, NumberingRefusal, NumberingRules, PREFIXES_MAX, check_presentation};
 pub use phone::{E164, NumberCategory, PhoneError};
 pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};
+pub use sms::{
+    ANNOUNCED_PURPOSES, DEFAULT_MAX_SEGMENTS, EncodedSms, FACILITY_CHARS_MAX, Language, Placeholder, QuietPolicy,
+    RenderedSms, SMS_SEGMENTS_MAX, SenderChoice, SenderId, SmsEncoding, SmsFields, SmsLength, SmsPlan, SmsQuietHours,
+    SmsSender, SmsStatus, SmsTiming, SmsTransitionError, SmsWindow, TEMPLATE_SEGMENTS_MAX, Template, TemplateError,
+    TemplateProblem, Unannounceable, UnannouncedReason, decode_sms, default_template_text, encode_sms, is_gsm7,
+    is_stop_reply, plan_sms, sms_encoding, sms_length,
+};
 pub use territory::Territory;
