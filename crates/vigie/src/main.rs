@@ -229,8 +229,7 @@ pub(crate) fn http_options(config: &Config) -> vigie_http::HttpOptions {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
     // The SMPP codec logs whole PDUs, patient numbers included, below `info`: never
     // below `info`, whatever RUST_LOG asks.
     for directive in vigie_sms::LOG_FILTER_DIRECTIVES.split(',') {
@@ -238,10 +237,7 @@ async fn main() -> anyhow::Result<()> {
             filter = filter.add_directive(d);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { db, listen } => {
