@@ -69,6 +69,13 @@ named_enum!(
         ConsentMissing = "consent_missing",
         /// The person withdrew their consent.
         ConsentWithdrawn = "consent_withdrawn",
+        /// The call's purpose is announced by SMS and no SMS can go in time (quiet hours,
+        /// too close): the call would be unannounced. `next_allowed_at` is the earliest
+        /// `dial_at` that can be announced.
+        SmsAnnouncement = "sms_announcement",
+        /// The patient replied STOP to the centre's SMS, and the purpose's calls stop
+        /// with its SMS (satisfaction surveys).
+        SmsStop = "sms_stop",
     }
 );
 

@@ -61,6 +61,10 @@ pub(crate) fn rule_message(refusal: &RuleRefusal) -> String {
         }
         CallRule::ConsentMissing => "solicitation needs the patient's recorded consent for this facility",
         CallRule::ConsentWithdrawn => "the patient withdrew their consent to solicitation for this facility",
+        CallRule::SmsAnnouncement => {
+            "calls of this purpose are announced by SMS beforehand, and no SMS can go in time before this dial_at (quiet hours, or too close)"
+        }
+        CallRule::SmsStop => "the patient replied STOP to the centre's SMS; calls of this purpose stop too",
     };
     match refusal.next_allowed_at {
         Some(at) => format!("{}: {what}; the call would be allowed from {at}", refusal.rule),

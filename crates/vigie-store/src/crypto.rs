@@ -238,6 +238,11 @@ impl PseudonymKey {
         self.mac("vigie bloctel e164", e164)
     }
 
+    /// The keyed hash of a patient's number in E.164 form, as SMS opt-outs are stored.
+    pub(crate) fn optout_hash(&self, e164: &str) -> String {
+        self.mac("vigie sms optout e164", e164)
+    }
+
     /// A fingerprint of the key, stored in the database so that a server started with
     /// another key is refused instead of silently breaking affinity and idempotency.
     pub(crate) fn fingerprint(&self) -> String {

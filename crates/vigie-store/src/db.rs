@@ -101,6 +101,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "compliance", "0005_compliance"),
     migration!(6, "oppositions", "0006_oppositions"),
     migration!(7, "cheaper_writes", "0007_cheaper_writes"),
+    migration!(8, "sms", "0008_sms"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

@@ -11,6 +11,7 @@ mod error;
 mod model;
 mod privacy;
 mod read;
+mod sms;
 mod writer;
 
 use std::collections::HashMap;
@@ -37,6 +38,9 @@ pub use model::{
 };
 pub use privacy::{
     ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PurgeReport, Retention, RotationStep,
+};
+pub use sms::{
+    AnnouncedRate, CLAIM_TIMEOUT, DueSms, PurposeSms, ReplyOutcome, SmsCount, SmsPolicy, SmsView, SubmitResult,
 };
 
 use db::micros;
@@ -65,6 +69,8 @@ pub struct StoreOptions {
     pub legal_bases: LegalBases,
     /// The calling rules: purpose classes, hours, dialling modes, ARCEP ranges.
     pub compliance: ComplianceOptions,
+    /// Which purposes announce their calls by SMS, and how. Default: none.
+    pub sms: SmsPolicy,
 }
 
 impl StoreOptions {
@@ -79,6 +85,7 @@ impl StoreOptions {
             pseudonym_key: None,
             legal_bases: LegalBases::default(),
             compliance: ComplianceOptions::default(),
+            sms: SmsPolicy::default(),
         }
     }
 }
@@ -121,6 +128,7 @@ pub(crate) struct Shared {
     pub(crate) batch_max: usize,
     pub(crate) dial_window: DialWindow,
     pub(crate) metrics: Metrics,
+    pub(crate) sms: SmsPolicy,
     keys: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
@@ -181,6 +189,7 @@ impl Store {
             batch_max: options.batch_max.max(1),
             dial_window: options.dial_window,
             metrics: Metrics::default(),
+            sms: options.sms.clone(),
             keys: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));

@@ -49,6 +49,9 @@ pub struct CallAnswer {
     pub pool: PoolCode,
     /// `true` when this request created the call, `false` when it was known.
     pub created: bool,
+    /// When the call's SMS is planned to go, for a call this request created and whose
+    /// purpose announces its calls (a known call's SMS is read with it).
+    pub sms_at: Option<Timestamp>,
 }
 
 /// A call as stored.

@@ -552,7 +552,7 @@ impl Store {
         Ok(total)
     }
 
-    async fn append_audit(&self, entry: Entry) -> Result<(), StoreError> {
+    pub(crate) async fn append_audit(&self, entry: Entry) -> Result<(), StoreError> {
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(self.shared.backend.begin_write()).await?;
         audit::append(&mut tx, self.shared.backend, &[entry]).await?;

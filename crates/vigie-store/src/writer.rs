@@ -26,6 +26,7 @@ use crate::compliance::{self, RuleData};
 use crate::db::{Backend, Script, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
+use crate::sms::{Announce, SmsData};
 
 /// A change for the writer.
 pub(crate) enum Request {
@@ -119,6 +120,9 @@ struct Batch {
     script: Script,
     /// The audit chain's head, read and locked with the pools.
     head: audit::Head,
+    /// The SMS to plan for the calls this batch inserts: call, caller number, send
+    /// instant, who asked.
+    announce: Vec<(NewCall, E164, Timestamp, String)>,
     inserted: HashMap<String, i64>,
     touched: BTreeSet<(PoolCode, Date)>,
     dirty: bool,
@@ -215,6 +219,7 @@ impl Writer {
             pending: Pending::default(),
             script: Script::new(shared.backend),
             head,
+            announce: Vec::new(),
             inserted: HashMap::new(),
             touched: BTreeSet::new(),
             dirty: false,
@@ -240,11 +245,13 @@ impl Writer {
         let mut affinity = affinities(&shared, tx, &allocations).await?;
         let mut rules =
             compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, tx, &allocations).await?;
+        let sms = SmsData::prefetch(&shared, tx, &allocations).await?;
         for request in requests {
             match request {
                 Request::Allocate(call, actor, sealed) => {
-                    let slot =
-                        self.allocate(&mut batch, &mut known, &mut affinity, &mut rules, call, actor, sealed).await?;
+                    let slot = self
+                        .allocate(&mut batch, &mut known, &mut affinity, &mut rules, &sms, call, actor, sealed)
+                        .await?;
                     slots.push(Some(slot));
                     others.push(None);
                 }
@@ -260,6 +267,25 @@ impl Writer {
         self.stage(&mut batch);
         let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
         self.promote(tx, &mut batch).await?;
+        if !batch.announce.is_empty() {
+            // An SMS row finds its call by call_ref: PostgreSQL runs a script's parts on
+            // one snapshot, so the calls go first there.
+            if shared.backend == Backend::Postgres {
+                self.send(tx, &mut batch).await?;
+            }
+            for (call, caller, send_at, actor) in std::mem::take(&mut batch.announce) {
+                if let Err(why) = sms.stage(&shared, &mut batch.script, &call, &caller, send_at, batch.now) {
+                    tracing::warn!(call_ref = %call.call_ref, reason = %why, "the call's SMS could not be planned");
+                    batch.audit.push(Entry::new(
+                        batch.now,
+                        &actor,
+                        "sms.unplanned",
+                        format!("call:{}", call.call_ref),
+                        format!("reason={why}"),
+                    ));
+                }
+            }
+        }
         audit::stage(&mut batch.script, &mut batch.head, &batch.audit);
         if batch.dirty {
             batch.script.push("UPDATE pools SET version = version + 1".to_owned());
@@ -309,6 +335,7 @@ impl Writer {
         known: &mut HashMap<String, KnownCall>,
         affinity: &mut HashMap<(PoolCode, String), NumberId>,
         rules: &mut RuleData,
+        sms: &SmsData,
         call: &NewCall,
         actor: &str,
         sealed: &[u8],
@@ -349,6 +376,16 @@ impl Writer {
             batch.audit.push(Entry::new(batch.now, actor, "call.refuse", subject, detail));
             return Ok(Slot::Done(Err(StoreError::Rule(refusal))));
         }
+        // The pre-call SMS: a call that cannot be announced, or whose patient stopped a
+        // purpose that stops with its SMS, is refused before any number is chosen.
+        let announce = match sms.decide(&shared, call, batch.now) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let detail = compliance::refusal_detail(&refusal, class, call);
+                batch.audit.push(Entry::new(batch.now, actor, "call.refuse", subject, detail));
+                return Ok(Slot::Done(Err(StoreError::Rule(refusal))));
+            }
+        };
         let cached = self.cache.get_mut(&pool).ok_or(StoreError::NotFound { what: "pool", field: "purpose" })?;
         let zone = call.patient_phone.category().zone();
         let spec = CallSpec {
@@ -400,6 +437,7 @@ impl Writer {
             display_name: display.clone(),
             pool: pool.clone(),
             created: true,
+            sms_at: None,
         };
         if let Some(k) = known.get_mut(&call.call_ref) {
             // A known call without a number gets one now.
@@ -409,6 +447,14 @@ impl Writer {
             k.display_name = display;
             return Ok(Slot::Done(Ok(CallAnswer { call_id: id, created: false, ..answer })));
         }
+        let sms_at = match (announce, &e164) {
+            (Announce::At(t), Some(caller)) => {
+                batch.announce.push((call.clone(), caller.clone(), t, actor.to_owned()));
+                Some(t)
+            }
+            _ => None,
+        };
+        let answer = CallAnswer { sms_at, ..answer };
         known.insert(
             call.call_ref.clone(),
             KnownCall {
@@ -851,6 +897,7 @@ impl Writer {
         let Some(cached) = self.cache.get_mut(&number.pool) else { return Ok((0, 0)) };
         let (mut moved, mut left) = (0, 0);
         let cal = &self.shared.calendar;
+        let mut outcomes: Vec<(i64, FacilityId, Timestamp, Option<E164>)> = Vec::new();
         for row in rows {
             let call_id: i64 = row.get(0);
             let facility =
@@ -870,7 +917,9 @@ impl Writer {
                 Ok(alloc) => {
                     record_allocation(&mut batch.pending, &number.pool, &alloc, dial_at, d);
                     batch.pending.renumber.push((call_id, Some(alloc.number)));
-                    let to = cached.state.number(alloc.number).map_or_else(String::new, |n| n.e164.to_string());
+                    let caller = cached.state.number(alloc.number).map(|n| n.e164.clone());
+                    let to = caller.as_ref().map_or_else(String::new, ToString::to_string);
+                    outcomes.push((call_id, facility.clone(), dial_at, caller));
                     batch.audit.push(Entry::new(
                         batch.now,
                         "engine",
@@ -881,6 +930,7 @@ impl Writer {
                     moved += 1;
                 }
                 Err(_) => {
+                    outcomes.push((call_id, facility.clone(), dial_at, None));
                     batch.pending.renumber.push((call_id, None));
                     batch.audit.push(Entry::new(
                         batch.now,
@@ -895,7 +945,85 @@ impl Writer {
             batch.touched.insert((number.pool.clone(), d));
         }
         self.shared.metrics.reassigned.fetch_add(u64::from(moved), Ordering::Relaxed);
+        self.replan_sms(tx, batch, &outcomes).await?;
         Ok((moved, left))
+    }
+
+    /// The SMS not yet taken by a dispatcher of calls that moved to another number (its
+    /// sender and text may name the number) are cancelled, and a new one is planned from
+    /// the new number; a call left without a number keeps no SMS.
+    async fn replan_sms(
+        &mut self,
+        tx: &mut AnyConnection,
+        batch: &mut Batch,
+        moved: &[(i64, FacilityId, Timestamp, Option<E164>)],
+    ) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        if moved.is_empty() || shared.sms.purposes.is_empty() {
+            return Ok(());
+        }
+        let b = shared.backend;
+        let sql = format!(
+            "SELECT s.id, s.call_id, c.call_ref, c.purpose, c.patient_phone FROM sms s JOIN calls c ON c.id = s.call_id \
+             WHERE s.status = 'queued' AND s.claimed_at IS NULL AND s.call_id IN ({})",
+            list(b, moved.len(), 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, ..) in moved {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let mut replans = Vec::new();
+        for row in rows {
+            let (sms_id, call_id): (i64, i64) = (row.get(0), row.get(1));
+            let Some((_, facility, dial_at, caller)) = moved.iter().find(|m| m.0 == call_id) else { continue };
+            let why = if caller.is_some() {
+                "the call moved to another number; a new SMS is planned"
+            } else {
+                "the call lost its number"
+            };
+            let sql = format!(
+                "UPDATE sms SET status = 'cancelled', final_at = {}, error = {} WHERE id = {}",
+                b.placeholder(batch.script.next_param()),
+                b.placeholder(batch.script.next_param() + 1),
+                b.placeholder(batch.script.next_param() + 2)
+            );
+            batch.script.bind(micros(batch.now)).bind(why).bind(sms_id);
+            batch.script.push(sql);
+            if let Some(caller) = caller {
+                let phone = String::from_utf8(shared.key.open(&row.get::<Vec<u8>, _>(4))?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let call = NewCall {
+                    call_ref: row.get(2),
+                    facility: facility.clone(),
+                    purpose: Purpose::parse(&row.get::<String, _>(3))
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    patient_ref: String::new(),
+                    patient_phone: E164::parse(&phone).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    dial_at: *dial_at,
+                };
+                replans.push((call, caller.clone()));
+            }
+        }
+        let calls: Vec<&NewCall> = replans.iter().map(|(c, _)| c).collect();
+        let data = SmsData::prefetch(&shared, tx, &calls).await?;
+        for (call, caller) in &replans {
+            let planned = match data.decide(&shared, call, batch.now) {
+                Ok(Announce::At(t)) => data.stage(&shared, &mut batch.script, call, caller, t, batch.now),
+                Ok(Announce::None) => Err("no SMS for this patient or purpose".to_owned()),
+                Err(refusal) => Err(format!("cannot be announced any more ({refusal})")),
+            };
+            if let Err(why) = planned {
+                batch.audit.push(Entry::new(
+                    batch.now,
+                    "engine",
+                    "sms.unplanned",
+                    format!("call:{}", call.call_ref),
+                    format!("reason={why}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1016,6 +1144,7 @@ impl KnownCall {
             display_name: self.display_name.clone(),
             pool: pool.clone(),
             created: false,
+            sms_at: None,
         }
     }
 }
