@@ -5,6 +5,8 @@ mod calendar;
 mod call;
 mod catalog;
 mod compliance;
+mod detect;
+mod detect_bench;
 mod engine;
 mod holidays;
 mod hours;
@@ -12,6 +14,7 @@ mod names;
 mod numbering;
 mod phone;
 mod plan;
+mod reputation;
 mod sms;
 mod territory;
 
@@ -22,6 +25,15 @@ pub use compliance::{
     BloctelState, CallContext, CallRule, ComplianceRules, ConsentRecord, PurposeClass, RuleRefusal, check_call,
     later_attempt_over_limit,
 };
+pub use detect::{
+    Alarm, AlarmAction, AlarmSignal, AlarmSubject, AnswerFall, Contributions, DesignError, DetectionFloor, Evidence,
+    MonitorConfig, MonitorDesign, NumberDesign, NumberDetector, PoolDesign, PoolDetector, Reporting, SignalCounts,
+    SignalModel, SignalRates, Step, call_llr, cusum_arl, cusum_run_length_quantile, cusum_threshold, detection_floor,
+    fallen_rate, healthy_steps, kl_bernoulli, labelled_steps,
+};
+pub use detect_bench::{
+    BenchConfig, BenchError, BenchReport, DelayFigures, FalseAlarmFigures, FloorRow, SweepRow, run_detection_bench,
+};
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
 pub use holidays::{EXTRA_HOLIDAYS_MAX, Holiday, HolidayCalendar, easter_sunday, public_holiday, public_holidays};
 pub use hours::{RANGES_PER_DAY_MAX, TimeRange, WeeklyHours};
@@ -30,6 +42,11 @@ pub use jiff::{SignedDuration, Timestamp};
 pub use numbering::{DiallingMode, NumberPrefix, NumberingRefusal, NumberingRules, PREFIXES_MAX, check_presentation};
 pub use phone::{E164, NumberCategory, PhoneError};
 pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};
+pub use reputation::{
+    AnswerCounts, BASELINE_CALLS_MIN, Baseline, BaselineError, BaselineRate, BaselineSource, BaselineTable, CallSignal,
+    ExternalCheck, ExternalKind, LocalHour, NumberLevel, RATE_MAX, RATE_MIN, RateWeight, Reason, ReasonCode,
+    ReportEvent, ReputationScore, SHORT_CALL_SECS, ScoreInputs, SipCode, reputation_score, score_weights,
+};
 pub use sms::{
     ANNOUNCED_PURPOSES, DEFAULT_MAX_SEGMENTS, EncodedSms, FACILITY_CHARS_MAX, Language, Placeholder, QuietPolicy,
     RenderedSms, SMS_SEGMENTS_MAX, SenderChoice, SenderId, SmsEncoding, SmsFields, SmsLength, SmsPlan, SmsQuietHours,
