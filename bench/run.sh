@@ -191,6 +191,11 @@ write_config() { # write_config FILE: the facilities, as [[facilities]] tables
 care_hours = "mon-sun 00:00-24:00"
 care_closed_on_holidays = false
 
+# The allocation benchmark dials from 60 s ahead, at any hour: without pre-call SMS
+# (most of those calls could not be announced, and `vigie serve` needs a provider).
+[sms]
+announce = []
+
 [[facilities]]
 id = "clinique-saint-jean"
 name = "Clinique Saint-Jean SAS"

@@ -471,7 +471,7 @@ fn rules_validate_and_name_themselves() {
     assert_eq!(
         codes.join(" "),
         "solicitation_hours public_holiday care_hours attempts_limit refusal_cooldown bloctel_listed \
-         bloctel_scrub_stale consent_missing consent_withdrawn"
+         bloctel_scrub_stale consent_missing consent_withdrawn sms_announcement sms_stop"
     );
     for &class in PurposeClass::ALL {
         assert_eq!(PurposeClass::parse(class.as_str()), Ok(class));

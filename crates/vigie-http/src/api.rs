@@ -111,7 +111,7 @@ fn no_controls(field: &str, value: &str, lines: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn phone(field: &str, value: &str) -> Result<E164, ApiError> {
+pub(crate) fn phone(field: &str, value: &str) -> Result<E164, ApiError> {
     E164::parse(value).map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
@@ -226,6 +226,8 @@ pub(crate) struct CallOut {
     caller_number: Option<String>,
     display_name: Option<String>,
     pool: String,
+    /// When the call's pre-call SMS goes (sms_api.rs), if it is announced.
+    sms_at: Option<String>,
 }
 
 impl From<CallAnswer> for CallOut {
@@ -236,6 +238,7 @@ impl From<CallAnswer> for CallOut {
             caller_number: a.caller_number.map(|n| n.to_string()),
             display_name: a.display_name,
             pool: a.pool.to_string(),
+            sms_at: a.sms_at.map(|t| t.to_string()),
         }
     }
 }
@@ -255,10 +258,14 @@ pub(crate) async fn post_call(State(s): State<AppState>, caller: Caller, body: B
     if !s.facilities.contains(&facility, &s.store).await? {
         return Err(ApiError::invalid("facility", format!("{facility} is not a known facility")));
     }
-    let answer = s
+    let mut answer = s
         .store
         .allocate(NewCall { call_ref, facility, purpose, patient_ref, patient_phone, dial_at }, &caller.0.name)
         .await?;
+    if !answer.created {
+        // A repeat answers as the first time did: the SMS planned then, read back.
+        answer.sms_at = crate::sms_api::planned_sms_at(&s.store, answer.call_id).await?;
+    }
     let status = if answer.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(CallOut::from(answer))).into_response())
 }
@@ -305,6 +312,8 @@ pub(crate) struct CallRecordOut {
     reassigned_at: Option<String>,
     outcome: Option<OutcomeOut>,
     solicitation_refused_at: Option<String>,
+    /// The call's pre-call SMS (sms_api.rs), if it has one.
+    sms: Option<crate::sms_api::SmsOut>,
 }
 
 pub(crate) async fn get_call(
@@ -315,6 +324,8 @@ pub(crate) async fn get_call(
     caller.require(&[Role::Dialer, Role::Ops, Role::Auditor])?;
     let id: i64 = id.parse().map_err(|_| ApiError::invalid("call_id", "must be an integer"))?;
     let c = s.store.call(id, &caller.0).await?.ok_or_else(|| ApiError::not_found("call", "call_id"))?;
+    // Read after the call, whose read is in the audit trail; the SMS holds no patient data.
+    let sms = s.store.call_sms(c.id).await?.map(crate::sms_api::SmsOut::from);
     let masked = "+33•••••••••".to_owned();
     Ok(Json(CallRecordOut {
         call_id: c.id,
@@ -338,6 +349,7 @@ pub(crate) async fn get_call(
         reassigned_at: c.reassigned_at.map(|t| t.to_string()),
         outcome: c.outcome.map(OutcomeOut::from),
         solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
+        sms,
     }))
 }
 
@@ -720,6 +732,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
     for p in &pools {
         out.push_str(&format!("vigie_pool_capacity_today{{pool=\"{}\"}} {}\n", p.code, p.capacity_today));
     }
+    crate::sms_api::write_metrics(&s.store, &mut out).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 

@@ -80,6 +80,19 @@ impl ApiError {
         )
     }
 
+    /// 401 for a webhook call whose signature header is missing or does not match the
+    /// body under the provider's shared secret.
+    pub fn bad_signature(header: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!(
+                "a valid signature is required: {header}: the HMAC-SHA256 of the body with the shared secret, in hex"
+            ),
+            None,
+        )
+    }
+
     /// 403.
     pub fn forbidden(role: &str) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("the {role} role may not do this"), None)

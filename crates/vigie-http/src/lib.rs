@@ -8,8 +8,9 @@ mod error;
 mod openapi_tests;
 mod privacy_api;
 mod retention;
+mod sms_api;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vigie_core::FacilityId;
+use vigie_sms::WebhookConfig;
 use vigie_store::{Store, StoreError};
 
 pub use error::ApiError;
@@ -64,12 +66,24 @@ impl FacilityCache {
 pub struct AppState {
     pub(crate) store: Store,
     pub(crate) facilities: Arc<FacilityCache>,
+    /// The receipt webhooks of the HTTP SMS gateways, by provider name (the
+    /// `{provider}` of `/v1/sms/receipts/{provider}`). Empty by default: every
+    /// provider is then unknown (404).
+    pub(crate) sms_webhooks: Arc<HashMap<String, WebhookConfig>>,
 }
 
 impl AppState {
-    /// The state over a store.
+    /// The state over a store, with no SMS receipt webhook.
     pub fn new(store: Store) -> AppState {
-        AppState { store, facilities: Arc::new(FacilityCache::default()) }
+        AppState { store, facilities: Arc::new(FacilityCache::default()), sms_webhooks: Arc::default() }
+    }
+
+    /// The same state, answering the delivery receipts of these HTTP gateways at
+    /// `POST /v1/sms/receipts/{provider}` (each checked with its shared secret). A
+    /// later webhook of the same provider name replaces an earlier one.
+    pub fn with_sms_webhooks(mut self, webhooks: impl IntoIterator<Item = WebhookConfig>) -> AppState {
+        self.sms_webhooks = Arc::new(webhooks.into_iter().map(|w| (w.provider.clone(), w)).collect());
+        self
     }
 }
 
@@ -90,6 +104,9 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/pools", get(api::get_pools))
         .route("/v1/consents", post(compliance_api::post_consent).get(compliance_api::get_consents))
         .route("/v1/consents/{consent_id}/withdraw", post(compliance_api::post_consent_withdraw))
+        .route("/v1/sms/optouts", post(sms_api::post_optout))
+        .route("/v1/sms/optouts/lookup", post(sms_api::post_optout_lookup))
+        .route("/v1/sms/receipts/{provider}", post(sms_api::post_receipt))
         .route("/v1/patients/{patient_ref}", delete(privacy_api::delete_patient))
         .route("/v1/patients/{patient_ref}/export", get(privacy_api::get_patient_export))
         .layer(DefaultBodyLimit::max(options.body_bytes_max))

@@ -1,9 +1,9 @@
 //! Checks that `openapi.json` describes the API as implemented: every route and method
 //! of `router` (read from the source of lib.rs, so that a new route without
 //! documentation fails here), the roles each handler requires (read from api.rs,
-//! privacy_api.rs and compliance_api.rs), the request bodies as the handlers parse them, the error body as
-//! error.rs writes it, and the answers of a real server against the documented statuses
-//! and schemas.
+//! privacy_api.rs, compliance_api.rs and sms_api.rs), the request bodies as the handlers
+//! parse them, the error body as error.rs writes it, and the answers of a real server
+//! against the documented statuses and schemas.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,6 +27,7 @@ const LIB_RS: &str = include_str!("lib.rs");
 const API_RS: &str = include_str!("api.rs");
 const PRIVACY_API_RS: &str = include_str!("privacy_api.rs");
 const COMPLIANCE_API_RS: &str = include_str!("compliance_api.rs");
+const SMS_API_RS: &str = include_str!("sms_api.rs");
 
 /// A handler's name and the source of its module (`api::get_call` → api.rs).
 fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
@@ -34,6 +35,7 @@ fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
         ("api", name) => Some((name, API_RS)),
         ("privacy_api", name) => Some((name, PRIVACY_API_RS)),
         ("compliance_api", name) => Some((name, COMPLIANCE_API_RS)),
+        ("sms_api", name) => Some((name, SMS_API_RS)),
         _ => None,
     }
 }
@@ -43,6 +45,10 @@ const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "
 
 /// Every role an API key can carry.
 const ROLES: [&str; 4] = ["admin", "dialer", "ops", "auditor"];
+
+/// The security scheme of the webhooks an SMS gateway calls: no API key, a signature
+/// of the body with the provider's shared secret instead.
+const SIGNED: &str = "receiptSignature";
 
 fn doc() -> Value {
     serde_json::from_str(DOC).expect("openapi.json is valid JSON")
@@ -208,7 +214,7 @@ fn router_routes() -> Vec<Route> {
 }
 
 /// Who may call a handler, read from its module (api.rs, privacy_api.rs,
-/// compliance_api.rs): `None` when
+/// compliance_api.rs, sms_api.rs): `None` when
 /// it takes no `Caller`, else the roles (admin always among them).
 fn handler_roles(handler: &str) -> Option<BTreeSet<String>> {
     let (name, src) = handler_source(handler)?;
@@ -275,6 +281,7 @@ fn documented_roles(op: &Value) -> Option<BTreeSet<String>> {
     let security = op["security"].as_array().expect("every operation states its security");
     match security.as_slice() {
         [] => None,
+        [one] if one.get(SIGNED).is_some() => None,
         [one] => Some(
             one["apiKey"]
                 .as_array()
@@ -285,6 +292,11 @@ fn documented_roles(op: &Value) -> Option<BTreeSet<String>> {
         ),
         _ => panic!("one security requirement per operation, listing the roles"),
     }
+}
+
+/// Whether an operation is authenticated by a signature of its body rather than a key.
+fn signed(op: &Value) -> bool {
+    op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get(SIGNED).is_some()))
 }
 
 fn request_example<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
@@ -557,8 +569,8 @@ fn documented_roles_and_errors_follow_the_handlers() {
         );
         let statuses: BTreeSet<&str> =
             op["responses"].as_object().expect("responses").keys().map(String::as_str).collect();
-        let authenticated = roles.is_some();
-        assert_eq!(statuses.contains("401"), authenticated, "{at}: 401 documented iff a key is needed");
+        let authenticated = roles.is_some() || signed(op);
+        assert_eq!(statuses.contains("401"), authenticated, "{at}: 401 documented iff a key or a signature is needed");
         let restricted = roles.as_ref().is_some_and(|r| *r != all);
         assert_eq!(statuses.contains("403"), restricted, "{at}: 403 documented iff some role may not call it");
         let takes_body = handler_takes_body(&route.handler);
@@ -742,6 +754,9 @@ fn enums_are_those_of_the_code() {
     assert_eq!(documented_enum(&doc, "CallRule"), names(vigie_core::CallRule::ALL.iter().map(|r| r.as_str())));
     assert_eq!(documented_enum(&doc, "DiallingMode"), names(vigie_core::DiallingMode::ALL.iter().map(|m| m.as_str())));
     assert_eq!(documented_enum(&doc, "PurposeClass"), names(vigie_core::PurposeClass::ALL.iter().map(|c| c.as_str())));
+    assert_eq!(documented_enum(&doc, "SmsStatus"), names(vigie_core::SmsStatus::ALL.iter().map(|s| s.as_str())));
+    assert_eq!(documented_enum(&doc, "SmsEncoding"), names(vigie_core::SmsEncoding::ALL.iter().map(|e| e.as_str())));
+    assert_eq!(documented_enum(&doc, "SmsOptOutSource"), names(crate::sms_api::OPTOUT_SOURCES));
     let kinds = doc["components"]["schemas"]["Opposition"]["properties"]["kind"]["enum"].clone();
     assert_eq!(kinds, json!(vigie_store::OppositionKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()));
 }
@@ -767,6 +782,7 @@ async fn the_error_schema_is_what_error_rs_writes() {
         ApiError::from(InvalidField::new("outcome", "must be one of: answered")),
         ApiError::not_found("call", "call_id"),
         ApiError::unauthorized(),
+        ApiError::bad_signature("X-Signature"),
         ApiError::forbidden("auditor"),
         ApiError::too_large(65_536),
         ApiError::malformed("the body is not valid JSON: EOF"),
@@ -850,10 +866,18 @@ fn parses_number(b: &Bytes) -> Result<(), ApiError> {
     api::parse::<api::NumberIn>(b)?.validate().map(|_| ())
 }
 
+fn parses_optout(b: &Bytes) -> Result<(), ApiError> {
+    api::parse::<crate::sms_api::OptOutIn>(b)?.validate().map(|_| ())
+}
+
+/// The bodies no DTO reads: an SMS gateway's receipts, read through the provider's
+/// `WebhookConfig` (its JSON pointers), checked by `receipt_examples_are_read_by_the_default_webhook`.
+const GATEWAY_BODIES: [(&str, &str); 1] = [("/v1/sms/receipts/{provider}", "post")];
+
 #[tokio::test]
 async fn request_bodies_are_what_the_handlers_parse() {
     let doc = doc();
-    let parsers: [(&str, &str, Parser); 8] = [
+    let parsers: [(&str, &str, Parser); 10] = [
         ("/v1/facilities", "post", parses_facility),
         ("/v1/calls", "post", parses::<api::CallIn>),
         ("/v1/calls/{call_id}/outcome", "post", parses::<api::OutcomeIn>),
@@ -862,6 +886,8 @@ async fn request_bodies_are_what_the_handlers_parse() {
         ("/v1/numbers/{number}", "patch", parses::<api::NumberPatch>),
         ("/v1/consents", "post", parses::<crate::compliance_api::ConsentIn>),
         ("/v1/consents/{consent_id}/withdraw", "post", parses::<crate::compliance_api::WithdrawIn>),
+        ("/v1/sms/optouts", "post", parses_optout),
+        ("/v1/sms/optouts/lookup", "post", parses::<crate::sms_api::OptOutLookupIn>),
     ];
     // Members serde leaves optional but the handler then requires.
     let required_by_handler: [(&str, &str); 1] = [("/v1/numbers/{number}", "reason")];
@@ -869,6 +895,7 @@ async fn request_bodies_are_what_the_handlers_parse() {
         .into_iter()
         .filter(|(_, _, op)| op.get("requestBody").is_some())
         .map(|(p, m, _)| (p, m))
+        .filter(|(p, m)| !GATEWAY_BODIES.contains(&(p.as_str(), m.as_str())))
         .collect();
     let covered: BTreeSet<(String, String)> =
         parsers.iter().map(|(p, m, _)| ((*p).to_owned(), (*m).to_owned())).collect();
@@ -914,6 +941,25 @@ async fn request_bodies_are_what_the_handlers_parse() {
     }
 }
 
+#[test]
+fn receipt_examples_are_read_by_the_default_webhook() {
+    let doc = doc();
+    let webhook = vigie_sms::WebhookConfig::new("gw", b"shared secret");
+    for (path, method) in GATEWAY_BODIES {
+        let examples = operation(&doc, path, method)["requestBody"]["content"]["application/json"]["examples"]
+            .as_object()
+            .expect("examples");
+        assert!(!examples.is_empty(), "{method} {path}: request examples");
+        for (name, e) in examples {
+            let body = e["value"].to_string();
+            let read = webhook.receipt(Some(&webhook.sign(body.as_bytes())), body.as_bytes());
+            assert!(read.is_ok(), "{method} {path}: example {name} is not read by the default webhook: {read:?}");
+        }
+    }
+    let scheme = &doc["components"]["securitySchemes"][SIGNED];
+    assert_eq!(scheme["name"], json!(webhook.signature_header), "the default signature header is documented");
+}
+
 // ----- a real server against the document -----
 
 struct Server {
@@ -936,7 +982,7 @@ impl Server {
             Arc::new(move || Timestamp::from_second(clock_now.load(Ordering::SeqCst)).expect("a test instant"));
         let url = format!("sqlite://{}?mode=rwc", dir.join("vigie.db").display());
         let store = Store::open(
-            &StoreOptions::new(url),
+            &StoreOptions { sms: sms_policy(), ..StoreOptions::new(url) },
             Catalog::seed_defaults(),
             vigie_store::generate_data_key().0,
             Calendar::paris(),
@@ -950,7 +996,8 @@ impl Server {
         {
             keys.insert(name, store.create_key(&format!("{name}-key"), role, "test").await.expect("a key"));
         }
-        let app = crate::router(crate::AppState::new(store.clone()), crate::HttpOptions::default());
+        let state = crate::AppState::new(store.clone()).with_sms_webhooks([gateway()]);
+        let app = crate::router(state, crate::HttpOptions::default());
         (Server { app, doc: doc(), now, keys }, store)
     }
 
@@ -961,10 +1008,26 @@ impl Server {
     /// Sends a request and checks that its status is documented for the operation and
     /// that its body matches the documented content.
     async fn send(&self, method: &str, template: &str, path: &str, key: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        self.send_with(method, template, path, key, &[], body).await
+    }
+
+    /// `send` with more headers.
+    async fn send_with(
+        &self,
+        method: &str,
+        template: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut req = Request::builder().method(method.to_ascii_uppercase().as_str()).uri(path);
         if let Some(role) = key {
             let token = self.keys.get(role).map_or(role.to_owned(), Clone::clone);
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
         }
         let req = req.body(body.map_or_else(Body::empty, Body::from)).expect("a request");
         let res = self.app.clone().oneshot(req).await.expect("the router answers");
@@ -1009,6 +1072,40 @@ impl Server {
     fn example(&self, path: &str, method: &str, name: &str) -> Value {
         request_example(&self.doc, path, method, name).clone()
     }
+
+    /// Posts a receipt to the `gw` gateway's webhook, signed with `signature` (the
+    /// body's own when `None`).
+    async fn receipt(&self, provider: &str, body: &[u8], signature: Option<&str>) -> Answer {
+        let signature = signature.map_or_else(|| gateway().sign(body), str::to_owned);
+        let path = format!("/v1/sms/receipts/{provider}");
+        let headers = [("X-Signature", signature)];
+        self.send_with("post", "/v1/sms/receipts/{provider}", &path, None, &headers, Some(body.to_vec())).await
+    }
+}
+
+/// The announced purposes of the test server: reminders, and surveys whose calls stop
+/// with their SMS.
+fn sms_policy() -> vigie_store::SmsPolicy {
+    let purpose = |name: &str, stop_ends_calls: bool| {
+        let text = vigie_core::default_template_text(name, vigie_core::Language::Fr).expect("a default text");
+        let sms = vigie_store::PurposeSms {
+            timing: vigie_core::SmsTiming::default(),
+            template: vigie_core::Template::parse("t", text, 3).expect("the default text fits"),
+            facility_templates: std::collections::HashMap::new(),
+            require_announcement: false,
+            stop_ends_calls,
+        };
+        (vigie_core::Purpose::parse(name).expect("a purpose"), sms)
+    };
+    vigie_store::SmsPolicy {
+        purposes: [purpose("appointment_reminder", false), purpose("satisfaction_survey", true)].into(),
+        ..vigie_store::SmsPolicy::default()
+    }
+}
+
+/// The test server's HTTP gateway.
+fn gateway() -> vigie_sms::WebhookConfig {
+    vigie_sms::WebhookConfig::new("gw", b"shared secret")
 }
 
 #[tokio::test]
@@ -1017,13 +1114,13 @@ async fn a_server_answers_as_documented() {
     let dir = std::env::temp_dir().join(format!("vigie-http-openapi-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let (s, store) = Server::start(&dir).await;
-    run_through(&s).await;
+    run_through(&s, &store).await;
     drop(s);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn run_through(s: &Server) {
+async fn run_through(s: &Server, store: &Store) {
     // Probes and documents.
     assert_eq!(s.get("/livez", "/livez", None).await.body, "ok");
     assert_eq!(s.get("/healthz", "/healthz", None).await.body["backend"], "sqlite");
@@ -1097,6 +1194,68 @@ async fn run_through(s: &Server) {
     assert_eq!(s.get(one, "/v1/calls/abc", Some("auditor")).await.status, 422);
     assert_eq!(s.get(one, "/v1/calls/999", Some("auditor")).await.status, 404);
 
+    // The call's SMS: planned at the start of its window, submitted, then its receipt.
+    assert_eq!(first.body["sms_at"], "2026-11-27T08:00:00Z");
+    let planned = s.get(one, &path, Some("auditor")).await.body["sms"].clone();
+    assert_eq!((&planned["status"], &planned["encoding"]), (&json!("queued"), &json!("gsm7")));
+    let segments = planned["segments"].as_u64().expect("segments");
+    let due = store.claim_due_sms("test-dispatcher", ts("2026-11-27T08:00:00Z"), 10).await.expect("due SMS");
+    assert_eq!(due.len(), 1);
+    let accepted = vigie_store::SubmitResult::Accepted { provider: "gw".into(), message_ids: vec!["gw-1".into()] };
+    store.record_sms_submission(due[0].id, &accepted, ts("2026-11-27T08:00:00Z")).await.expect("recorded");
+    let receipts = "/v1/sms/receipts/{provider}";
+    let delivered = s.example(receipts, post, "delivered").to_string().into_bytes();
+    assert_eq!(s.receipt("other-gw", &delivered, None).await.status, 404);
+    assert_eq!(s.receipt("gw", &delivered, Some("sha256=00")).await.status, 401);
+    assert_eq!(s.send(post, receipts, "/v1/sms/receipts/gw", None, Some(delivered.clone())).await.status, 401);
+    assert_eq!(s.get(one, &path, Some("auditor")).await.body["sms"]["status"], "submitted");
+    assert_eq!(s.receipt("gw", b"{\"message_id\":", None).await.status, 400);
+    assert_eq!(s.receipt("gw", br#"{"message_id":"gw-1"}"#, None).await.body["field"], "status");
+    assert_eq!(s.receipt("gw", br#"{"message_id":"gw-1","status":"lost"}"#, None).await.body["field"], "status");
+    let unknown = s.receipt("gw", br#"{"message_id":"gw-999","status":"DELIVRD"}"#, None).await;
+    assert_eq!((unknown.status, &unknown.body["applied"]), (202, &json!(false)));
+    let applied = s.receipt("gw", &delivered, None).await;
+    assert_eq!((applied.status, &applied.body["status"]), (200, &json!("delivered")));
+    let settled = s.get(one, &path, Some("auditor")).await.body["sms"].clone();
+    assert_eq!((&settled["status"], &settled["submitted_at"]), (&json!("delivered"), &json!("2026-11-27T08:00:00Z")));
+
+    // SMS opt-outs, and a survey call to the patient who opted out.
+    let optouts = "/v1/sms/optouts";
+    let optout = s.example(optouts, post, "agent");
+    assert_eq!(s.json(post, optouts, optouts, "auditor", &optout).await.status, 403);
+    let recorded = s.json(post, optouts, optouts, "dialer", &optout).await;
+    assert_eq!((recorded.status, &recorded.body["source"]), (201, &json!("agent")));
+    let mut letter = optout.clone();
+    letter["source"] = json!("letter");
+    let known = s.json(post, optouts, optouts, "ops", &letter).await;
+    assert_eq!((known.status, &known.body["source"]), (200, &json!("agent")));
+    let mut bad = optout.clone();
+    bad["patient_phone"] = json!("hello");
+    assert_eq!(s.json(post, optouts, optouts, "ops", &bad).await.body["field"], "patient_phone");
+    bad["patient_phone"] = optout["patient_phone"].clone();
+    bad["source"] = json!("pigeon");
+    assert_eq!(s.json(post, optouts, optouts, "ops", &bad).await.body["field"], "source");
+    let lookup = "/v1/sms/optouts/lookup";
+    let asked = s.example(lookup, post, "patient");
+    assert_eq!(s.json(post, lookup, lookup, "dialer", &asked).await.status, 403);
+    let found = s.json(post, lookup, lookup, "auditor", &asked).await;
+    assert_eq!(
+        (found.status, &found.body["opted_out"], &found.body["at"]),
+        (200, &json!(true), &json!("2026-11-27T08:00:00Z"))
+    );
+    let nobody = s.json(post, lookup, lookup, "ops", &json!({"patient_phone": "06 99 99 99 99"})).await;
+    assert_eq!((&nobody.body["opted_out"], &nobody.body["source"]), (&json!(false), &Value::Null));
+    assert_eq!(
+        s.json(post, lookup, lookup, "ops", &json!({"patient_phone": "+3361"})).await.body["field"],
+        "patient_phone"
+    );
+    let mut survey = call.clone();
+    survey["call_ref"] = json!("dialer-42-0005");
+    survey["purpose"] = json!("satisfaction_survey");
+    survey["patient_phone"] = optout["patient_phone"].clone();
+    let stopped = s.json(post, calls, calls, "dialer", &survey).await;
+    assert_eq!((stopped.status, &stopped.body["rule"]), (409, &json!("sms_stop")));
+
     // Outcomes and reports, 35 minutes later.
     s.set_now("2026-11-27T08:35:00Z");
     let outcome = "/v1/calls/{call_id}/outcome";
@@ -1119,6 +1278,19 @@ async fn run_through(s: &Server) {
     assert_eq!(s.json(post, reports, reports, "dialer", &unknown).await.status, 404);
     let spam = s.json(post, outcome, &out_path, "dialer", &s.example(outcome, post, "shown_as_spam")).await;
     assert_eq!(spam.body["report"]["quarantined"], true);
+    let metrics = s.get("/metrics", "/metrics", None).await.body;
+    let metrics = metrics.as_str().expect("text");
+    let labels = "facility=\"clinique-saint-jean\",purpose=\"appointment_reminder\",status=\"delivered\"";
+    for line in [
+        format!("vigie_sms_total{{{labels}}} 1\n"),
+        format!("vigie_sms_segments_total{{{labels}}} {segments}\n"),
+        // The last outcome posted (shown as spam) was answered.
+        "vigie_answer_rate{pool=\"A\",announced=\"true\"} 1\n".to_owned(),
+        "vigie_answer_rate_calls{pool=\"A\",announced=\"true\"} 1\n".to_owned(),
+        "vigie_answer_rate_answered{pool=\"A\",announced=\"true\"} 1\n".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "/metrics lacks {line:?}:\n{metrics}");
+    }
 
     // A number's state.
     let detail = "/v1/numbers/{number}";

@@ -148,6 +148,11 @@ impl SmsData {
         now: Timestamp,
     ) -> Result<Announce, vigie_core::RuleRefusal> {
         let Some(p) = shared.sms.purposes.get(&call.purpose) else { return Ok(Announce::None) };
+        // Only a mobile receives an SMS: a call to a landline goes unannounced (its
+        // answer has no `sms_at`).
+        if call.patient_phone.category() != vigie_core::NumberCategory::Mobile {
+            return Ok(Announce::None);
+        }
         if self.opted_out.contains(&shared.pseudonyms.optout_hash(call.patient_phone.as_str())) {
             if p.stop_ends_calls {
                 return Err(vigie_core::RuleRefusal { rule: vigie_core::CallRule::SmsStop, next_allowed_at: None });
@@ -491,9 +496,12 @@ impl Store {
         } else {
             &[SmsStatus::Submitted, SmsStatus::Queued]
         };
+        // Numbered placeholders throughout: SQLite numbers a plain `?` from 1 whatever
+        // came before it.
+        let statuses: Vec<String> = (5..5 + from.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE sms SET status = $1, final_at = $2, error = $3 WHERE id = $4 AND status IN ({})",
-            list(self.shared.backend, from.len(), 5)
+            statuses.join(",")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(micros(now)).bind(error).bind(id);
         for s in from {
@@ -579,7 +587,7 @@ impl Store {
     /// SMS per facility, purpose and status, with their segments.
     pub async fn sms_counts(&self) -> Result<Vec<SmsCount>, StoreError> {
         let rows = sqlx::query(
-            "SELECT facility, purpose, status, COUNT(*), SUM(segments) FROM sms GROUP BY facility, purpose, status ORDER BY facility, purpose, status",
+            "SELECT facility, purpose, status, COUNT(*), CAST(SUM(segments) AS BIGINT) FROM sms GROUP BY facility, purpose, status ORDER BY facility, purpose, status",
         )
         .fetch_all(&self.shared.pool)
         .await?;

@@ -267,6 +267,7 @@ impl Writer {
         self.stage(&mut batch);
         let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
         self.promote(tx, &mut batch).await?;
+        let mut unplanned = std::collections::HashSet::new();
         if !batch.announce.is_empty() {
             // An SMS row finds its call by call_ref: PostgreSQL runs a script's parts on
             // one snapshot, so the calls go first there.
@@ -275,6 +276,7 @@ impl Writer {
             }
             for (call, caller, send_at, actor) in std::mem::take(&mut batch.announce) {
                 if let Err(why) = sms.stage(&shared, &mut batch.script, &call, &caller, send_at, batch.now) {
+                    unplanned.insert(call.call_ref.clone());
                     tracing::warn!(call_ref = %call.call_ref, reason = %why, "the call's SMS could not be planned");
                     batch.audit.push(Entry::new(
                         batch.now,
@@ -318,6 +320,9 @@ impl Writer {
                 (Some(Slot::Done(r)), _) => Reply::Allocate(r),
                 (Some(Slot::Inserted { call_ref, mut answer }), _) => {
                     answer.call_id = batch.inserted.get(&call_ref).copied().unwrap_or_default();
+                    if unplanned.contains(&call_ref) {
+                        answer.sms_at = None;
+                    }
                     Reply::Allocate(Ok(answer))
                 }
                 (None, Some(reply)) => reply,

@@ -1,14 +1,22 @@
 //! The configuration file (TOML), read in one place, with documented defaults. Every
 //! field is optional; `vigie config` prints the defaults as a commented file.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
-use vigie_core::{Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, PoolRole, Purpose};
-use vigie_store::Facility;
+use vigie_core::{
+    ANNOUNCED_PURPOSES, Catalog, DEFAULT_MAX_SEGMENTS, E164, FacilityId, Language, Policy, PoolCode, PoolDef, PoolRole,
+    Purpose, QuietPolicy, SenderChoice, SenderId, SignedDuration, SmsQuietHours, SmsTiming, SmsWindow, Template,
+    TimeRange, default_template_text,
+};
+use vigie_sms::{ConfigError, HttpConfig, HttpProvider, SmppConfig, WebhookConfig};
+use vigie_store::{Facility, PurposeSms, SmsPolicy};
 
 use crate::privacy::{PrivacyConfig, RetentionConfig, Secret};
+use crate::sms::{DispatchConfig, ProviderKind, ProviderSpec};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -30,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) retention: RetentionConfig,
     #[serde(default)]
     pub(crate) compliance: crate::compliance::ComplianceConfig,
+    #[serde(default)]
+    pub(crate) sms: SmsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +147,7 @@ impl Config {
         crate::privacy::legal_bases(&config)?;
         crate::privacy::retention(&config)?;
         crate::compliance::options(&config)?;
+        sms(&config)?;
         Ok(config)
     }
 
@@ -194,6 +205,417 @@ impl Config {
     }
 }
 
+// ----- [sms] -----
+
+/// `[sms]`: the pre-call SMS. Every key is optional: by default the patient calls are
+/// announced (README, "Pre-call SMS") with the French texts, from the caller number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SmsConfig {
+    /// The purposes whose calls are announced; `[]` announces none.
+    announce: Vec<String>,
+    /// The language of the default texts: fr or en.
+    language: String,
+    /// The sender of facilities without their own: `caller` or an alphanumeric ID.
+    sender: String,
+    /// The provider of facilities without their own; default: the first listed.
+    provider: Option<String>,
+    dispatch_interval_ms: u64,
+    dispatch_batch_max: u32,
+    events_max: usize,
+    /// Purpose → its window, quiet hours and text.
+    purposes: BTreeMap<String, PurposeSmsConfig>,
+    /// Facility → its sender, provider and texts.
+    facilities: BTreeMap<String, FacilitySmsConfig>,
+    providers: Vec<SmsProviderConfig>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> SmsConfig {
+        SmsConfig {
+            announce: ANNOUNCED_PURPOSES.iter().map(|p| (*p).to_owned()).collect(),
+            language: Language::Fr.as_str().to_owned(),
+            sender: SENDER_CALLER.to_owned(),
+            provider: None,
+            dispatch_interval_ms: 1_000,
+            dispatch_batch_max: 100,
+            events_max: 1_024,
+            purposes: BTreeMap::new(),
+            facilities: BTreeMap::new(),
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// The sender value that means "the number the call comes from".
+const SENDER_CALLER: &str = "caller";
+
+/// `[sms.purposes.NAME]`: each key falls back to its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurposeSmsConfig {
+    lead_max_minutes: Option<u32>,
+    lead_min_minutes: Option<u32>,
+    hours: Option<String>,
+    quiet_policy: Option<String>,
+    quiet_lead_max_hours: Option<u32>,
+    sundays_allowed: Option<bool>,
+    holidays_allowed: Option<bool>,
+    template: Option<String>,
+    max_segments: Option<u32>,
+    require_announcement: Option<bool>,
+    stop_ends_calls: Option<bool>,
+}
+
+/// `[sms.facilities.ID]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FacilitySmsConfig {
+    sender: Option<String>,
+    provider: Option<String>,
+    /// Purpose → text.
+    #[serde(default)]
+    templates: BTreeMap<String, String>,
+}
+
+/// `[[sms.providers]]`: the keys of its `kind` only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsProviderConfig {
+    name: String,
+    kind: String,
+    failover: Option<String>,
+    // smpp
+    address: Option<String>,
+    system_id: Option<String>,
+    password: Option<Secret>,
+    system_type: Option<String>,
+    enquire_link_s: Option<u64>,
+    // smpp and http
+    window: Option<usize>,
+    messages_per_second: Option<u32>,
+    // http
+    url: Option<String>,
+    headers: Option<BTreeMap<String, Secret>>,
+    body: Option<serde_json::Value>,
+    message_id_pointer: Option<String>,
+    timeout_s: Option<u64>,
+    webhook_secret: Option<Secret>,
+    webhook_signature_header: Option<String>,
+    webhook_message_id_pointer: Option<String>,
+    webhook_status_pointer: Option<String>,
+    // log
+    delay_ms: Option<u64>,
+}
+
+/// What `[sms]` sets up: the store's policy, the dispatcher's providers, and the
+/// receipt webhooks of the HTTP gateways.
+#[derive(Debug)]
+pub(crate) struct SmsSetup {
+    /// Which calls are announced, when, with which text, from whom.
+    pub(crate) policy: SmsPolicy,
+    /// The providers and which facility uses which.
+    pub(crate) dispatch: DispatchConfig,
+    /// The signed receipt webhooks (`POST /v1/sms/receipts/{provider}`).
+    pub(crate) webhooks: Vec<WebhookConfig>,
+}
+
+/// The setup of `[sms]`, every value checked; an error names the key and the rule.
+pub(crate) fn sms(config: &Config) -> anyhow::Result<SmsSetup> {
+    let c = &config.sms;
+    let language = Language::parse(&c.language).map_err(|e| anyhow!("sms.language: {}", e.rule))?;
+    if !(10..=60_000).contains(&c.dispatch_interval_ms) {
+        bail!("sms.dispatch_interval_ms: must be between 10 and 60000");
+    }
+    if !(1..=10_000).contains(&c.dispatch_batch_max) {
+        bail!("sms.dispatch_batch_max: must be between 1 and 10000");
+    }
+    if !(1..=100_000).contains(&c.events_max) {
+        bail!("sms.events_max: must be between 1 and 100000");
+    }
+    let rules = crate::compliance::options(config)?.rules;
+    let mut announced = Vec::new();
+    for (i, name) in c.announce.iter().enumerate() {
+        announced.push(Purpose::parse(name).map_err(|e| anyhow!("sms.announce[{i}]: `{name}`: {}", e.rule))?);
+    }
+    for name in c.purposes.keys() {
+        Purpose::parse(name).map_err(|e| anyhow!("sms.purposes.{name}: {}", e.rule))?;
+    }
+    // Every purpose configured is checked, announced or not.
+    let mut policy = SmsPolicy::default();
+    let mut max_segments = HashMap::new();
+    let no_settings = PurposeSmsConfig::default();
+    let configured = c.purposes.keys().filter_map(|p| Purpose::parse(p).ok());
+    for purpose in announced.iter().cloned().chain(configured) {
+        let settings = c.purposes.get(purpose.as_str()).unwrap_or(&no_settings);
+        let sms = purpose_sms(&purpose, settings, language, &rules)?;
+        max_segments.insert(purpose.clone(), sms.template.max_segments());
+        if announced.contains(&purpose) {
+            policy.purposes.insert(purpose, sms);
+        }
+    }
+    policy.default_sender = Some(sender_choice("sms.sender", &c.sender)?);
+    let providers = sms_providers(c)?;
+    let names: Vec<&str> = providers.0.iter().map(|p| p.name.as_str()).collect();
+    if let Some(name) = &c.provider
+        && !names.contains(&name.as_str())
+    {
+        bail!("sms.provider: no [[sms.providers]] is named `{name}`");
+    }
+    let mut facility_providers = HashMap::new();
+    for (id, f) in &c.facilities {
+        let at = format!("sms.facilities.{id}");
+        let facility = FacilityId::parse(id).map_err(|e| anyhow!("{at}: {}", e.rule))?;
+        if let Some(text) = &f.sender {
+            policy.senders.insert(facility.clone(), sender_choice(&format!("{at}.sender"), text)?);
+        }
+        if let Some(name) = &f.provider {
+            if !names.contains(&name.as_str()) {
+                bail!("{at}.provider: no [[sms.providers]] is named `{name}`");
+            }
+            facility_providers.insert(facility.clone(), name.clone());
+        }
+        for (purpose, text) in &f.templates {
+            let key = format!("{at}.templates.{purpose}");
+            let purpose = Purpose::parse(purpose).map_err(|e| anyhow!("{key}: {}", e.rule))?;
+            let max = max_segments.get(&purpose).copied().unwrap_or(DEFAULT_MAX_SEGMENTS);
+            let template = Template::parse(&key, text, max)?;
+            if let Some(p) = policy.purposes.get_mut(&purpose) {
+                p.facility_templates.insert(facility.clone(), template);
+            }
+        }
+    }
+    let (providers, webhooks) = providers;
+    let dispatch = DispatchConfig {
+        providers,
+        default_provider: c.provider.clone(),
+        facility_providers,
+        interval: Duration::from_millis(c.dispatch_interval_ms),
+        batch_max: c.dispatch_batch_max,
+        events_max: c.events_max,
+    };
+    Ok(SmsSetup { policy, dispatch, webhooks })
+}
+
+/// One purpose's SMS: its timing, checked, and its template, parsed.
+fn purpose_sms(
+    purpose: &Purpose,
+    c: &PurposeSmsConfig,
+    language: Language,
+    rules: &vigie_core::ComplianceRules,
+) -> anyhow::Result<PurposeSms> {
+    let at = format!("sms.purposes.{purpose}");
+    let lead_max = c.lead_max_minutes.unwrap_or(30);
+    let lead_min = c.lead_min_minutes.unwrap_or(15);
+    let window = SmsWindow::new(lead_max, lead_min).map_err(|e| anyhow!("{at}.{}: {}", e.field, e.rule))?;
+    let allowed = match &c.hours {
+        Some(text) => TimeRange::parse(text).map_err(|e| anyhow!("{at}.hours: {}", e.rule))?,
+        None => SmsQuietHours::default().allowed,
+    };
+    let policy = match c.quiet_policy.as_deref().unwrap_or("latest_before") {
+        "latest_before" => {
+            let hours = c.quiet_lead_max_hours.unwrap_or(18);
+            if u64::from(hours) * 60 < u64::from(lead_max) || hours > 7 * 24 {
+                bail!(
+                    "{at}.quiet_lead_max_hours: must be between the window's lead_max_minutes ({lead_max} minutes) and 168 hours"
+                );
+            }
+            QuietPolicy::LatestBefore { lead_max: SignedDuration::from_hours(i64::from(hours)) }
+        }
+        "delay_call" => {
+            if c.quiet_lead_max_hours.is_some() {
+                bail!("{at}.quiet_lead_max_hours: only with quiet_policy = \"latest_before\"");
+            }
+            QuietPolicy::DelayCall
+        }
+        other => bail!("{at}.quiet_policy: `{other}` must be latest_before or delay_call"),
+    };
+    let timing = SmsTiming {
+        window,
+        quiet: SmsQuietHours {
+            allowed,
+            sundays_allowed: c.sundays_allowed.unwrap_or(false),
+            holidays_allowed: c.holidays_allowed.unwrap_or(false),
+        },
+        policy,
+        holidays: rules.holidays.clone(),
+        search_days: rules.search_days,
+    };
+    timing.validate().map_err(|e| anyhow!("{at}: {e}"))?;
+    let max_segments = c.max_segments.unwrap_or(DEFAULT_MAX_SEGMENTS);
+    let template = match &c.template {
+        Some(text) => Template::parse(&format!("{at}.template"), text, max_segments)?,
+        None => {
+            let Some(text) = default_template_text(purpose.as_str(), language) else {
+                bail!("{at}.template: required: {purpose} has no default text");
+            };
+            Template::parse(&format!("{at}.template (the default {language} text)"), text, max_segments)?
+        }
+    };
+    Ok(PurposeSms {
+        timing,
+        template,
+        facility_templates: HashMap::new(),
+        require_announcement: c.require_announcement.unwrap_or(true),
+        stop_ends_calls: c.stop_ends_calls.unwrap_or(purpose.as_str() == "satisfaction_survey"),
+    })
+}
+
+/// `caller`, or an alphanumeric sender ID.
+fn sender_choice(key: &str, text: &str) -> anyhow::Result<SenderChoice> {
+    if text == SENDER_CALLER {
+        return Ok(SenderChoice::CallerNumber);
+    }
+    let id = SenderId::parse(text).map_err(|e| anyhow!("{key}: `{text}`: {} (or \"{SENDER_CALLER}\")", e.rule))?;
+    Ok(SenderChoice::Alphanumeric(id))
+}
+
+/// The providers of `[[sms.providers]]`, each checked, and the HTTP gateways' webhooks.
+fn sms_providers(c: &SmsConfig) -> anyhow::Result<(Vec<ProviderSpec>, Vec<WebhookConfig>)> {
+    let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    let mut specs = Vec::new();
+    let mut webhooks = Vec::new();
+    for (i, p) in c.providers.iter().enumerate() {
+        let at = format!("sms.providers[{i}] ({})", p.name);
+        let ok_name = (1..=32).contains(&p.name.len())
+            && p.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok_name {
+            bail!("sms.providers[{i}].name: `{}` must be 1 to 32 letters, digits, '-' or '_'", p.name);
+        }
+        if names.iter().filter(|n| **n == p.name).count() > 1 {
+            bail!("{at}.name: two providers are named `{}`", p.name);
+        }
+        if let Some(other) = &p.failover {
+            if *other == p.name {
+                bail!("{at}.failover: must name another provider");
+            }
+            if !names.contains(&other.as_str()) {
+                bail!("{at}.failover: no [[sms.providers]] is named `{other}`");
+            }
+        }
+        let keys = [
+            ("address", p.address.is_some()),
+            ("system_id", p.system_id.is_some()),
+            ("password", p.password.is_some()),
+            ("system_type", p.system_type.is_some()),
+            ("enquire_link_s", p.enquire_link_s.is_some()),
+            ("window", p.window.is_some()),
+            ("messages_per_second", p.messages_per_second.is_some()),
+            ("url", p.url.is_some()),
+            ("headers", p.headers.is_some()),
+            ("body", p.body.is_some()),
+            ("message_id_pointer", p.message_id_pointer.is_some()),
+            ("timeout_s", p.timeout_s.is_some()),
+            ("webhook_secret", p.webhook_secret.is_some()),
+            ("webhook_signature_header", p.webhook_signature_header.is_some()),
+            ("webhook_message_id_pointer", p.webhook_message_id_pointer.is_some()),
+            ("webhook_status_pointer", p.webhook_status_pointer.is_some()),
+            ("delay_ms", p.delay_ms.is_some()),
+        ];
+        let allowed: &[&str] = match p.kind.as_str() {
+            "log" => &["delay_ms"],
+            "smpp" => {
+                &["address", "system_id", "password", "system_type", "enquire_link_s", "window", "messages_per_second"]
+            }
+            "http" => &[
+                "url",
+                "headers",
+                "body",
+                "message_id_pointer",
+                "timeout_s",
+                "window",
+                "messages_per_second",
+                "webhook_secret",
+                "webhook_signature_header",
+                "webhook_message_id_pointer",
+                "webhook_status_pointer",
+            ],
+            other => bail!("{at}.kind: `{other}` must be log, smpp or http"),
+        };
+        if let Some((key, _)) = keys.iter().find(|(key, set)| *set && !allowed.contains(key)) {
+            bail!("{at}.{key}: not a key of kind {}", p.kind);
+        }
+        let required = |key: &str, value: &Option<String>| -> anyhow::Result<String> {
+            value.clone().ok_or_else(|| anyhow!("{at}.{key}: required for kind {}", p.kind))
+        };
+        let config_error = |e: ConfigError| anyhow!("{at}.{}: {}", e.field, e.rule);
+        let kind = match p.kind.as_str() {
+            "log" => {
+                let delay_ms = p.delay_ms.unwrap_or(1_000);
+                if delay_ms > 60_000 {
+                    bail!("{at}.delay_ms: must be at most 60000");
+                }
+                ProviderKind::Log { delay: Duration::from_millis(delay_ms) }
+            }
+            "smpp" => {
+                let password = p.password.as_ref().map_or("", Secret::expose);
+                let mut smpp = SmppConfig::new(
+                    &p.name,
+                    &required("address", &p.address)?,
+                    &required("system_id", &p.system_id)?,
+                    password,
+                );
+                if let Some(t) = &p.system_type {
+                    smpp.system_type.clone_from(t);
+                }
+                smpp.window = p.window.unwrap_or(smpp.window);
+                smpp.messages_per_second = p.messages_per_second.unwrap_or(smpp.messages_per_second);
+                if let Some(s) = p.enquire_link_s {
+                    smpp.enquire_link_interval = Duration::from_secs(s);
+                }
+                smpp.validate().map_err(config_error)?;
+                ProviderKind::Smpp(smpp)
+            }
+            _ => {
+                let Some(body) = p.body.clone() else { bail!("{at}.body: required for kind http") };
+                let mut http = HttpConfig::new(
+                    &p.name,
+                    &required("url", &p.url)?,
+                    body,
+                    &required("message_id_pointer", &p.message_id_pointer)?,
+                );
+                http.headers = p.headers.iter().flatten().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect();
+                http.window = p.window.unwrap_or(http.window);
+                http.messages_per_second = p.messages_per_second.unwrap_or(http.messages_per_second);
+                if let Some(s) = p.timeout_s {
+                    http.timeout = Duration::from_secs(s);
+                }
+                // Building the client checks every field.
+                HttpProvider::new(http.clone()).map_err(config_error)?;
+                if let Some(secret) = &p.webhook_secret {
+                    if secret.expose().len() < 16 {
+                        bail!("{at}.webhook_secret: must be at least 16 characters");
+                    }
+                    let mut webhook = WebhookConfig::new(&p.name, secret.expose().as_bytes());
+                    if let Some(h) = &p.webhook_signature_header {
+                        webhook.signature_header.clone_from(h);
+                    }
+                    for (key, value, target) in [
+                        ("webhook_message_id_pointer", &p.webhook_message_id_pointer, &mut webhook.message_id_pointer),
+                        ("webhook_status_pointer", &p.webhook_status_pointer, &mut webhook.status_pointer),
+                    ] {
+                        if let Some(v) = value {
+                            if !v.starts_with('/') {
+                                bail!("{at}.{key}: must be a JSON pointer such as /status");
+                            }
+                            target.clone_from(v);
+                        }
+                    }
+                    webhooks.push(webhook);
+                } else if p.webhook_signature_header.is_some()
+                    || p.webhook_message_id_pointer.is_some()
+                    || p.webhook_status_pointer.is_some()
+                {
+                    bail!("{at}.webhook_secret: required with the other webhook_ keys");
+                }
+                ProviderKind::Http(http)
+            }
+        };
+        specs.push(ProviderSpec { name: p.name.clone(), kind, failover: p.failover.clone() });
+    }
+    Ok((specs, webhooks))
+}
+
 /// The defaults, as a commented configuration file.
 pub(crate) const EXAMPLE: &str = include_str!("../vigie.example.toml");
 
@@ -217,6 +639,179 @@ mod tests {
         assert_eq!(crate::privacy::legal_bases(&d).expect("legal bases"), vigie_store::LegalBases::default());
         assert_eq!(c.retention.purge_at_hour, d.retention.purge_at_hour);
         assert_eq!(c.retention.purge_check_minutes, d.retention.purge_check_minutes);
+    }
+
+    #[test]
+    fn the_example_sms_section_is_the_default() {
+        let example = sms(&Config::parse(EXAMPLE).expect("example parses")).expect("sms");
+        let default = sms(&Config::default()).expect("sms");
+        for setup in [&example, &default] {
+            let mut announced: Vec<&str> = setup.policy.purposes.keys().map(|p| p.as_str()).collect();
+            announced.sort_unstable();
+            assert_eq!(announced, ["appointment_reminder", "results_followup", "satisfaction_survey"]);
+            assert_eq!(setup.policy.default_sender, Some(SenderChoice::CallerNumber));
+            assert!(setup.dispatch.providers.is_empty() && setup.webhooks.is_empty());
+            assert_eq!(setup.dispatch.interval, Duration::from_secs(1));
+        }
+        for (purpose, d) in &default.policy.purposes {
+            let e = &example.policy.purposes[purpose];
+            assert_eq!(e.timing, d.timing, "{purpose}");
+            assert_eq!(e.timing.window, SmsWindow::default(), "{purpose}");
+            assert_eq!(e.timing.quiet, SmsQuietHours::default(), "{purpose}");
+            assert_eq!(e.timing.policy, QuietPolicy::default(), "{purpose}");
+            assert_eq!(e.template.text(), d.template.text(), "{purpose}");
+            assert_eq!(e.template.max_segments(), DEFAULT_MAX_SEGMENTS);
+            assert!(e.require_announcement && d.require_announcement);
+            assert_eq!(e.stop_ends_calls, purpose.as_str() == "satisfaction_survey");
+            assert_eq!(d.stop_ends_calls, purpose.as_str() == "satisfaction_survey");
+        }
+    }
+
+    #[test]
+    fn sms_providers_facilities_and_purposes_are_read() {
+        let text = r#"
+[sms]
+announce = ["appointment_reminder", "satisfaction_survey"]
+language = "en"
+sender = "VigieSante"
+provider = "gateway"
+
+[sms.purposes.appointment_reminder]
+lead_max_minutes = 45
+lead_min_minutes = 20
+hours = "09:00-19:00"
+quiet_policy = "delay_call"
+sundays_allowed = true
+template = "{facility}: call on {date} at {time}."
+max_segments = 2
+
+[sms.purposes.coordination]
+template = "{facility} calls you at {time}."
+
+[sms.facilities.chu-nantes]
+sender = "caller"
+provider = "smsc"
+templates.appointment_reminder = "CHU: call at {time}."
+
+[[sms.providers]]
+name = "smsc"
+kind = "smpp"
+address = "127.0.0.1:2775"
+system_id = "vigie"
+password = "secret"
+window = 5
+messages_per_second = 10
+failover = "gateway"
+
+[[sms.providers]]
+name = "gateway"
+kind = "http"
+url = "https://sms.example.net/send"
+headers = { Authorization = "Bearer t0ps3cr3t" }
+body = { to = "{to}", text = "{text}", segments = "{segments}" }
+message_id_pointer = "/id"
+webhook_secret = "0123456789abcdef0123"
+"#;
+        let config = Config::parse(text).expect("parses");
+        assert!(!format!("{config:?}").contains("t0ps3cr3t"), "header values never print");
+        assert!(!format!("{config:?}").contains("0123456789abcdef0123"), "secrets never print");
+        let setup = sms(&config).expect("sms");
+        let reminder = Purpose::parse("appointment_reminder").expect("purpose");
+        let p = &setup.policy.purposes[&reminder];
+        assert_eq!(p.timing.window, SmsWindow::new(45, 20).expect("window"));
+        assert_eq!(p.timing.policy, QuietPolicy::DelayCall);
+        assert!(p.timing.quiet.sundays_allowed && !p.timing.quiet.holidays_allowed);
+        assert_eq!(p.timing.quiet.allowed.to_string(), "09:00-19:00");
+        assert_eq!(p.template.text(), "{facility}: call on {date} at {time}.");
+        let nantes = FacilityId::parse("chu-nantes").expect("facility");
+        assert_eq!(p.facility_templates[&nantes].text(), "CHU: call at {time}.");
+        assert!(p.facility_templates[&nantes].name().contains("sms.facilities.chu-nantes.templates"));
+        let survey = &setup.policy.purposes[&Purpose::parse("satisfaction_survey").expect("purpose")];
+        assert!(survey.template.text().contains("Reply STOP"), "the English default");
+        assert!(survey.stop_ends_calls);
+        assert!(!setup.policy.purposes.contains_key(&Purpose::parse("coordination").expect("purpose")));
+        assert_eq!(setup.policy.sender(&nantes), SenderChoice::CallerNumber);
+        let other = FacilityId::parse("clinique-saint-jean").expect("facility");
+        assert_eq!(setup.policy.sender(&other), SenderChoice::Alphanumeric(SenderId::parse("VigieSante").expect("id")));
+        let d = &setup.dispatch;
+        assert_eq!(d.default_provider.as_deref(), Some("gateway"));
+        assert_eq!(d.facility_providers[&nantes], "smsc");
+        assert_eq!(d.providers.len(), 2);
+        match &d.providers[0].kind {
+            ProviderKind::Smpp(c) => {
+                assert_eq!((c.window, c.messages_per_second, c.password.as_str()), (5, 10, "secret"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.providers[0].failover.as_deref(), Some("gateway"));
+        assert!(matches!(&d.providers[1].kind, ProviderKind::Http(c) if c.headers.len() == 1));
+        assert_eq!(setup.webhooks.len(), 1);
+        assert_eq!(setup.webhooks[0].provider, "gateway");
+    }
+
+    #[test]
+    fn sms_errors_name_the_key_and_the_rule() {
+        let smpp = "[[sms.providers]]\nname = \"smsc\"\nkind = \"smpp\"\naddress = \"127.0.0.1:2775\"\nsystem_id = \"vigie\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                "[sms.purposes.appointment_reminder]\ntemplate = \"Bonjour {patient}\"\n".into(),
+                "template sms.purposes.appointment_reminder.template: unknown placeholder {patient}",
+            ),
+            (
+                format!("[sms.purposes.results_followup]\nmax_segments = 1\ntemplate = \"{}\"\n", "{facility} ".repeat(5)),
+                "template sms.purposes.results_followup.template: takes",
+            ),
+            (
+                "[sms.facilities.chu-nantes.templates]\nsatisfaction_survey = \"{date\"\n".into(),
+                "template sms.facilities.chu-nantes.templates.satisfaction_survey: unbalanced brace",
+            ),
+            ("[sms.purposes.coordination]\nlead_max_minutes = 30\n".into(), "sms.purposes.coordination.template: required"),
+            ("[sms]\nannounce = [\"Appointment\"]\n".into(), "sms.announce[0]: `Appointment`"),
+            ("[sms]\nlanguage = \"de\"\n".into(), "sms.language: must be one of: fr, en"),
+            ("[sms]\nsender = \"RDV\"\n".into(), "sms.sender: `RDV`"),
+            ("[sms.facilities.chu-nantes]\nsender = \"CHU Nantes\"\n".into(), "sms.facilities.chu-nantes.sender"),
+            ("[sms.facilities.chu-nantes]\nprovider = \"nope\"\n".into(), "sms.facilities.chu-nantes.provider: no [[sms.providers]] is named `nope`"),
+            ("[sms]\nprovider = \"nope\"\n".into(), "sms.provider: no [[sms.providers]] is named `nope`"),
+            ("[sms]\ndispatch_interval_ms = 0\n".into(), "sms.dispatch_interval_ms"),
+            ("[sms.purposes.appointment_reminder]\nlead_min_minutes = 0\n".into(), "sms.purposes.appointment_reminder.lead_min_minutes"),
+            ("[sms.purposes.appointment_reminder]\nlead_max_minutes = 10\n".into(), "sms.purposes.appointment_reminder.lead_max_minutes"),
+            ("[sms.purposes.appointment_reminder]\nquiet_policy = \"never\"\n".into(), "sms.purposes.appointment_reminder.quiet_policy"),
+            ("[sms.purposes.appointment_reminder]\nquiet_lead_max_hours = 200\n".into(), "sms.purposes.appointment_reminder.quiet_lead_max_hours"),
+            (
+                "[sms.purposes.appointment_reminder]\nquiet_policy = \"delay_call\"\nquiet_lead_max_hours = 18\n".into(),
+                "quiet_lead_max_hours: only with",
+            ),
+            ("[sms.purposes.appointment_reminder]\nhours = \"20:00-08:00\"\n".into(), "sms.purposes.appointment_reminder.hours"),
+            ("[sms.purposes.appointment_reminder]\nmax_segments = 11\n".into(), "max_segments must be between 1 and 10"),
+            ("[sms.purposes.appointment_reminder]\nlead_minutes = 3\n".into(), "lead_minutes"),
+            ("[[sms.providers]]\nname = \"x\"\nkind = \"smtp\"\n".into(), "sms.providers[0] (x).kind: `smtp` must be log, smpp or http"),
+            ("[[sms.providers]]\nname = \"a b\"\nkind = \"log\"\n".into(), "sms.providers[0].name"),
+            ("[[sms.providers]]\nname = \"x\"\nkind = \"smpp\"\nsystem_id = \"v\"\n".into(), "sms.providers[0] (x).address: required for kind smpp"),
+            (format!("{smpp}window = 0\n"), "sms.providers[0] (smsc).window: must be between 1 and 1000"),
+            (format!("{smpp}password = \"far-too-long\"\n"), "sms.providers[0] (smsc).password"),
+            (format!("{smpp}url = \"https://x\"\n"), "sms.providers[0] (smsc).url: not a key of kind smpp"),
+            (format!("{smpp}failover = \"other\"\n"), "sms.providers[0] (smsc).failover: no [[sms.providers]] is named `other`"),
+            (format!("{smpp}failover = \"smsc\"\n"), "failover: must name another provider"),
+            (format!("{smpp}{smpp}"), "sms.providers[0] (smsc).name: two providers are named `smsc`"),
+            (
+                "[[sms.providers]]\nname = \"g\"\nkind = \"http\"\nurl = \"ftp://x\"\nbody = { to = \"{to}\", text = \"{text}\" }\nmessage_id_pointer = \"/id\"\n".into(),
+                "sms.providers[0] (g).url",
+            ),
+            (
+                "[[sms.providers]]\nname = \"g\"\nkind = \"http\"\nurl = \"https://x\"\nbody = { to = \"{to}\", text = \"{txt}\" }\nmessage_id_pointer = \"/id\"\n".into(),
+                "sms.providers[0] (g).body: unknown placeholder {txt}",
+            ),
+            (
+                "[[sms.providers]]\nname = \"g\"\nkind = \"http\"\nurl = \"https://x\"\nbody = { to = \"{to}\", text = \"{text}\" }\nmessage_id_pointer = \"/id\"\nwebhook_secret = \"short\"\n".into(),
+                "sms.providers[0] (g).webhook_secret: must be at least 16 characters",
+            ),
+        ];
+        for (text, want) in &cases {
+            match Config::parse(text) {
+                Ok(_) => panic!("{text:?} was accepted"),
+                Err(e) => assert!(format!("{e:#}").contains(want), "{text:?}: {e:#}\n  wanted: {want}"),
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `vigie demo`: an embedded server on a fresh SQLite file, with demo facilities, about
 //! 150 numbers in the six pools, and a background stream of simulated calls,
-//! outcomes and reports through the real store.
+//! outcomes and reports through the real store; the patient calls are announced by SMS
+//! through the log provider.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +13,10 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
-use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, SignedDuration};
+use vigie_core::{
+    E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, SignedDuration, SmsPlan, Territory, Timestamp,
+    Unannounceable, plan_sms,
+};
 use vigie_store::{DataKey, Facility, NewCall, NewNumber, NewReport, OutcomeReport, Role, Store, StoreError};
 
 use crate::DbArgs;
@@ -78,11 +84,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("removing the previous demo database {}", path.display()))?;
         }
     }
-    // The simulated dialer dials its care calls at once, whenever the demo is started:
-    // its care hours are the whole week (the real defaults are Monday to Saturday,
-    // 08:00-20:00; README, "Compliance").
-    let config =
-        Config::parse("[compliance]\ncare_hours = \"mon-sun 00:00-24:00\"\ncare_closed_on_holidays = false\n")?;
+    // The simulated dialer dials its care calls whenever the demo is started: its care
+    // hours are the whole week (the real defaults are Monday to Saturday, 08:00-20:00;
+    // README, "Compliance"). The patient calls are announced by SMS (the defaults of
+    // `[sms]`), "sent" by the log provider, which reports them delivered 2 s later.
+    let config = Config::parse(
+        "[compliance]\ncare_hours = \"mon-sun 00:00-24:00\"\ncare_closed_on_holidays = false\n\
+         [[sms.providers]]\nname = \"log\"\nkind = \"log\"\ndelay_ms = 2000\n",
+    )?;
+    let sms = crate::config::sms(&config)?;
     let db = DbArgs { db: Some(args.db.clone()), database_url: None, config: None };
     let store = crate::open_store(&db, &config, DataKey::generate().0).await?;
     for f in FACILITIES {
@@ -115,9 +125,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  admin key:  {admin}");
     println!("  dialer key: {dialer}");
     println!("  try:        curl -s -H 'Authorization: Bearer {admin}' {url}/v1/pools");
-    println!("Simulating {} calls a second; Ctrl-C stops.", args.calls_per_second);
-    let router = vigie_http::router(vigie_http::AppState::new(store.clone()), crate::http_options(&config));
-    let traffic = tokio::spawn(simulate(store.clone(), args.calls_per_second, args.seed));
+    println!(
+        "Simulating {} calls a second; the patient calls are announced by SMS 15 to 30 minutes ahead (log provider, numbers masked); Ctrl-C stops.",
+        args.calls_per_second
+    );
+    let dispatcher = crate::start_sms(&store, &sms)?;
+    let state = vigie_http::AppState::new(store.clone()).with_sms_webhooks(sms.webhooks);
+    let router = vigie_http::router(state, crate::http_options(&config));
+    let refused = Arc::new(AtomicU64::new(0));
+    let traffic = tokio::spawn(simulate(store.clone(), args.calls_per_second, args.seed, Arc::clone(&refused)));
     let stop = async move {
         match args.duration_s {
             Some(s) => {
@@ -128,23 +144,33 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     vigie_http::serve(listener, router, stop).await?;
     traffic.abort();
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.stop().await;
+    }
     let m = store.metrics();
     use std::sync::atomic::Ordering::Relaxed;
     println!(
-        "demo stopped: {} calls allocated, {} refused for capacity, {} reports, {} numbers quarantined, {} calls moved, {} reserve numbers promoted",
+        "demo stopped: {} calls allocated, {} refused for capacity, {} refused by a calling rule, {} reports, {} numbers quarantined, {} calls moved, {} reserve numbers promoted",
         m.allocations.load(Relaxed),
         m.no_capacity.load(Relaxed),
+        refused.load(Relaxed),
         m.reports.load(Relaxed),
         m.quarantines.load(Relaxed),
         m.reassigned.load(Relaxed),
         m.promotions.load(Relaxed)
     );
+    let mut by_status = std::collections::BTreeMap::new();
+    for c in store.sms_counts().await? {
+        *by_status.entry(c.status).or_insert(0) += c.count;
+    }
+    let counts: Vec<String> = by_status.iter().map(|(status, n)| format!("{n} {status}")).collect();
+    println!("SMS: {}", if counts.is_empty() { "none".to_owned() } else { counts.join(", ") });
     Ok(())
 }
 
 /// The simulated dialer: calls by the seed's mix, outcomes, occasional spam reports,
 /// and now and then a number that gets flagged twice in a day.
-async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
+async fn simulate(store: Store, calls_per_second: f64, seed: u64, refused: Arc<AtomicU64>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let period = Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.01, 10_000.0));
     let mix =
@@ -173,17 +199,23 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
         else {
             continue;
         };
+        let dial_at = dial_at(&store, &purpose, &patient_phone, now, &mut rng);
         let call = NewCall {
             call_ref: format!("demo-{seed}-{n}-{}", now.as_millisecond()),
             facility,
             purpose,
             patient_ref: format!("demo-patient-{patient}"),
             patient_phone,
-            dial_at: now,
+            dial_at,
         };
         let answer = match store.allocate(call, "demo-dialer").await {
             Ok(a) => a,
             Err(StoreError::NoCapacity { .. }) => continue,
+            Err(StoreError::Rule(refusal)) => {
+                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(%refusal, "demo call refused by a calling rule");
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "demo allocation failed");
                 continue;
@@ -203,7 +235,7 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
                 OutcomeReport {
                     outcome,
                     duration_s,
-                    ended_at: now + SignedDuration::from_secs(i64::from(duration_s)),
+                    ended_at: dial_at + SignedDuration::from_secs(i64::from(duration_s)),
                     ring_s: Some(ring_s),
                     sip_code: None,
                     agent_note: spam_note.then(|| vigie_store::SHOWN_AS_SPAM.to_owned()),
@@ -226,5 +258,28 @@ async fn simulate(store: Store, calls_per_second: f64, seed: u64) {
             }
             tracing::info!(number = %number, "demo: a number was reported twice");
         }
+    }
+}
+
+/// When the simulated dialer dials a call. A purpose that is not announced: at once. An
+/// announced one: 16 to 29 minutes ahead, so that its SMS goes at once, inside its window
+/// (15 to 30 minutes before); in quiet hours (nights, Sundays, holidays), when that
+/// window cannot be used, at the earliest `dial_at` that can be announced, up to an hour
+/// later. Never a `dial_at` the SMS rules refuse: the rules stay as configured.
+fn dial_at(store: &Store, purpose: &Purpose, phone: &E164, now: Timestamp, rng: &mut StdRng) -> Timestamp {
+    let Some(sms) = store.sms_policy().purposes.get(purpose) else { return now };
+    let lead_min = sms.timing.window.lead_min();
+    let soon = now + lead_min + SignedDuration::from_secs(rng.random_range(60..14 * 60));
+    // The store plans the SMS a moment later than now: plan it as of a minute later, so
+    // that a call chosen at 19:59:59 is not refused at 20:00:00 as too late to announce.
+    let planned_at = now + SignedDuration::from_mins(1);
+    match plan_sms(soon, planned_at, Territory::of(phone), &sms.timing) {
+        SmsPlan::SendAt(_) => soon,
+        SmsPlan::DialNotBefore(earliest)
+        | SmsPlan::CannotAnnounce(Unannounceable { earliest_dial_at: Some(earliest), .. }) => {
+            earliest + SignedDuration::from_secs(rng.random_range(0..3_600))
+        }
+        // Nothing can be announced within the search horizon: the store refuses it.
+        SmsPlan::CannotAnnounce(_) => soon,
     }
 }

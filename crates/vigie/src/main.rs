@@ -7,6 +7,7 @@ mod demo;
 mod import;
 mod plan;
 mod privacy;
+mod sms;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,6 +168,7 @@ pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: impl Into<KeyR
     options.pseudonym_key = privacy::pseudonym_key(config)?;
     options.legal_bases = privacy::legal_bases(config)?;
     options.compliance = compliance::options(config)?;
+    options.sms = config::sms(config)?.policy;
     options.max_connections = config.store.max_connections;
     options.batch_max = config.store.batch_max;
     options.queue_max = config.store.queue_max;
@@ -200,6 +202,37 @@ fn redact(url: &str) -> String {
 /// configuration.
 fn data_key(config: &Config) -> anyhow::Result<Option<KeyRing>> {
     privacy::key_ring(config)
+}
+
+/// Refuses a configuration that announces calls without any provider to send the SMS:
+/// its calls would never be announced, and a server should not start silently so.
+pub(crate) fn check_sms_providers(setup: &config::SmsSetup) -> anyhow::Result<()> {
+    if !setup.policy.purposes.is_empty() && setup.dispatch.providers.is_empty() {
+        let mut purposes: Vec<&str> = setup.policy.purposes.keys().map(|p| p.as_str()).collect();
+        purposes.sort_unstable();
+        bail!(
+            "[sms]: the calls of {} are announced by SMS (sms.announce) but no [[sms.providers]] is configured: add a provider (README, \"Pre-call SMS\"), or set sms.announce = [] to dial without announcing",
+            purposes.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Starts the SMS dispatcher when some purpose is announced.
+pub(crate) fn start_sms(store: &Store, setup: &config::SmsSetup) -> anyhow::Result<Option<sms::Running>> {
+    if setup.policy.purposes.is_empty() {
+        return Ok(None);
+    }
+    check_sms_providers(setup)?;
+    let (dispatcher, events) = sms::Dispatcher::start(store.clone(), &setup.dispatch)?;
+    let running = dispatcher.spawn(events);
+    let dispatcher = running.dispatcher();
+    tokio::spawn(async move {
+        for name in dispatcher.wait_bound(Duration::from_secs(10)).await {
+            tracing::warn!(provider = %name, "SMPP provider not bound after 10 s: its SMS wait (or go through its failover)");
+        }
+    });
+    Ok(Some(running))
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -252,14 +285,21 @@ async fn main() -> anyhow::Result<()> {
                     "no pseudonym key: set VIGIE_PSEUDONYM_KEY (64 hex digits; `vigie keys pseudonym-key` prints a new one) or store.pseudonym_key in the configuration"
                 );
             }
+            let sms = config::sms(&config)?;
+            check_sms_providers(&sms)?;
             let store = open_store(&db, &config, key).await?;
             privacy::spawn_retention(&store, &config)?;
+            let dispatcher = start_sms(&store, &sms)?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
             println!("vigie listening on http://{}", listener.local_addr()?);
-            let router = vigie_http::router(vigie_http::AppState::new(store), http_options(&config));
+            let state = vigie_http::AppState::new(store).with_sms_webhooks(sms.webhooks);
+            let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
+            if let Some(dispatcher) = dispatcher {
+                dispatcher.stop().await;
+            }
         }
         Command::Keys { command: KeysCommand::Create { db, role, name } } => {
             let config = Config::load(db.config.as_deref())?;

@@ -20,6 +20,13 @@ use crate::config::Config;
 #[serde(transparent)]
 pub(crate) struct Secret(String);
 
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")

@@ -21,19 +21,39 @@ pub(crate) struct Smsc {
     pub(crate) port: u16,
 }
 
+/// The SMSC's folder. The crates sit side by side, so this path holds from vigie-sms's
+/// tests and from the `vigie` binary's, which include this file.
 fn smsc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("smsc")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("vigie-sms").join("tests").join("smsc")
+}
+
+/// Installs the SMSC's npm packages (from its package-lock.json) the first time a test
+/// needs them, so that `cargo test --workspace` runs on a fresh checkout wherever Node.js
+/// and npm are; `.ci/run` installs them beforehand.
+fn install(dir: &std::path::Path) {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if dir.join("node_modules").join("smpp").join("package.json").exists() {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "the test SMSC needs Node.js and its npm packages: `npm ci --prefix crates/vigie-sms/tests/smsc` \
+             failed or npm is missing ({status:?})"
+        );
+    });
 }
 
 impl Smsc {
     /// Starts the SMSC on `port` (0: any free port) and waits until it listens.
     pub(crate) async fn start(port: u16) -> Smsc {
         let dir = smsc_dir();
-        assert!(
-            dir.join("node_modules").join("smpp").join("package.json").exists(),
-            "the test SMSC's npm packages are not installed: run `npm ci --prefix crates/vigie-sms/tests/smsc` \
-             from the repository's root (.ci/run does it)"
-        );
+        install(&dir);
         let mut child = Command::new("node")
             .arg(dir.join("smsc.js"))
             .arg(port.to_string())

@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, Catalog, E164, FacilityId, Policy, PoolCode, PoolDef, SignedDuration, Timestamp};
 use vigie_http::HttpOptions;
-use vigie_store::{Clock, ComplianceOptions, Facility, KeyRing, NewNumber, Role, Store, StoreOptions};
+use vigie_store::{Clock, ComplianceOptions, Facility, KeyRing, NewNumber, Role, SmsPolicy, Store, StoreOptions};
 
 /// The PostgreSQL server the suite uses; each test creates its own database on it.
 pub(crate) const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -276,6 +276,11 @@ pub(crate) struct Setup {
     /// that the engine's scenarios (nights, Sundays, daylight saving changes) are not
     /// refused by the care hours; `compliance.rs` tests the real defaults.
     pub(crate) compliance: ComplianceOptions,
+    /// The purposes announced by SMS. Default: none, so that calls are not refused for
+    /// want of an announcement; `sms_api.rs` sets its own.
+    pub(crate) sms: SmsPolicy,
+    /// The receipt webhooks of HTTP SMS gateways. Default: none.
+    pub(crate) sms_webhooks: Vec<vigie_sms::WebhookConfig>,
 }
 
 impl Default for Setup {
@@ -287,6 +292,8 @@ impl Default for Setup {
             now: ts(START),
             data_keys: KeyRing::from(vigie_store::generate_data_key().0),
             compliance: crate::compliance::around_the_clock(),
+            sms: SmsPolicy::default(),
+            sms_webhooks: Vec::new(),
         }
     }
 }
@@ -343,7 +350,7 @@ pub(crate) async fn spawn_app(db: &TestDb) -> TestApp {
 pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let clock = TestClock::new(setup.now);
     let store = Store::open(
-        &StoreOptions { compliance: setup.compliance, ..StoreOptions::new(db.url.clone()) },
+        &StoreOptions { compliance: setup.compliance, sms: setup.sms, ..StoreOptions::new(db.url.clone()) },
         setup.catalog,
         setup.data_keys,
         Calendar::paris(),
@@ -388,7 +395,8 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     store.add_numbers(&numbers, "test-setup").await.expect("the fixture inventory");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
     let addr = listener.local_addr().expect("local address");
-    let router = vigie_http::router(vigie_http::AppState::new(store.clone()), setup.http);
+    let state = vigie_http::AppState::new(store.clone()).with_sms_webhooks(setup.sms_webhooks);
+    let router = vigie_http::router(state, setup.http);
     let server = tokio::spawn(async move {
         vigie_http::serve(listener, router, std::future::pending()).await.expect("the server runs");
     });

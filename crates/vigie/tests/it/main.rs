@@ -14,6 +14,8 @@ mod compliance;
 mod helpers;
 mod privacy;
 mod processes;
+mod sms;
+mod sms_api;
 
 /// Generates a `#[tokio::test]` per backend for each `module::case`, where the case is
 /// an `async fn case(db: TestDb)`.
@@ -107,6 +109,12 @@ on_both_backends! {
         bad_input::bad_input_named_values_get_a_clear_4xx_and_change_nothing,
         bad_input::bad_input_mutated_json_bodies_get_a_clear_4xx_and_change_nothing,
         bad_input::bad_input_csv_with_injection_strings_imports_nothing,
+        sms::sms_announced_calls_are_submitted_delivered_and_stopped,
+        sms::sms_a_claim_without_an_answer_fails_and_is_never_sent,
+        sms::sms_quiet_hours_move_the_sms_or_the_call,
+        sms_api::sms_api_calls_announce_their_sms_and_show_it,
+        sms_api::sms_api_optouts_stop_surveys_and_are_looked_up,
+        sms_api::sms_api_receipts_are_signed_and_settle_the_sms,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

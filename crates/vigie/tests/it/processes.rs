@@ -52,6 +52,10 @@ role = "reserve"
 care_hours = "mon-sun 00:00-24:00"
 care_closed_on_holidays = false
 
+# Nor pre-call SMS: these calls are dialled at any hour (sms.rs tests the SMS).
+[sms]
+announce = []
+
 [[facilities]]
 id = "{SAINT_JEAN}"
 name = "Clinique Saint-Jean SAS"
