@@ -410,6 +410,7 @@ impl Store {
             .get(0);
             writer::insert_event(
                 &mut tx,
+                self.shared.backend,
                 id,
                 now,
                 status,

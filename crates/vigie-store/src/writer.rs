@@ -854,6 +854,7 @@ impl Writer {
             .await?;
         insert_event(
             tx,
+            self.shared.backend,
             number.id.0,
             batch.now,
             status.as_str(),
@@ -1054,7 +1055,19 @@ impl Writer {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        insert_event(tx, id.0, batch.now, status.as_str(), to.as_str(), None, reason, actor, &mut batch.audit).await?;
+        insert_event(
+            tx,
+            self.shared.backend,
+            id.0,
+            batch.now,
+            status.as_str(),
+            to.as_str(),
+            None,
+            reason,
+            actor,
+            &mut batch.audit,
+        )
+        .await?;
         batch.dirty = true;
         for code in [from, to] {
             let state = load_pool(&self.shared, tx, code, batch.now).await?;
@@ -1276,6 +1289,7 @@ const INSERT_EVENT: &str = "INSERT INTO number_events (number_id, at, state, poo
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_event(
     tx: &mut AnyConnection,
+    backend: Backend,
     number: i64,
     at: Timestamp,
     state: &str,
@@ -1285,17 +1299,9 @@ pub(crate) async fn insert_event(
     actor: &str,
     audit: &mut Vec<Entry>,
 ) -> Result<(), StoreError> {
-    audit.push(event_entry(number, at, state, pool, until, reason, actor));
-    sqlx::query(AssertSqlSafe(format!("{INSERT_EVENT}($1, $2, $3, $4, $5, $6, $7)")))
-        .bind(number)
-        .bind(micros(at))
-        .bind(state)
-        .bind(pool)
-        .bind(until.map(micros))
-        .bind(reason)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
+    let mut script = Script::new(backend);
+    stage_event(&mut script, number, at, state, pool, until, reason, actor, audit);
+    script.run(tx).await?;
     Ok(())
 }
 
