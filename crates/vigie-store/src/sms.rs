@@ -362,33 +362,36 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
-        let mut due = Vec::with_capacity(rows.len());
-        let mut entries = Vec::new();
-        for row in rows {
+        // The phones are opened here; the opt-outs since planning are read in one lookup.
+        let mut open = Vec::with_capacity(rows.len());
+        for row in &rows {
             let id: i64 = row.get(0);
             let phone = String::from_utf8(self.shared.key.open(&row.get::<Vec<u8>, _>(3))?)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))
                 .and_then(|p| E164::parse(&p).map_err(|e| StoreError::Corrupt(e.to_string())));
-            let Ok(to) = phone else {
+            match phone {
+                Ok(to) => open.push((row, self.shared.pseudonyms.optout_hash(to.as_str()), to)),
                 // An erased patient: nothing to send to.
-                cancel(&mut tx, id, now, "the patient was erased").await?;
-                continue;
-            };
-            if sqlx::query("SELECT 1 FROM sms_optouts WHERE hash = $1")
-                .bind(self.shared.pseudonyms.optout_hash(to.as_str()))
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some()
-            {
+                Err(_) => cancel(&mut tx, id, now, "the patient was erased").await?,
+            }
+        }
+        let mut opted_out = std::collections::HashSet::new();
+        if !open.is_empty() {
+            let sql = format!("SELECT hash FROM sms_optouts WHERE hash IN ({})", list(backend, open.len(), 1));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (_, hash, _) in &open {
+                q = q.bind(hash.as_str());
+            }
+            opted_out.extend(q.fetch_all(&mut *tx).await?.iter().map(|r| r.get::<String, _>(0)));
+        }
+        let mut due = Vec::with_capacity(open.len());
+        let mut entries = Vec::new();
+        for (row, hash, to) in open {
+            let id: i64 = row.get(0);
+            if opted_out.contains(&hash) {
                 cancel(&mut tx, id, now, "the patient replied STOP").await?;
                 continue;
             }
-            sqlx::query("UPDATE sms SET claimed_at = $1, claimed_by = $2 WHERE id = $3")
-                .bind(micros(now))
-                .bind(worker)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             let call_id: i64 = row.get(1);
             entries.push(Entry::new(now, worker, "sms.send", format!("call-id:{call_id}"), format!("sms_id={id}")));
             due.push(DueSms {
@@ -401,6 +404,19 @@ impl Store {
                 text: row.get(5),
                 expires_at: instant(row.get(6))?,
             });
+        }
+        if !due.is_empty() {
+            let sql = format!(
+                "UPDATE sms SET claimed_at = {}, claimed_by = {} WHERE id IN ({})",
+                backend.placeholder(1),
+                backend.placeholder(2),
+                list(backend, due.len(), 3)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(micros(now)).bind(worker);
+            for d in &due {
+                q = q.bind(d.id);
+            }
+            q.execute(&mut *tx).await?;
         }
         audit::append(&mut tx, backend, &entries).await?;
         tx.commit().await?;
