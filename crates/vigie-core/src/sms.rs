@@ -1160,13 +1160,18 @@ impl SmsStatus {
     }
 
     /// Whether an SMS may go from this status to `to`: queued to submitted, failed,
-    /// expired or cancelled; submitted to delivered, failed or expired; nothing from a
-    /// final status, and no status to itself.
+    /// expired or cancelled; submitted to delivered, failed or expired. A delivery
+    /// receipt is proof: it also settles an SMS still queued (the receipt came before
+    /// the submission was recorded), failed (its claim's answer was lost) or expired
+    /// (its receipt came late). Nothing else leaves a final status, and no status goes
+    /// to itself.
     pub fn can_become(self, to: SmsStatus) -> bool {
         use SmsStatus::{Cancelled, Delivered, Expired, Failed, Queued, Submitted};
         matches!(
             (self, to),
-            (Queued, Submitted | Failed | Expired | Cancelled) | (Submitted, Delivered | Failed | Expired)
+            (Queued, Submitted | Delivered | Failed | Expired | Cancelled)
+                | (Submitted, Delivered | Failed | Expired)
+                | (Failed | Expired, Delivered)
         )
     }
 

@@ -778,12 +778,15 @@ proptest::proptest! {
 fn status_machine() {
     let allowed = [
         "queued -> submitted",
+        "queued -> delivered",
         "queued -> failed",
         "queued -> expired",
         "queued -> cancelled",
         "submitted -> delivered",
         "submitted -> failed",
         "submitted -> expired",
+        "failed -> delivered",
+        "expired -> delivered",
     ];
     let mut found = Vec::new();
     for &from in SmsStatus::ALL {

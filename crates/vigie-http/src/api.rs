@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, Timestamp};
 use vigie_store::{
-    CallAnswer, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberRecord, OutcomeReport, Principal,
-    ReportAnswer, Role,
+    CallAnswer, CallChange, CallChangeAnswer, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberRecord,
+    OutcomeReport, Principal, ReportAnswer, Role,
 };
 
 use crate::AppState;
@@ -312,6 +312,8 @@ pub(crate) struct CallRecordOut {
     reassigned_at: Option<String>,
     outcome: Option<OutcomeOut>,
     solicitation_refused_at: Option<String>,
+    cancelled_at: Option<String>,
+    cancel_reason: Option<String>,
     /// The call's pre-call SMS (sms_api.rs), if it has one.
     sms: Option<crate::sms_api::SmsOut>,
 }
@@ -330,11 +332,14 @@ pub(crate) async fn get_call(
     Ok(Json(CallRecordOut {
         call_id: c.id,
         call_ref: c.call_ref,
-        status: match (&c.outcome, &c.caller_number) {
-            (Some(_), _) => "completed",
-            (None, Some(_)) => "allocated",
-            (None, None) => "needs_number",
+        status: match (&c.outcome, &c.caller_number, &c.cancelled) {
+            (Some(_), ..) => "completed",
+            (None, _, Some(_)) => "cancelled",
+            (None, Some(_), None) => "allocated",
+            (None, None, None) => "needs_number",
         },
+        cancelled_at: c.cancelled.as_ref().map(|(at, _)| at.to_string()),
+        cancel_reason: c.cancelled.map(|(_, why)| why),
         facility: c.facility.to_string(),
         purpose: c.purpose.to_string(),
         purpose_class: c.class.map(|k| k.as_str()),
@@ -351,6 +356,85 @@ pub(crate) async fn get_call(
         solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
         sms,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallCancelIn {
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallPatchIn {
+    dial_at: String,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CallChangeOut {
+    call_id: i64,
+    status: &'static str,
+    dial_at: String,
+    caller_number: Option<String>,
+    display_name: Option<String>,
+    pool: String,
+    /// When the call's new SMS goes, if one is planned.
+    sms_at: Option<String>,
+    /// SMS of the call cancelled before they went.
+    sms_cancelled: u32,
+    /// An SMS of the call already went to the patient, announcing the old time.
+    sms_already_sent: bool,
+}
+
+impl CallChangeOut {
+    fn new(a: CallChangeAnswer, status: &'static str) -> CallChangeOut {
+        CallChangeOut {
+            call_id: a.call_id,
+            status,
+            dial_at: a.dial_at.to_string(),
+            caller_number: a.caller_number.map(|n| n.to_string()),
+            display_name: a.display_name,
+            pool: a.pool.to_string(),
+            sms_at: a.sms_at.map(|t| t.to_string()),
+            sms_cancelled: a.sms_cancelled,
+            sms_already_sent: a.sms_already_sent,
+        }
+    }
+}
+
+/// Cancels a call not yet dialled: it stops counting against its number's cap and as
+/// an attempt, and its SMS not yet sent is cancelled.
+pub(crate) async fn post_call_cancel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<CallChangeOut>, ApiError> {
+    caller.require(&[Role::Dialer, Role::Ops])?;
+    let call_id: i64 = id.parse().map_err(|_| ApiError::invalid("call_id", "must be an integer"))?;
+    let c: CallCancelIn = parse(&body)?;
+    let reason = note("reason", c.reason.as_deref().unwrap_or(""), 500)?;
+    let done = s.store.change_call(call_id, CallChange::Cancel, reason, caller.0.name.clone()).await?;
+    Ok(Json(CallChangeOut::new(done, "cancelled")))
+}
+
+/// Moves a call not yet dialled to another `dial_at`: the dial window and the calling
+/// rules are checked again, its number chosen again for that day (the same one when it
+/// is still eligible), and its SMS planned again.
+pub(crate) async fn patch_call(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<CallChangeOut>, ApiError> {
+    caller.require(&[Role::Dialer])?;
+    let call_id: i64 = id.parse().map_err(|_| ApiError::invalid("call_id", "must be an integer"))?;
+    let c: CallPatchIn = parse(&body)?;
+    let dial_at = instant("dial_at", &c.dial_at)?;
+    let reason = note("reason", c.reason.as_deref().unwrap_or(""), 500)?;
+    let done = s.store.change_call(call_id, CallChange::Reschedule(dial_at), reason, caller.0.name.clone()).await?;
+    Ok(Json(CallChangeOut::new(done, "allocated")))
 }
 
 #[derive(Deserialize)]

@@ -877,9 +877,11 @@ const GATEWAY_BODIES: [(&str, &str); 1] = [("/v1/sms/receipts/{provider}", "post
 #[tokio::test]
 async fn request_bodies_are_what_the_handlers_parse() {
     let doc = doc();
-    let parsers: [(&str, &str, Parser); 10] = [
+    let parsers: [(&str, &str, Parser); 12] = [
         ("/v1/facilities", "post", parses_facility),
         ("/v1/calls", "post", parses::<api::CallIn>),
+        ("/v1/calls/{call_id}", "patch", parses::<api::CallPatchIn>),
+        ("/v1/calls/{call_id}/cancel", "post", parses::<api::CallCancelIn>),
         ("/v1/calls/{call_id}/outcome", "post", parses::<api::OutcomeIn>),
         ("/v1/reports", "post", parses::<api::ReportIn>),
         ("/v1/numbers", "post", parses_number),
@@ -890,7 +892,11 @@ async fn request_bodies_are_what_the_handlers_parse() {
         ("/v1/sms/optouts/lookup", "post", parses::<crate::sms_api::OptOutLookupIn>),
     ];
     // Members serde leaves optional but the handler then requires.
-    let required_by_handler: [(&str, &str); 1] = [("/v1/numbers/{number}", "reason")];
+    let required_by_handler: [(&str, &str); 3] = [
+        ("/v1/numbers/{number}", "reason"),
+        ("/v1/calls/{call_id}", "reason"),
+        ("/v1/calls/{call_id}/cancel", "reason"),
+    ];
     let with_body: BTreeSet<(String, String)> = operations(&doc)
         .into_iter()
         .filter(|(_, _, op)| op.get("requestBody").is_some())
@@ -1218,6 +1224,50 @@ async fn run_through(s: &Server, store: &Store) {
     assert_eq!((applied.status, &applied.body["status"]), (200, &json!("delivered")));
     let settled = s.get(one, &path, Some("auditor")).await.body["sms"].clone();
     assert_eq!((&settled["status"], &settled["submitted_at"]), (&json!("delivered"), &json!("2026-11-27T08:00:00Z")));
+
+    // Moving a call, then cancelling it: its SMS follow.
+    let mut moving = call.clone();
+    moving["call_ref"] = json!("dialer-42-0006");
+    moving["patient_ref"] = json!("p-moved-0006");
+    let second = s.json(post, calls, calls, "dialer", &moving).await;
+    assert_eq!((second.status, &second.body["sms_at"]), (201, &json!("2026-11-27T08:00:00Z")));
+    let second_path = format!("/v1/calls/{}", second.body["call_id"]);
+    let later = s.example(one, "patch", "later");
+    assert_eq!(s.json("patch", one, &second_path, "ops", &later).await.status, 403);
+    let moved = s.json("patch", one, &second_path, "dialer", &later).await;
+    assert_eq!(
+        (moved.status, &moved.body["dial_at"], &moved.body["caller_number"], &moved.body["sms_cancelled"]),
+        (200, &json!("2026-11-27T14:30:00Z"), &number["number"], &json!(1))
+    );
+    assert_eq!(moved.body["sms_at"], "2026-11-27T14:00:00Z");
+    let far = json!({"dial_at": "2027-01-27T14:30:00Z", "reason": "later"});
+    assert_eq!(s.json("patch", one, &second_path, "dialer", &far).await.body["field"], "dial_at");
+    let no_reason = json!({"dial_at": "2026-11-27T14:30:00Z"});
+    assert_eq!(s.json("patch", one, &second_path, "dialer", &no_reason).await.body["field"], "reason");
+    let cancel = "/v1/calls/{call_id}/cancel";
+    let cancel_path = format!("{second_path}/cancel");
+    let why = s.example(cancel, post, "cancelled");
+    assert_eq!(s.json(post, cancel, &cancel_path, "auditor", &why).await.status, 403);
+    let cancelled = s.json(post, cancel, &cancel_path, "ops", &why).await;
+    assert_eq!(
+        (cancelled.status, &cancelled.body["status"], &cancelled.body["sms_cancelled"]),
+        (200, &json!("cancelled"), &json!(1))
+    );
+    assert_eq!(s.json(post, cancel, &cancel_path, "dialer", &why).await.status, 409);
+    assert_eq!(s.json("patch", one, &second_path, "dialer", &later).await.status, 409);
+    assert_eq!(s.json(post, cancel, "/v1/calls/999/cancel", "dialer", &why).await.status, 404);
+    assert_eq!(s.json(post, cancel, "/v1/calls/abc/cancel", "dialer", &why).await.status, 422);
+    let read = s.get(one, &second_path, Some("auditor")).await.body;
+    assert_eq!(
+        (&read["status"], &read["cancel_reason"], &read["sms"]["status"]),
+        (&json!("cancelled"), &why["reason"], &json!("cancelled"))
+    );
+    let mut cancelled_outcome = s.example("/v1/calls/{call_id}/outcome", post, "minimal");
+    cancelled_outcome["ended_at"] = json!("2026-11-27T07:59:00Z");
+    let answer = s
+        .json(post, "/v1/calls/{call_id}/outcome", &format!("{second_path}/outcome"), "dialer", &cancelled_outcome)
+        .await;
+    assert_eq!((answer.status, &answer.body["field"]), (409, &json!("call_id")));
 
     // SMS opt-outs, and a survey call to the patient who opted out.
     let optouts = "/v1/sms/optouts";

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use vigie_store::{CallRecord, Opposition};
+use vigie_store::{CallRecord, Opposition, PatientSms};
 
 use crate::AppState;
 use crate::api::{Caller, OutcomeOut, reference};
@@ -30,6 +30,8 @@ pub(crate) struct PatientCallOut {
     patient_phone: Option<String>,
     outcome: Option<OutcomeOut>,
     solicitation_refused_at: Option<String>,
+    cancelled_at: Option<String>,
+    cancel_reason: Option<String>,
 }
 
 impl From<CallRecord> for PatientCallOut {
@@ -49,8 +51,43 @@ impl From<CallRecord> for PatientCallOut {
             patient_phone: c.patient_phone.map(|p| p.to_string()),
             outcome: c.outcome.map(OutcomeOut::from),
             solicitation_refused_at: c.solicitation_refused_at.map(|t| t.to_string()),
+            cancelled_at: c.cancelled.as_ref().map(|(at, _)| at.to_string()),
+            cancel_reason: c.cancelled.map(|(_, why)| why),
         }
     }
+}
+
+#[derive(Serialize)]
+pub(crate) struct PatientSmsOut {
+    call_id: i64,
+    status: String,
+    send_at: String,
+    sender: String,
+    text: String,
+    submitted_at: Option<String>,
+    final_at: Option<String>,
+    error: Option<String>,
+}
+
+impl From<PatientSms> for PatientSmsOut {
+    fn from(s: PatientSms) -> PatientSmsOut {
+        PatientSmsOut {
+            call_id: s.call_id,
+            status: s.status,
+            send_at: s.send_at.to_string(),
+            sender: s.sender,
+            text: s.text,
+            submitted_at: s.submitted_at.map(|t| t.to_string()),
+            final_at: s.final_at.map(|t| t.to_string()),
+            error: s.error,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct SmsOptOutOut {
+    at: String,
+    source: String,
 }
 
 #[derive(Serialize)]
@@ -89,6 +126,8 @@ pub(crate) struct PatientExportOut {
     affinities: Vec<AffinityOut>,
     consents: Vec<ConsentOut>,
     oppositions: Vec<OppositionOut>,
+    sms: Vec<PatientSmsOut>,
+    sms_optouts: Vec<SmsOptOutOut>,
 }
 
 pub(crate) async fn get_patient_export(
@@ -117,6 +156,12 @@ pub(crate) async fn get_patient_export(
             .collect(),
         consents: export.consents.into_iter().map(|c| ConsentOut::new(c, now)).collect(),
         oppositions: export.oppositions.into_iter().map(OppositionOut::from).collect(),
+        sms: export.sms.into_iter().map(PatientSmsOut::from).collect(),
+        sms_optouts: export
+            .sms_optouts
+            .into_iter()
+            .map(|(at, source)| SmsOptOutOut { at: at.to_string(), source })
+            .collect(),
     }))
 }
 

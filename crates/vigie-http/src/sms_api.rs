@@ -85,29 +85,47 @@ pub(crate) struct OptOutOut {
     opted_out: bool,
     at: Option<String>,
     source: Option<String>,
+    /// On a POST: calls not yet dialled that the opt-out cancelled (purposes whose calls
+    /// stop with their SMS), and SMS not yet sent that it cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calls_cancelled: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sms_cancelled: Option<u32>,
 }
 
 impl OptOutOut {
     fn new(found: Option<(Timestamp, String)>) -> OptOutOut {
         match found {
-            Some((at, source)) => OptOutOut { opted_out: true, at: Some(at.to_string()), source: Some(source) },
-            None => OptOutOut { opted_out: false, at: None, source: None },
+            Some((at, source)) => OptOutOut {
+                opted_out: true,
+                at: Some(at.to_string()),
+                source: Some(source),
+                calls_cancelled: None,
+                sms_cancelled: None,
+            },
+            None => OptOutOut { opted_out: false, at: None, source: None, calls_cancelled: None, sms_cancelled: None },
         }
     }
 }
 
-/// Records that a patient wants no more SMS, told to an agent or in writing: 201 when
-/// new, 200 with the first record when the patient had already opted out.
+/// Records that a patient wants no more SMS, told to an agent or in writing, and
+/// applies it (their SMS not yet sent, and their calls of the purposes that stop with
+/// their SMS, are cancelled): 201 when new, 200 with the first record when the patient
+/// had already opted out.
 pub(crate) async fn post_optout(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     caller.require(&[Role::Dialer, Role::Ops])?;
     let (patient_phone, source) = parse::<OptOutIn>(&body)?.validate()?;
+    let done = s.store.record_sms_optout(&patient_phone, source, &caller.0.name).await?;
+    // The first record stands (a STOP reply stays a STOP reply).
     let now = s.store.now();
-    if s.store.record_sms_optout(&patient_phone, source, &caller.0.name, now).await? {
-        return Ok((StatusCode::CREATED, Json(OptOutOut::new(Some((now, source.to_owned()))))).into_response());
-    }
-    // Known: the first record stands (a STOP reply stays a STOP reply).
     let first = s.store.sms_optout(&patient_phone, &caller.0.name).await?.unwrap_or((now, source.to_owned()));
-    Ok((StatusCode::OK, Json(OptOutOut::new(Some(first)))).into_response())
+    let out = OptOutOut {
+        calls_cancelled: Some(done.calls_cancelled),
+        sms_cancelled: Some(done.sms_cancelled),
+        ..OptOutOut::new(Some(first))
+    };
+    let status = if done.recorded { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(out)).into_response())
 }
 
 /// Whether a patient opted out of SMS, when and how. A POST, so that the phone is in

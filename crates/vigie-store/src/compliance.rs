@@ -183,7 +183,7 @@ pub(crate) async fn prefetch(
         let n = part.len();
         let sql = format!(
             "SELECT patient_ref, facility, call_ref, dial_at, class, refused_at FROM calls \
-             WHERE patient_ref IN ({}) AND (dial_at >= {} OR refused_at >= {}) \
+             WHERE patient_ref IN ({}) AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
              UNION ALL SELECT patient_ref, facility, '', at, CASE WHEN kind = '{attempt}' THEN class END, \
              CASE WHEN kind = '{refusal}' THEN at END FROM oppositions \
              WHERE patient_ref IN ({}) AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
@@ -524,7 +524,7 @@ pub(crate) async fn keep_oppositions(
     let attempts_from = micros(now - options.attempts_lookback());
     let refusals_from = micros(now - options.refusals_lookback());
     let rows =
-        sqlx::query("SELECT facility, class, dial_at, refused_at FROM calls WHERE patient_ref = $1 AND (dial_at >= $2 OR refused_at >= $3)")
+        sqlx::query("SELECT facility, class, dial_at, refused_at FROM calls WHERE patient_ref = $1 AND cancelled_at IS NULL AND (dial_at >= $2 OR refused_at >= $3)")
             .bind(patient)
             .bind(attempts_from)
             .bind(refusals_from)

@@ -102,6 +102,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "oppositions", "0006_oppositions"),
     migration!(7, "cheaper_writes", "0007_cheaper_writes"),
     migration!(8, "sms", "0008_sms"),
+    migration!(9, "call_changes", "0009_call_changes"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

@@ -33,14 +33,17 @@ pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, 
 pub use db::Backend;
 pub use error::StoreError;
 pub use model::{
-    CallAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange, NumberEvent, NumberRecord,
-    OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem, SHOWN_AS_SPAM,
+    CallAnswer, CallChange, CallChangeAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange,
+    NumberEvent, NumberRecord, OptOutAnswer, OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem,
+    SHOWN_AS_SPAM,
 };
 pub use privacy::{
-    ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PurgeReport, Retention, RotationStep,
+    ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PatientSms, PurgeReport, Retention,
+    RotationStep,
 };
 pub use sms::{
-    AnnouncedRate, CLAIM_TIMEOUT, DueSms, PurposeSms, ReplyOutcome, SmsCount, SmsPolicy, SmsView, SubmitResult,
+    AnnouncedRate, CLAIM_TIMEOUT, DueSms, PurposeSms, RECEIPT_TIMEOUT, ReplyOutcome, SmsCount, SmsPolicy, SmsView,
+    SubmitResult,
 };
 
 use db::micros;
@@ -296,6 +299,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self.send(Request::Change { number, change, reason, actor }).await? {
             Reply::Change(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Cancels a call not yet dialled, or moves it to another instant (its number and
+    /// SMS follow), with the reason and who asked. Returns once the change is committed.
+    pub async fn change_call(
+        &self,
+        call_id: i64,
+        change: CallChange,
+        reason: String,
+        actor: String,
+    ) -> Result<CallChangeAnswer, StoreError> {
+        match self.send(Request::CallChange(call_id, change, reason, actor)).await? {
+            Reply::CallChange(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Records that the patient of `phone` wants no SMS (a STOP reply, or told to an
+    /// agent), in the audit trail, and applies it at once: their SMS not yet sent are
+    /// cancelled, and their calls not yet dialled of the purposes whose calls stop with
+    /// their SMS. Returns once committed.
+    pub async fn record_sms_optout(&self, phone: &E164, source: &str, actor: &str) -> Result<OptOutAnswer, StoreError> {
+        match self.send(Request::OptOut(phone.clone(), source.to_owned(), actor.to_owned())).await? {
+            Reply::OptOut(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }
     }

@@ -92,6 +92,51 @@ pub struct CallRecord {
     /// When the patient refused solicitation during it, if they did (the cooldown of
     /// D223-9 runs from there).
     pub solicitation_refused_at: Option<Timestamp>,
+    /// When the dialer (or the patient's STOP) cancelled it, and why.
+    pub cancelled: Option<(Timestamp, String)>,
+}
+
+/// What the dialer changes about a call not yet dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallChange {
+    /// The call will not be made: it stops counting against its number's cap and as an
+    /// attempt, and its SMS not yet sent is cancelled.
+    Cancel,
+    /// The call moves to another instant: its number is chosen again for that day
+    /// (the same one when it is still eligible), and its SMS is planned again.
+    Reschedule(Timestamp),
+}
+
+/// What a [`CallChange`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallChangeAnswer {
+    /// The call.
+    pub call_id: i64,
+    /// Its dial time now.
+    pub dial_at: Timestamp,
+    /// The number it presents now (`None` once cancelled).
+    pub caller_number: Option<E164>,
+    /// The name displayed with it.
+    pub display_name: Option<String>,
+    /// Its pool.
+    pub pool: PoolCode,
+    /// When its new SMS goes, if one is planned.
+    pub sms_at: Option<Timestamp>,
+    /// SMS of the call cancelled before they were sent.
+    pub sms_cancelled: u32,
+    /// An SMS of the call already went to the patient (it announced the old time).
+    pub sms_already_sent: bool,
+}
+
+/// What a patient's SMS opt-out did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptOutAnswer {
+    /// It was new (not recorded before).
+    pub recorded: bool,
+    /// Calls not yet dialled that it cancelled (purposes whose calls stop with their SMS).
+    pub calls_cancelled: u32,
+    /// SMS not yet sent that it cancelled.
+    pub sms_cancelled: u32,
 }
 
 /// How a call ended.

@@ -273,6 +273,31 @@ pub struct PatientExport {
     pub consents: Vec<Consent>,
     /// What an earlier erasure kept for the calling rules, oldest first.
     pub oppositions: Vec<Opposition>,
+    /// The pre-call SMS sent or planned to the patient, with their text, oldest first.
+    pub sms: Vec<PatientSms>,
+    /// The patient's SMS opt-outs (STOP), for the phones of their calls: when, and how.
+    pub sms_optouts: Vec<(Timestamp, String)>,
+}
+
+/// One pre-call SMS of a patient's call, as exported (Article 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientSms {
+    /// The call it announces.
+    pub call_id: i64,
+    /// Where it is (`queued`, `submitted`, `delivered`, `failed`, `expired`, `cancelled`).
+    pub status: String,
+    /// When it was to go.
+    pub send_at: Timestamp,
+    /// The sender shown.
+    pub sender: String,
+    /// The text, as sent.
+    pub text: String,
+    /// When a provider accepted it.
+    pub submitted_at: Option<Timestamp>,
+    /// When it reached its final status.
+    pub final_at: Option<Timestamp>,
+    /// Why it failed, expired or was cancelled.
+    pub error: Option<String>,
 }
 
 /// What an erasure changed (Article 17).
@@ -293,7 +318,7 @@ pub struct Erasure {
 
 const CALL_COLUMNS: &str = "SELECT c.id, c.call_ref, c.facility, c.purpose, c.pool, c.patient_ref, c.patient_phone, c.dial_at, \
      n.e164, n.display_name, c.created_at, c.reassigned_at, c.outcome, c.duration_s, c.ended_at, c.ring_s, c.sip_code, \
-     c.agent_note, c.legal_basis, c.class, c.refused_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id";
+     c.agent_note, c.legal_basis, c.class, c.refused_at, c.cancelled_at, c.cancel_reason FROM calls c LEFT JOIN numbers n ON n.id = c.number_id";
 
 fn call_record(r: &AnyRow, keys: &KeyRing) -> Result<CallRecord, StoreError> {
     let number: Option<String> = r.get(8);
@@ -325,6 +350,10 @@ fn call_record(r: &AnyRow, keys: &KeyRing) -> Result<CallRecord, StoreError> {
         legal_basis: stored_basis(r.get(18))?,
         class: stored_class(r.get(19))?,
         solicitation_refused_at: r.get::<Option<i64>, _>(20).map(instant).transpose()?,
+        cancelled: match r.get::<Option<i64>, _>(21) {
+            Some(at) => Some((instant(at)?, r.get::<Option<String>, _>(22).unwrap_or_default())),
+            None => None,
+        },
     })
 }
 
@@ -773,17 +802,61 @@ impl Store {
         let mut conn = self.shared.pool.acquire().await?;
         let consents = compliance::patient_consents(&mut conn, &pseudonym).await?;
         let oppositions = compliance::patient_oppositions(&mut conn, &pseudonym).await?;
+        let sms = sqlx::query(
+            "SELECT s.call_id, s.status, s.send_at, s.sender, s.text, s.submitted_at, s.final_at, s.error \
+             FROM sms s JOIN calls c ON c.id = s.call_id WHERE c.patient_ref = $1 ORDER BY s.send_at, s.id",
+        )
+        .bind(pseudonym.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PatientSms {
+                call_id: r.get(0),
+                status: r.get(1),
+                send_at: instant(r.get(2))?,
+                sender: r.get(3),
+                text: r.get(4),
+                submitted_at: r.get::<Option<i64>, _>(5).map(instant).transpose()?,
+                final_at: r.get::<Option<i64>, _>(6).map(instant).transpose()?,
+                error: r.get(7),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut hashes: Vec<String> = calls
+            .iter()
+            .filter_map(|c| c.patient_phone.as_ref())
+            .map(|p| self.shared.pseudonyms.optout_hash(p.as_str()))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut sms_optouts = Vec::new();
+        for part in hashes.chunks(500) {
+            let sql = format!(
+                "SELECT at, source FROM sms_optouts WHERE hash IN ({}) ORDER BY at",
+                crate::db::list(self.shared.backend, part.len(), 1)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for h in part {
+                q = q.bind(h.as_str());
+            }
+            for r in q.fetch_all(&mut *conn).await? {
+                sms_optouts.push((instant(r.get(0))?, r.get::<String, _>(1)));
+            }
+        }
         drop(conn);
         let detail = format!(
-            "calls={} affinities={} consents={} oppositions={} truncated={truncated}",
+            "calls={} affinities={} consents={} oppositions={} sms={} sms_optouts={} truncated={truncated}",
             calls.len(),
             affinities.len(),
             consents.len(),
-            oppositions.len()
+            oppositions.len(),
+            sms.len(),
+            sms_optouts.len()
         );
         self.append_audit(Entry::new(self.now(), actor, "patient.export", format!("patient:{pseudonym}"), detail))
             .await?;
-        Ok(PatientExport { pseudonym, calls, affinities, truncated, consents, oppositions })
+        Ok(PatientExport { pseudonym, calls, affinities, truncated, consents, oppositions, sms, sms_optouts })
     }
 
     /// Erases the patient a dialer's reference names (Article 17): on each of their
@@ -811,6 +884,13 @@ impl Store {
                 .await?
                 .get(0);
         let affinities = u64::try_from(affinities).unwrap_or_default();
+        // The SMS keep their text (a facility, a date, numbers) and status, as counts of
+        // what was sent; the keyed hash of the phone, which linked them, goes. An opt-out
+        // stays: it is the patient's choice, and holds no phone.
+        sqlx::query("UPDATE sms SET phone_hash = NULL WHERE call_id IN (SELECT id FROM calls WHERE patient_ref = $1)")
+            .bind(pseudonym.as_str())
+            .execute(&mut *tx)
+            .await?;
         let calls = sqlx::query(
             "UPDATE calls SET patient_phone = $1, patient_ref = $2, call_ref = 'erased:' || CAST(id AS TEXT), agent_note = NULL \
              WHERE patient_ref = $3",

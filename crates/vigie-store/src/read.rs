@@ -91,7 +91,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.pool, c.patient_ref, c.patient_phone, c.dial_at, \
              n.e164, n.display_name, c.created_at, c.reassigned_at, c.outcome, c.duration_s, c.ended_at, c.ring_s, c.sip_code, c.agent_note, \
-             c.legal_basis, c.class, c.refused_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
+             c.legal_basis, c.class, c.refused_at, c.cancelled_at, c.cancel_reason FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.shared.pool)
@@ -140,6 +140,10 @@ impl Store {
             legal_basis: crate::privacy::stored_basis(r.get(18))?,
             class: crate::privacy::stored_class(r.get(19))?,
             solicitation_refused_at: r.get::<Option<i64>, _>(20).map(instant).transpose()?,
+            cancelled: match r.get::<Option<i64>, _>(21) {
+                Some(at) => Some((instant(at)?, r.get::<Option<String>, _>(22).unwrap_or_default())),
+                None => None,
+            },
         }))
     }
 

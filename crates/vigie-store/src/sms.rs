@@ -43,7 +43,7 @@ pub struct PurposeSms {
 }
 
 /// Which purposes announce their calls by SMS, and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SmsPolicy {
     /// The announced purposes. Empty: no SMS at all.
     pub purposes: HashMap<Purpose, PurposeSms>,
@@ -51,6 +51,24 @@ pub struct SmsPolicy {
     pub senders: HashMap<FacilityId, SenderChoice>,
     /// The sender of facilities without their own: the caller number by default.
     pub default_sender: Option<SenderChoice>,
+    /// A submitted SMS without a delivery receipt after this long ends as `expired`
+    /// (counted, visible on its call); a delivery receipt arriving later still settles
+    /// it as delivered.
+    pub receipt_timeout: SignedDuration,
+}
+
+/// How long a submitted SMS waits for its receipt by default: a day.
+pub const RECEIPT_TIMEOUT: SignedDuration = SignedDuration::from_hours(24);
+
+impl Default for SmsPolicy {
+    fn default() -> SmsPolicy {
+        SmsPolicy {
+            purposes: HashMap::new(),
+            senders: HashMap::new(),
+            default_sender: None,
+            receipt_timeout: RECEIPT_TIMEOUT,
+        }
+    }
 }
 
 impl SmsPolicy {
@@ -201,10 +219,10 @@ impl SmsData {
         let b = script.backend();
         let first = script.next_param();
         let sql = format!(
-            "INSERT INTO sms (call_id, facility, purpose, status, planned_at, send_at, expires_at, sender, text, encoding, segments) \
+            "INSERT INTO sms (call_id, facility, purpose, status, planned_at, send_at, expires_at, sender, text, encoding, segments, phone_hash) \
              SELECT c.id, v.* FROM (SELECT {}) v, calls c WHERE c.call_ref = {}",
-            (first..first + 10).map(|i| format!("{} AS a{i}", b.placeholder(i))).collect::<Vec<_>>().join(", "),
-            b.placeholder(first + 10)
+            (first..first + 11).map(|i| format!("{} AS a{i}", b.placeholder(i))).collect::<Vec<_>>().join(", "),
+            b.placeholder(first + 11)
         );
         script
             .bind(call.facility.as_str().to_owned())
@@ -217,6 +235,7 @@ impl SmsData {
             .bind(rendered.text)
             .bind(rendered.length.encoding.as_str())
             .bind(i64::from(rendered.length.segments))
+            .bind(shared.pseudonyms.optout_hash(call.patient_phone.as_str()))
             .bind(call.call_ref.clone());
         script.push(sql);
         Ok(())
@@ -274,6 +293,8 @@ pub struct ReplyOutcome {
     pub stop: bool,
     /// It was a new opt-out (not already recorded).
     pub recorded: bool,
+    /// Calls not yet dialled that it cancelled.
+    pub calls_cancelled: u32,
 }
 
 /// SMS counts per facility, purpose and status, for `/metrics`.
@@ -302,6 +323,16 @@ pub struct AnnouncedRate {
     pub calls: u64,
     /// Of which answered.
     pub answered: u64,
+}
+
+/// A duration as hours and minutes, for messages.
+fn humanize(d: SignedDuration) -> String {
+    let mins = d.as_secs() / 60;
+    match (mins / 60, mins % 60) {
+        (h, 0) => format!("{h} h"),
+        (0, m) => format!("{m} min"),
+        (h, m) => format!("{h} h {m} min"),
+    }
 }
 
 /// Cancels an SMS not submitted yet, saying why.
@@ -346,6 +377,15 @@ impl Store {
             .bind(micros(now))
             .bind("not submitted before its call")
             .bind(SmsStatus::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let timeout = self.shared.sms.receipt_timeout;
+        sqlx::query("UPDATE sms SET status = $1, final_at = $2, error = $3 WHERE status = $4 AND submitted_at < $5")
+            .bind(SmsStatus::Expired.as_str())
+            .bind(micros(now))
+            .bind(format!("no delivery receipt within {}", humanize(timeout)))
+            .bind(SmsStatus::Submitted.as_str())
+            .bind(micros(now - timeout))
             .execute(&mut *tx)
             .await?;
         let lock = match backend {
@@ -505,13 +545,10 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(false) };
         let id: i64 = row.get(0);
-        // A receipt settles an SMS that was submitted (or is still being recorded as
-        // such). A delivery also settles one whose claim ended as unknown: it was sent.
-        let from: &[SmsStatus] = if status == SmsStatus::Delivered {
-            &[SmsStatus::Submitted, SmsStatus::Queued, SmsStatus::Failed]
-        } else {
-            &[SmsStatus::Submitted, SmsStatus::Queued]
-        };
+        // The statuses the receipt may settle, by the core's transitions: a receipt
+        // settles an SMS that was submitted (or is still being recorded as such), and a
+        // delivery also one whose claim ended as unknown or whose receipt came late.
+        let from: Vec<SmsStatus> = SmsStatus::ALL.iter().copied().filter(|s| s.can_become(status)).collect();
         // Numbered placeholders throughout: SQLite numbers a plain `?` from 1 whatever
         // came before it.
         let statuses: Vec<String> = (5..5 + from.len()).map(|i| format!("${i}")).collect();
@@ -520,7 +557,7 @@ impl Store {
             statuses.join(",")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(micros(now)).bind(error).bind(id);
-        for s in from {
+        for s in &from {
             q = q.bind(s.as_str());
         }
         q.execute(&self.shared.pool).await?;
@@ -528,43 +565,14 @@ impl Store {
     }
 
     /// A patient's reply to an SMS: STOP (and its French forms) records a durable
-    /// opt-out, in the audit trail; the patient gets no further SMS, and the purposes
-    /// whose calls stop with their SMS are refused from now on.
-    pub async fn sms_reply(&self, from: &E164, text: &str, now: Timestamp) -> Result<ReplyOutcome, StoreError> {
+    /// opt-out, in the audit trail; the patient gets no further SMS, and their calls of
+    /// the purposes that stop with their SMS are cancelled and refused from now on.
+    pub async fn sms_reply(&self, from: &E164, text: &str) -> Result<ReplyOutcome, StoreError> {
         if !vigie_core::is_stop_reply(text) {
-            return Ok(ReplyOutcome { stop: false, recorded: false });
+            return Ok(ReplyOutcome { stop: false, recorded: false, calls_cancelled: 0 });
         }
-        let recorded = self.record_sms_optout(from, "sms_reply", "patient", now).await?;
-        Ok(ReplyOutcome { stop: true, recorded })
-    }
-
-    /// Records that the patient of `phone` wants no SMS (from a STOP reply, or told to
-    /// an agent). Returns whether it is new.
-    pub async fn record_sms_optout(
-        &self,
-        phone: &E164,
-        source: &str,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let backend = self.shared.backend;
-        let hash = self.shared.pseudonyms.optout_hash(phone.as_str());
-        let mut conn = self.shared.pool.acquire().await?;
-        let mut tx = conn.begin_with(backend.begin_write()).await?;
-        let n = sqlx::query("INSERT INTO sms_optouts (hash, at, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(hash.as_str())
-            .bind(micros(now))
-            .bind(source)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
-            let entry =
-                Entry::new(now, actor, "sms.optout", format!("optout:{}", &hash[..16]), format!("source={source}"));
-            audit::append(&mut tx, backend, &[entry]).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        let done = self.record_sms_optout(from, "sms_reply", "patient").await?;
+        Ok(ReplyOutcome { stop: true, recorded: done.recorded, calls_cancelled: done.calls_cancelled })
     }
 
     /// When the patient of `phone` opted out of SMS, and how; read in the audit trail.

@@ -25,8 +25,13 @@ use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
 use crate::db::{Backend, Script, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
-use crate::model::{CallAnswer, NewCall, NewReport, NumberChange, OutcomeReport, ReportAnswer, SHOWN_AS_SPAM};
+use crate::model::{
+    CallAnswer, CallChange, CallChangeAnswer, NewCall, NewReport, NumberChange, OptOutAnswer, OutcomeReport,
+    ReportAnswer, SHOWN_AS_SPAM,
+};
 use crate::sms::{Announce, SmsData};
+
+mod calls;
 
 /// A change for the writer.
 pub(crate) enum Request {
@@ -42,6 +47,10 @@ pub(crate) enum Request {
         reason: String,
         actor: String,
     },
+    /// A call cancelled or rescheduled: the call, what changes, why, who.
+    CallChange(i64, CallChange, String, String),
+    /// A patient's SMS opt-out: the phone, how it came, who recorded it.
+    OptOut(E164, String, String),
 }
 
 /// The writer's answer to a [`Request`], same variant.
@@ -50,6 +59,8 @@ pub(crate) enum Reply {
     Report(Result<ReportAnswer, StoreError>),
     Outcome(Result<Option<ReportAnswer>, StoreError>),
     Change(Result<(), StoreError>),
+    CallChange(Result<CallChangeAnswer, StoreError>),
+    OptOut(Result<OptOutAnswer, StoreError>),
 }
 
 pub(crate) struct Envelope {
@@ -351,6 +362,12 @@ impl Writer {
         };
         let pool = def.code.clone();
         if let Some(k) = known.get(&call.call_ref) {
+            if k.cancelled {
+                return Ok(Slot::Done(Err(StoreError::Conflict {
+                    field: "call_ref",
+                    message: "the call of this call_ref was cancelled; a new call needs a new call_ref".into(),
+                })));
+            }
             if !k.same_as(call) {
                 return Ok(Slot::Done(Err(StoreError::Conflict {
                     field: "call_ref",
@@ -471,6 +488,7 @@ impl Writer {
                 dial_at: call.dial_at,
                 number: e164,
                 display_name: display,
+                cancelled: false,
             },
         );
         batch.pending.rows.push(NewRow {
@@ -608,6 +626,12 @@ impl Writer {
             Request::Change { number, change, reason, actor } => {
                 Reply::Change(self.number_change(tx, batch, number, change, reason, actor).await?)
             }
+            Request::CallChange(call_id, change, reason, actor) => {
+                Reply::CallChange(self.call_change(tx, batch, *call_id, *change, reason, actor).await?)
+            }
+            Request::OptOut(phone, source, actor) => {
+                Reply::OptOut(self.opt_out(tx, batch, phone, source, actor).await?)
+            }
         })
     }
 
@@ -682,7 +706,7 @@ impl Writer {
         actor: &str,
     ) -> Result<Result<Option<ReportAnswer>, StoreError>, StoreError> {
         let row = sqlx::query(
-            "SELECT n.e164, c.agent_note FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
+            "SELECT n.e164, c.agent_note, c.cancelled_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
         )
         .bind(call_id)
         .fetch_optional(&mut *tx)
@@ -690,6 +714,12 @@ impl Writer {
         let Some(row) = row else {
             return Ok(Err(StoreError::NotFound { what: "call", field: "call_id" }));
         };
+        if row.get::<Option<i64>, _>(2).is_some() {
+            return Ok(Err(StoreError::Conflict {
+                field: "call_id",
+                message: "the call was cancelled; it has no outcome to record".into(),
+            }));
+        }
         let e164: Option<String> = row.get(0);
         let previous_note: Option<String> = row.get(1);
         sqlx::query(
@@ -893,7 +923,7 @@ impl Writer {
         let created_since = batch.now - self.shared.dial_window.ahead_max;
         let rows = sqlx::query(
             "SELECT id, facility, patient_zone, dial_at FROM calls \
-             WHERE created_at >= $1 AND number_id = $2 AND dial_at > $3 AND outcome IS NULL ORDER BY dial_at",
+             WHERE created_at >= $1 AND number_id = $2 AND dial_at > $3 AND outcome IS NULL AND cancelled_at IS NULL ORDER BY dial_at",
         )
         .bind(micros(created_since))
         .bind(number.id.0)
@@ -1131,6 +1161,8 @@ fn failed(request: &Request, e: StoreError) -> Reply {
         Request::Report(..) => Reply::Report(Err(e)),
         Request::Outcome(..) => Reply::Outcome(Err(e)),
         Request::Change { .. } => Reply::Change(Err(e)),
+        Request::CallChange(..) => Reply::CallChange(Err(e)),
+        Request::OptOut(..) => Reply::OptOut(Err(e)),
     }
 }
 
@@ -1144,6 +1176,7 @@ struct KnownCall {
     dial_at: Timestamp,
     number: Option<E164>,
     display_name: Option<String>,
+    cancelled: bool,
 }
 
 impl KnownCall {
@@ -1175,7 +1208,7 @@ async fn known_calls(
     let mut known = HashMap::new();
     for chunk in calls.chunks(500) {
         let sql = format!(
-            "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name \
+            "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name, c.cancelled_at \
              FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN ({})",
             list(shared.backend, chunk.len(), 1)
         );
@@ -1199,6 +1232,7 @@ async fn known_calls(
                     dial_at: instant(row.get(6))?,
                     number: number.map(|n| E164::parse(&n)).transpose().map_err(|e| corrupt(e.to_string()))?,
                     display_name: row.get(8),
+                    cancelled: row.get::<Option<i64>, _>(9).is_some(),
                 },
             );
         }
@@ -1219,7 +1253,7 @@ async fn affinities(
     let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
     for part in patients.chunks(500) {
         let sql = format!(
-            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN ({}) AND number_id IS NOT NULL",
+            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN ({}) AND number_id IS NOT NULL AND cancelled_at IS NULL",
             list(shared.backend, part.len(), 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));

@@ -223,6 +223,9 @@ pub(crate) struct SmsConfig {
     dispatch_interval_ms: u64,
     dispatch_batch_max: u32,
     events_max: usize,
+    /// A submitted SMS without a delivery receipt after this many minutes ends as
+    /// `expired` (a later delivery receipt still settles it as delivered).
+    receipt_timeout_minutes: u32,
     /// Purpose → its window, quiet hours and text.
     purposes: BTreeMap<String, PurposeSmsConfig>,
     /// Facility → its sender, provider and texts.
@@ -240,6 +243,7 @@ impl Default for SmsConfig {
             dispatch_interval_ms: 1_000,
             dispatch_batch_max: 100,
             events_max: 1_024,
+            receipt_timeout_minutes: 24 * 60,
             purposes: BTreeMap::new(),
             facilities: BTreeMap::new(),
             providers: Vec::new(),
@@ -333,6 +337,9 @@ pub(crate) fn sms(config: &Config) -> anyhow::Result<SmsSetup> {
     if !(1..=100_000).contains(&c.events_max) {
         bail!("sms.events_max: must be between 1 and 100000");
     }
+    if !(10..=7 * 24 * 60).contains(&c.receipt_timeout_minutes) {
+        bail!("sms.receipt_timeout_minutes: must be between 10 and 10080 (a week)");
+    }
     let rules = crate::compliance::options(config)?.rules;
     let mut announced = Vec::new();
     for (i, name) in c.announce.iter().enumerate() {
@@ -342,7 +349,10 @@ pub(crate) fn sms(config: &Config) -> anyhow::Result<SmsSetup> {
         Purpose::parse(name).map_err(|e| anyhow!("sms.purposes.{name}: {}", e.rule))?;
     }
     // Every purpose configured is checked, announced or not.
-    let mut policy = SmsPolicy::default();
+    let mut policy = SmsPolicy {
+        receipt_timeout: vigie_core::SignedDuration::from_mins(i64::from(c.receipt_timeout_minutes)),
+        ..SmsPolicy::default()
+    };
     let mut max_segments = HashMap::new();
     let no_settings = PurposeSmsConfig::default();
     let configured = c.purposes.keys().filter_map(|p| Purpose::parse(p).ok());

@@ -292,12 +292,10 @@ impl Dispatcher {
             }
             SmsEvent::Reply(r) => {
                 let from = mask_phone(&r.from);
-                let done =
-                    retry("recording a patient's reply", || self.store.sms_reply(&r.from, &r.text, self.store.now()))
-                        .await;
+                let done = retry("recording a patient's reply", || self.store.sms_reply(&r.from, &r.text)).await;
                 match done {
                     Ok(outcome) if outcome.stop => {
-                        tracing::info!(provider = %r.provider, from = %from, new = outcome.recorded, "a patient replied STOP: no further SMS");
+                        tracing::info!(provider = %r.provider, from = %from, new = outcome.recorded, calls_cancelled = outcome.calls_cancelled, "a patient replied STOP: no further SMS");
                     }
                     Ok(_) => {
                         tracing::info!(provider = %r.provider, from = %from, chars = r.text.chars().count(), "a patient replied (not STOP; not kept)");

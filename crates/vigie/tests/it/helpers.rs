@@ -615,7 +615,8 @@ pub(crate) fn report(number: &str, source: &str, reported_at: Timestamp) -> Valu
 
 // ----- direct database checks -----
 
-/// Calls per (number, Europe/Paris day of `dial_at`), counted from the `calls` table,
+/// Calls per (number, Europe/Paris day of `dial_at`), counted from the `calls` table
+/// (cancelled calls left out: they do not count against the cap),
 /// and the same figures from `number_days`, the counters the engine keeps.
 pub(crate) struct DayCounts {
     /// From the calls themselves.
@@ -627,10 +628,12 @@ pub(crate) struct DayCounts {
 /// Reads [`DayCounts`] straight from the database.
 pub(crate) async fn day_counts(pool: &AnyPool) -> DayCounts {
     let mut from_calls = BTreeMap::new();
-    let rows = sqlx::query("SELECT n.e164, c.dial_at FROM calls c JOIN numbers n ON n.id = c.number_id")
-        .fetch_all(pool)
-        .await
-        .expect("calls with a number");
+    let rows = sqlx::query(
+        "SELECT n.e164, c.dial_at FROM calls c JOIN numbers n ON n.id = c.number_id WHERE c.cancelled_at IS NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("calls with a number");
     for row in rows {
         let at = Timestamp::from_microsecond(row.get::<i64, _>(1)).expect("a stored instant");
         *from_calls.entry((row.get::<String, _>(0), paris_day(at))).or_insert(0) += 1;

@@ -10,6 +10,7 @@ mod allocation;
 mod api;
 mod audit;
 mod bad_input;
+mod call_changes;
 mod compliance;
 mod helpers;
 mod privacy;
@@ -115,6 +116,9 @@ on_both_backends! {
         sms_api::sms_api_calls_announce_their_sms_and_show_it,
         sms_api::sms_api_optouts_stop_surveys_and_are_looked_up,
         sms_api::sms_api_receipts_are_signed_and_settle_the_sms,
+        call_changes::call_changes_cancel_and_reschedule_move_the_cap_and_the_sms,
+        call_changes::call_changes_stop_cancels_survey_calls_not_reminders,
+        call_changes::call_changes_sms_without_a_receipt_expire,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,
