@@ -103,6 +103,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "cheaper_writes", "0007_cheaper_writes"),
     migration!(8, "sms", "0008_sms"),
     migration!(9, "call_changes", "0009_call_changes"),
+    migration!(10, "monitoring", "0010_monitoring"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

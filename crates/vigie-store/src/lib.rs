@@ -8,7 +8,9 @@ mod compliance;
 mod crypto;
 mod db;
 mod error;
+mod incidents;
 mod model;
+mod monitor;
 mod privacy;
 mod read;
 mod sms;
@@ -32,10 +34,14 @@ pub use compliance::{
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;
 pub use error::StoreError;
+pub use incidents::{IncidentRecord, Playbook, Resolution, StepRecord, Trigger};
 pub use model::{
     CallAnswer, CallChange, CallChangeAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange,
     NumberEvent, NumberRecord, OptOutAnswer, OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem,
     SHOWN_AS_SPAM,
+};
+pub use monitor::{
+    AlertLimits, AlertRecord, HistoryCell, NewAlert, OutcomeCursor, OutcomeSignal, Raised, ScorePoint, SourceReading,
 };
 pub use privacy::{
     ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PatientSms, PurgeReport, Retention,
@@ -74,6 +80,8 @@ pub struct StoreOptions {
     pub compliance: ComplianceOptions,
     /// Which purposes announce their calls by SMS, and how. Default: none.
     pub sms: SmsPolicy,
+    /// The crisis playbook an incident opens with.
+    pub playbook: Playbook,
 }
 
 impl StoreOptions {
@@ -89,6 +97,7 @@ impl StoreOptions {
             legal_bases: LegalBases::default(),
             compliance: ComplianceOptions::default(),
             sms: SmsPolicy::default(),
+            playbook: Playbook::default(),
         }
     }
 }
@@ -132,6 +141,7 @@ pub(crate) struct Shared {
     pub(crate) dial_window: DialWindow,
     pub(crate) metrics: Metrics,
     pub(crate) sms: SmsPolicy,
+    pub(crate) playbook: Playbook,
     keys: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
@@ -193,6 +203,7 @@ impl Store {
             dial_window: options.dial_window,
             metrics: Metrics::default(),
             sms: options.sms.clone(),
+            playbook: options.playbook.clone(),
             keys: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));
@@ -297,7 +308,42 @@ impl Store {
         reason: String,
         actor: String,
     ) -> Result<(), StoreError> {
-        match self.send(Request::Change { number, change, reason, actor }).await? {
+        match self.send(Request::Change { number, change, reason, actor, trigger: None }).await? {
+            Reply::Change(r) => r,
+            _ => unreachable!("the writer answers in kind"),
+        }
+    }
+
+    /// Closes an open incident: the number returns to service (refused with 409 until
+    /// the cool-down is over and the clean check passes: identity checked, no report
+    /// since the quarantine, no source flagging it) or is retired with its replacement
+    /// cost. Returns the incident as closed.
+    pub async fn close_incident(
+        &self,
+        id: i64,
+        resolution: Resolution,
+        note: &str,
+        actor: &str,
+    ) -> Result<IncidentRecord, StoreError> {
+        match self.send(Request::CloseIncident(id, resolution, note.to_owned(), actor.to_owned())).await? {
+            Reply::CloseIncident(r) => r?,
+            _ => unreachable!("the writer answers in kind"),
+        }
+        self.incident(id).await?.ok_or(StoreError::NotFound { what: "incident", field: "incident_id" })
+    }
+
+    /// Quarantines a number on monitoring's evidence (an alarm, an external flag): the
+    /// incident opens with `trigger`'s signal and first evidence. Returns once durable.
+    pub async fn quarantine(&self, number: E164, trigger: Trigger, actor: &str) -> Result<(), StoreError> {
+        let reason = trigger.evidence.clone();
+        let request = Request::Change {
+            number,
+            change: NumberChange::Quarantine,
+            reason,
+            actor: actor.to_owned(),
+            trigger: Some(trigger),
+        };
+        match self.send(request).await? {
             Reply::Change(r) => r,
             _ => unreachable!("the writer answers in kind"),
         }

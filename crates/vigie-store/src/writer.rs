@@ -25,6 +25,7 @@ use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
 use crate::db::{Backend, Script, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
+use crate::incidents::{self, Trigger};
 use crate::model::{
     CallAnswer, CallChange, CallChangeAnswer, NewCall, NewReport, NumberChange, OptOutAnswer, OutcomeReport,
     ReportAnswer, SHOWN_AS_SPAM,
@@ -32,6 +33,7 @@ use crate::model::{
 use crate::sms::{Announce, SmsData};
 
 mod calls;
+mod closing;
 
 /// A change for the writer.
 pub(crate) enum Request {
@@ -46,11 +48,16 @@ pub(crate) enum Request {
         change: NumberChange,
         reason: String,
         actor: String,
+        /// What led to a quarantine (monitoring's alarm, an external flag); a manual
+        /// one when absent.
+        trigger: Option<Trigger>,
     },
     /// A call cancelled or rescheduled: the call, what changes, why, who.
     CallChange(i64, CallChange, String, String),
     /// A patient's SMS opt-out: the phone, how it came, who recorded it.
     OptOut(E164, String, String),
+    /// An incident closed: the incident, how, the note, who.
+    CloseIncident(i64, crate::incidents::Resolution, String, String),
 }
 
 /// The writer's answer to a [`Request`], same variant.
@@ -61,6 +68,7 @@ pub(crate) enum Reply {
     Change(Result<(), StoreError>),
     CallChange(Result<CallChangeAnswer, StoreError>),
     OptOut(Result<OptOutAnswer, StoreError>),
+    CloseIncident(Result<(), StoreError>),
 }
 
 pub(crate) struct Envelope {
@@ -623,14 +631,17 @@ impl Writer {
             Request::Outcome(call_id, outcome, refused, actor) => {
                 Reply::Outcome(self.outcome(tx, batch, *call_id, outcome, *refused, actor).await?)
             }
-            Request::Change { number, change, reason, actor } => {
-                Reply::Change(self.number_change(tx, batch, number, change, reason, actor).await?)
+            Request::Change { number, change, reason, actor, trigger } => {
+                Reply::Change(self.number_change(tx, batch, number, change, reason, actor, trigger.as_ref()).await?)
             }
             Request::CallChange(call_id, change, reason, actor) => {
                 Reply::CallChange(self.call_change(tx, batch, *call_id, *change, reason, actor).await?)
             }
             Request::OptOut(phone, source, actor) => {
                 Reply::OptOut(self.opt_out(tx, batch, phone, source, actor).await?)
+            }
+            Request::CloseIncident(id, resolution, note, actor) => {
+                Reply::CloseIncident(self.close_incident(tx, batch, *id, resolution, note, actor).await?)
             }
         })
     }
@@ -660,12 +671,13 @@ impl Writer {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND day = $2")
+        let counted = sqlx::query("SELECT COUNT(*), MIN(reported_at) FROM reports WHERE number_id = $1 AND day = $2")
             .bind(number.id.0)
             .bind(day_text(d))
             .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+            .await?;
+        let count: i64 = counted.get(0);
+        let first_report = counted.get::<Option<i64>, _>(1).map(instant).transpose()?.unwrap_or(report.reported_at);
         self.shared.metrics.reports.fetch_add(1, Ordering::Relaxed);
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         batch.audit.push(Entry::new(
@@ -686,8 +698,11 @@ impl Writer {
         let in_service = matches!(number.status, NumberStatus::Active | NumberStatus::Reserve);
         if reports_quarantine(count, threshold) && in_service {
             let reason = format!("{count} spam reports on {d} (latest from {})", report.source.as_str());
-            let (moved, left) =
-                self.set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine").await?;
+            let trigger =
+                Trigger { signal: "reports".into(), first_evidence_at: first_report, evidence: reason.clone() };
+            let (moved, left) = self
+                .set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine", Some(&trigger))
+                .await?;
             self.shared.metrics.quarantines.fetch_add(1, Ordering::Relaxed);
             answer.quarantined = true;
             answer.reassigned = moved;
@@ -783,6 +798,7 @@ impl Writer {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn number_change(
         &mut self,
         tx: &mut AnyConnection,
@@ -791,6 +807,7 @@ impl Writer {
         change: &NumberChange,
         reason: &str,
         actor: &str,
+        trigger: Option<&Trigger>,
     ) -> Result<Result<(), StoreError>, StoreError> {
         let Some(number) = find_number(tx, e164).await? else {
             return Ok(Err(StoreError::NotFound { what: "number", field: "number" }));
@@ -815,7 +832,8 @@ impl Writer {
                         message: "a retired number stays retired".into(),
                     }));
                 }
-                self.set_status(tx, batch, &number, status, reason, actor).await?;
+                let manual = Trigger { signal: "manual".into(), first_evidence_at: batch.now, evidence: reason.into() };
+                self.set_status(tx, batch, &number, status, reason, actor, Some(trigger.unwrap_or(&manual))).await?;
             }
             NumberChange::Release => {
                 let status = if role == Some(PoolRole::Reserve) { NumberStatus::Reserve } else { NumberStatus::Active };
@@ -825,7 +843,7 @@ impl Writer {
                         message: format!("the number is {} and cannot be released", number.status.as_str()),
                     }));
                 }
-                self.set_status(tx, batch, &number, status, reason, actor).await?;
+                self.set_status(tx, batch, &number, status, reason, actor, None).await?;
             }
             NumberChange::Move(target) => {
                 let Some(def) = self.shared.catalog.pool(target) else {
@@ -866,6 +884,9 @@ impl Writer {
     /// Changes a number's lasting state; when it leaves service, its calls not yet
     /// dialled move to other numbers of its pool (or lose their number when none can
     /// take them). Returns (moved, left without a number).
+    /// A number leaving service for quarantine opens an incident (with its alert) from
+    /// `trigger`.
+    #[allow(clippy::too_many_arguments)]
     async fn set_status(
         &mut self,
         tx: &mut AnyConnection,
@@ -874,6 +895,7 @@ impl Writer {
         status: NumberStatus,
         reason: &str,
         actor: &str,
+        trigger: Option<&Trigger>,
     ) -> Result<(u32, u32), StoreError> {
         sqlx::query("UPDATE numbers SET status = $1, status_since = $2, status_reason = $3 WHERE id = $4")
             .bind(status.as_str())
@@ -905,7 +927,29 @@ impl Writer {
         if status == NumberStatus::Active || status == NumberStatus::Reserve {
             return Ok((0, 0));
         }
-        self.reassign(tx, batch, number).await
+        let (moved, left) = self.reassign(tx, batch, number).await?;
+        if let (NumberStatus::Quarantined, Some(trigger)) = (status, trigger) {
+            let e164 = self.cache.get(&number.pool).and_then(|c| c.state.number(number.id)).map(|n| n.e164.clone());
+            let id = incidents::open(
+                tx,
+                &self.shared.playbook,
+                number.id,
+                e164.as_ref(),
+                &number.pool,
+                trigger,
+                batch.now,
+                (moved, left),
+            )
+            .await?;
+            batch.audit.push(Entry::new(
+                batch.now,
+                actor,
+                "incident.open",
+                format!("number-id:{}", number.id.0),
+                format!("incident={id} signal={} first_evidence_at={}", trigger.signal, trigger.first_evidence_at),
+            ));
+        }
+        Ok((moved, left))
     }
 
     /// Moves the calls not yet dialled of a number that left service to other numbers
@@ -1163,6 +1207,7 @@ fn failed(request: &Request, e: StoreError) -> Reply {
         Request::Change { .. } => Reply::Change(Err(e)),
         Request::CallChange(..) => Reply::CallChange(Err(e)),
         Request::OptOut(..) => Reply::OptOut(Err(e)),
+        Request::CloseIncident(..) => Reply::CloseIncident(Err(e)),
     }
 }
 

@@ -40,6 +40,103 @@ pub(crate) struct Config {
     pub(crate) compliance: crate::compliance::ComplianceConfig,
     #[serde(default)]
     pub(crate) sms: SmsConfig,
+    #[serde(default)]
+    pub(crate) monitoring: MonitoringConfig,
+}
+
+/// `[monitoring]`: reputation monitoring. Every key is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MonitoringConfig {
+    /// How often call outcomes are read, in milliseconds.
+    interval_ms: u64,
+    /// Days of history the answer-rate baselines are built from.
+    history_days: u32,
+    /// Tolerated false quarantines (alarms on healthy numbers) per pool per month.
+    false_quarantines_per_month: f64,
+    /// Tolerated false pool alerts per pool per month.
+    false_pool_alerts_per_month: f64,
+    /// Pools whose numbers are only alerted on, not quarantined, when their answer rate falls.
+    alert_only_pools: Vec<String>,
+    /// An alert with the key of one raised less than this many hours ago is a repeat.
+    alert_dedup_hours: u32,
+    /// Most alerts notified per hour (critical ones always are).
+    alerts_per_hour: u32,
+    /// Hours a quarantined number waits before it may return to service.
+    cool_down_hours: u32,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> MonitoringConfig {
+        MonitoringConfig {
+            interval_ms: 500,
+            history_days: 28,
+            false_quarantines_per_month: 1.0,
+            false_pool_alerts_per_month: 1.0,
+            alert_only_pools: Vec::new(),
+            alert_dedup_hours: 6,
+            alerts_per_hour: 20,
+            cool_down_hours: 72,
+        }
+    }
+}
+
+/// The monitor's settings and the incidents' playbook from `[monitoring]`, each value
+/// checked; an error names the key and the rule.
+pub(crate) fn monitoring(
+    config: &Config,
+    catalog: &Catalog,
+) -> anyhow::Result<(crate::monitor::MonitorSettings, vigie_store::Playbook)> {
+    let c = &config.monitoring;
+    if !(50..=60_000).contains(&c.interval_ms) {
+        bail!("monitoring.interval_ms: must be between 50 and 60000");
+    }
+    if !(1..=365).contains(&c.history_days) {
+        bail!("monitoring.history_days: must be between 1 and 365");
+    }
+    for (value, key) in [
+        (c.false_quarantines_per_month, "false_quarantines_per_month"),
+        (c.false_pool_alerts_per_month, "false_pool_alerts_per_month"),
+    ] {
+        if !(value > 0.0 && value <= 1_000.0) {
+            bail!("monitoring.{key}: must be more than 0 and at most 1000");
+        }
+    }
+    if !(1..=24 * 7).contains(&c.alert_dedup_hours) {
+        bail!("monitoring.alert_dedup_hours: must be between 1 and 168");
+    }
+    if !(1..=10_000).contains(&c.alerts_per_hour) {
+        bail!("monitoring.alerts_per_hour: must be between 1 and 10000");
+    }
+    if !(1..=24 * 90).contains(&c.cool_down_hours) {
+        bail!("monitoring.cool_down_hours: must be between 1 and 2160");
+    }
+    let mut on_number_alarm = HashMap::new();
+    for (i, code) in c.alert_only_pools.iter().enumerate() {
+        let pool = PoolCode::parse(code).map_err(|e| anyhow!("monitoring.alert_only_pools[{i}]: {}", e.rule))?;
+        if catalog.pool(&pool).is_none() {
+            bail!("monitoring.alert_only_pools[{i}]: pool {pool} is not configured");
+        }
+        on_number_alarm.insert(pool, vigie_core::AlarmAction::AlertOnly);
+    }
+    let settings = crate::monitor::MonitorSettings {
+        interval: Duration::from_millis(c.interval_ms),
+        history_days: c.history_days,
+        false_quarantines_per_month: c.false_quarantines_per_month,
+        false_pool_alerts_per_month: c.false_pool_alerts_per_month,
+        on_number_alarm,
+        alerts: vigie_store::AlertLimits {
+            dedup_window: SignedDuration::from_hours(i64::from(c.alert_dedup_hours)),
+            max_per_hour: c.alerts_per_hour,
+            critical_bypasses: true,
+        },
+        ..crate::monitor::MonitorSettings::default()
+    };
+    let playbook = vigie_store::Playbook {
+        cool_down: SignedDuration::from_hours(i64::from(c.cool_down_hours)),
+        ..vigie_store::Playbook::default()
+    };
+    Ok((settings, playbook))
 }
 
 #[derive(Debug, Deserialize)]

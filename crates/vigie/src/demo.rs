@@ -130,6 +130,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.calls_per_second
     );
     let dispatcher = crate::start_sms(&store, &sms)?;
+    let monitor = crate::start_monitor(&store, &config).await?;
     let state = vigie_http::AppState::new(store.clone()).with_sms_webhooks(sms.webhooks);
     let router = vigie_http::router(state, crate::http_options(&config));
     let refused = Arc::new(AtomicU64::new(0));
@@ -144,6 +145,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     vigie_http::serve(listener, router, stop).await?;
     traffic.abort();
+    monitor.abort();
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }

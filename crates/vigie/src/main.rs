@@ -5,6 +5,7 @@ mod compliance;
 mod config;
 mod demo;
 mod import;
+mod monitor;
 mod plan;
 mod privacy;
 mod sms;
@@ -169,6 +170,7 @@ pub(crate) async fn open_store(db: &DbArgs, config: &Config, key: impl Into<KeyR
     options.legal_bases = privacy::legal_bases(config)?;
     options.compliance = compliance::options(config)?;
     options.sms = config::sms(config)?.policy;
+    options.playbook = config::monitoring(config, &config.catalog()?)?.1;
     options.max_connections = config.store.max_connections;
     options.batch_max = config.store.batch_max;
     options.queue_max = config.store.queue_max;
@@ -216,6 +218,13 @@ pub(crate) fn check_sms_providers(setup: &config::SmsSetup) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+/// Starts reputation monitoring: reads call outcomes every `interval` and acts on alarms.
+pub(crate) async fn start_monitor(store: &Store, config: &Config) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (settings, _) = config::monitoring(config, store.catalog())?;
+    let monitor = monitor::Monitor::start(store.clone(), settings, store.now()).await?;
+    Ok(monitor.spawn())
 }
 
 /// Starts the SMS dispatcher when some purpose is announced.
@@ -290,6 +299,7 @@ async fn main() -> anyhow::Result<()> {
             let store = open_store(&db, &config, key).await?;
             privacy::spawn_retention(&store, &config)?;
             let dispatcher = start_sms(&store, &sms)?;
+            let monitor = start_monitor(&store, &config).await?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
@@ -297,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
             let state = vigie_http::AppState::new(store).with_sms_webhooks(sms.webhooks);
             let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
+            monitor.abort();
             if let Some(dispatcher) = dispatcher {
                 dispatcher.stop().await;
             }

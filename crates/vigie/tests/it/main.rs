@@ -13,6 +13,7 @@ mod bad_input;
 mod call_changes;
 mod compliance;
 mod helpers;
+mod monitoring;
 mod privacy;
 mod processes;
 mod sms;
@@ -119,6 +120,9 @@ on_both_backends! {
         call_changes::call_changes_cancel_and_reschedule_move_the_cap_and_the_sms,
         call_changes::call_changes_stop_cancels_survey_calls_not_reminders,
         call_changes::call_changes_sms_without_a_receipt_expire,
+        monitoring::monitoring_a_quarantine_opens_an_incident_that_closes_after_a_clean_check,
+        monitoring::monitoring_rejected_calls_quarantine_the_number_within_five_calls,
+        monitoring::monitoring_alert_only_pools_and_alert_limits,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -1,0 +1,239 @@
+//! Reputation monitoring end to end: a quarantine opens an incident with its alert and
+//! its playbook; the incident closes back to service only after the cool-down and a
+//! clean check, or with the number retired and its cost; the binary's monitor reads
+//! call outcomes and quarantines a number whose calls are being rejected (or alerts,
+//! per pool); alerts are deduplicated, rate-limited and acknowledged.
+
+use vigie_core::{AlarmAction, E164, FacilityId, Outcome, PoolCode, Purpose, Timestamp};
+use vigie_store::{AlertLimits, NewAlert, NewCall, OutcomeReport, Raised, Resolution, StoreError};
+
+use crate::helpers::{A1, A2, Fixture, PATIENT_LYON, SAINT_JEAN, Setup, TestApp, TestDb, hours, mins, report};
+
+/// Reputation monitoring, as the binary compiles it.
+#[path = "../../src/monitor.rs"]
+#[allow(dead_code)]
+mod monitor;
+
+use monitor::{Monitor, MonitorSettings};
+
+async fn spawn(db: &TestDb, numbers: Vec<Fixture>) -> TestApp {
+    crate::helpers::spawn_app_with(db, Setup { numbers, ..Setup::default() }).await
+}
+
+fn call(call_ref: &str, dial_at: Timestamp) -> NewCall {
+    NewCall {
+        call_ref: call_ref.into(),
+        facility: FacilityId::parse(SAINT_JEAN).expect("facility"),
+        purpose: Purpose::parse("appointment_reminder").expect("purpose"),
+        patient_ref: format!("pat-{call_ref}"),
+        patient_phone: E164::parse(PATIENT_LYON).expect("phone"),
+        dial_at,
+    }
+}
+
+/// Places a call now and records how it ended.
+async fn place(app: &TestApp, call_ref: &str, outcome: OutcomeReport) -> String {
+    let now = app.clock.now();
+    let answer = app.store.allocate(call(call_ref, now + mins(1)), "dialer").await.expect("a number");
+    app.store.record_outcome(answer.call_id, outcome, "dialer").await.expect("the outcome");
+    answer.caller_number.expect("a caller number").to_string()
+}
+
+fn answered(at: Timestamp) -> OutcomeReport {
+    OutcomeReport {
+        outcome: Outcome::Answered,
+        duration_s: 95,
+        ended_at: at,
+        ring_s: Some(9),
+        sip_code: Some(200),
+        agent_note: None,
+    }
+}
+
+fn unanswered(at: Timestamp) -> OutcomeReport {
+    OutcomeReport {
+        outcome: Outcome::NoAnswer,
+        duration_s: 0,
+        ended_at: at,
+        ring_s: Some(30),
+        sip_code: Some(480),
+        agent_note: None,
+    }
+}
+
+/// What a number labelled by the network's analytics gets: refused at once, 607.
+fn rejected(at: Timestamp) -> OutcomeReport {
+    OutcomeReport {
+        outcome: Outcome::NoAnswer,
+        duration_s: 0,
+        ended_at: at,
+        ring_s: Some(1),
+        sip_code: Some(607),
+        agent_note: None,
+    }
+}
+
+pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_a_clean_check(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let now = app.clock.now();
+    let (dialer, ops) = (&app.keys.dialer, &app.keys.ops);
+    app.post("/v1/reports", dialer, &report(A1, "patient", now - mins(50))).await.expect(202, "first report");
+    let second = app.post("/v1/reports", ops, &report(A1, "app_label", now)).await;
+    assert_eq!(second.expect(202, "second report")["quarantined"], true);
+
+    // The incident is open with its playbook and its alert, from the quarantine's own
+    // transaction: the first report is its first evidence.
+    let incidents = app.store.incidents(true, 10).await.expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!((incident.number.as_str(), incident.trigger_signal.as_str()), (A1, "reports"));
+    assert_eq!(incident.time_to_detect(), mins(50));
+    let steps: Vec<&str> = incident.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["reserve_swapped", "identity_checked", "delisting_requested", "facility_informed", "cause_analysed"]
+    );
+    assert!(incident.step_done("reserve_swapped"), "no call was left without a number");
+    assert_eq!(incident.steps[1].deadline_at, incident.opened_at + hours(2));
+    assert!(incident.overdue(now + hours(3)).iter().any(|s| s.step == "identity_checked"));
+    let alerts = app.store.alerts(true, 10).await.expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!((alerts[0].severity.as_str(), alerts[0].action.as_str()), ("critical", "quarantined"));
+    assert_eq!(alerts[0].number.as_ref().map(E164::as_str), Some(A1));
+    assert!(alerts[0].evidence.contains("2 spam reports"), "{}", alerts[0].evidence);
+
+    // Steps are recorded once, with who did them.
+    let id = incident.id;
+    let done = app.store.complete_incident_step(id, "identity_checked", "ops-desk", "CNAM and callback checked").await;
+    let done = done.expect("the step");
+    assert!(done.step_done("identity_checked"));
+    let again = app.store.complete_incident_step(id, "identity_checked", "ops-desk", "again").await;
+    assert!(matches!(again, Err(StoreError::Conflict { field: "step", .. })), "{again:?}");
+    let unknown = app.store.complete_incident_step(id, "pray", "ops-desk", "").await;
+    assert!(matches!(unknown, Err(StoreError::Invalid(ref f)) if f.field == "step"), "{unknown:?}");
+
+    // Back to service: refused during the cool-down, then after a report, then allowed.
+    let early = app.store.close_incident(id, Resolution::Returned, "looks clean", "ops-desk").await;
+    assert!(
+        matches!(early, Err(StoreError::Conflict { ref message, .. }) if message.contains("cool-down")),
+        "{early:?}"
+    );
+    app.clock.advance(hours(73));
+    let closed = app.store.close_incident(id, Resolution::Returned, "delisted", "ops-desk").await.expect("closed");
+    assert_eq!(closed.closed.as_ref().map(|c| c.2.clone()), Some(Resolution::Returned));
+    assert_eq!(closed.time_to_resolve(), Some(hours(73)));
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "active");
+    let twice = app.store.close_incident(id, Resolution::Returned, "", "ops-desk").await;
+    assert!(matches!(twice, Err(StoreError::Conflict { field: "incident_id", .. })), "{twice:?}");
+
+    // A second incident ends with the number retired and its cost recorded.
+    let now = app.clock.now();
+    app.post("/v1/reports", dialer, &report(A1, "patient", now)).await.expect(202, "report");
+    app.post("/v1/reports", dialer, &report(A1, "carrier", now)).await.expect(202, "report");
+    let open = app.store.incidents(true, 10).await.expect("incidents");
+    assert_eq!(open.len(), 1);
+    app.clock.advance(hours(1));
+    let dirty = app.store.close_incident(open[0].id, Resolution::Returned, "", "ops-desk").await;
+    assert!(matches!(dirty, Err(StoreError::Conflict { .. })), "{dirty:?}");
+    let retired =
+        app.store.close_incident(open[0].id, Resolution::Retired { cost_cents: 4_500 }, "burnt", "ops-desk").await;
+    assert_eq!(retired.expect("retired").closed.map(|c| c.2), Some(Resolution::Retired { cost_cents: 4_500 }));
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "retired");
+    let entries = app.store.audit_entries(10_000).await.expect("audit");
+    for action in ["incident.open", "incident.step", "incident.close"] {
+        assert!(entries.iter().any(|e| e.action == action), "{action} in the audit trail");
+    }
+}
+
+pub(crate) async fn monitoring_rejected_calls_quarantine_the_number_within_five_calls(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN))]).await;
+    let mut monitor =
+        Monitor::start(app.store.clone(), MonitorSettings::default(), app.clock.now()).await.expect("start");
+    // Healthy traffic: three in five answered. Nothing happens.
+    for i in 0..40 {
+        let at = app.clock.now();
+        let o = if i % 5 < 3 { answered(at) } else { unanswered(at) };
+        place(&app, &format!("healthy-{i}"), o).await;
+        app.clock.advance(mins(1));
+    }
+    let r = monitor.tick(app.clock.now()).await.expect("tick");
+    assert_eq!((r.outcomes, r.quarantined.len(), r.alerts.len()), (40, 0, 0), "{r:?}");
+    // Then the network starts refusing its calls with 607 within a ring.
+    let mut calls = 0;
+    let mut quarantined_after = None;
+    for i in 0..10 {
+        let at = app.clock.now();
+        place(&app, &format!("labelled-{i}"), rejected(at)).await;
+        calls += 1;
+        let r = monitor.tick(app.clock.now()).await.expect("tick");
+        if !r.quarantined.is_empty() {
+            assert_eq!(r.quarantined, [A1]);
+            quarantined_after = Some(calls);
+            break;
+        }
+        app.clock.advance(mins(1));
+    }
+    let after = quarantined_after.expect("the number is quarantined");
+    assert!(after <= 5, "quarantined after {after} rejected calls");
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "quarantined");
+    let incident = app.store.incidents(true, 1).await.expect("incidents").pop().expect("an incident");
+    assert_eq!(incident.trigger_signal, "answer_rate_drop");
+    assert!(incident.reason.contains("607/608"), "{}", incident.reason);
+    assert!(incident.time_to_detect() <= mins(i64::from(after)), "{:?}", incident.time_to_detect());
+
+    // A restarted monitor resumes after the last outcome it read.
+    let mut again =
+        Monitor::start(app.store.clone(), MonitorSettings::default(), app.clock.now()).await.expect("restart");
+    assert_eq!(again.tick(app.clock.now()).await.expect("tick").outcomes, 0);
+}
+
+pub(crate) async fn monitoring_alert_only_pools_and_alert_limits(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN))]).await;
+    let pool_a = PoolCode::parse("A").expect("pool");
+    let mut settings = MonitorSettings::default();
+    settings.on_number_alarm.insert(pool_a.clone(), AlarmAction::AlertOnly);
+    let mut monitor = Monitor::start(app.store.clone(), settings, app.clock.now()).await.expect("start");
+    let mut alerted = false;
+    for i in 0..10 {
+        place(&app, &format!("rejected-{i}"), rejected(app.clock.now())).await;
+        let r = monitor.tick(app.clock.now()).await.expect("tick");
+        assert!(r.quarantined.is_empty());
+        if !r.alerts.is_empty() {
+            alerted = true;
+            break;
+        }
+        app.clock.advance(mins(1));
+    }
+    assert!(alerted, "an alert for the number");
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "active", "alert only: the number stays in service");
+    let alert = app.store.alerts(true, 10).await.expect("alerts").pop().expect("an alert");
+    assert_eq!((alert.signal.as_str(), alert.action.as_str()), ("answer_rate_drop", "alert_only"));
+
+    // Deduplicated, rate-limited (critical ones pass), acknowledged once.
+    let now = app.clock.now();
+    let limits = AlertLimits { max_per_hour: 2, ..AlertLimits::default() };
+    let new = |key: &str, severity: &str| NewAlert {
+        dedup_key: key.into(),
+        signal: "external_flag".into(),
+        severity: severity.into(),
+        number: None,
+        pool: Some(pool_a.clone()),
+        evidence: "listed".into(),
+        action: "none".into(),
+        at: now,
+    };
+    assert!(matches!(app.store.raise_alert(&new("k1", "warning"), &limits).await, Ok(Raised::New(_))));
+    let repeat = app.store.raise_alert(&new("k1", "warning"), &limits).await.expect("raised");
+    let Raised::Repeat(id) = repeat else { panic!("a repeat: {repeat:?}") };
+    assert_eq!(app.store.alert(id).await.expect("read").expect("the alert").repeats, 1);
+    assert!(matches!(app.store.raise_alert(&new("k2", "warning"), &limits).await, Ok(Raised::RateLimited(_))));
+    assert!(matches!(app.store.raise_alert(&new("k3", "critical"), &limits).await, Ok(Raised::New(_))));
+    let acked = app.store.acknowledge_alert(id, "ops-desk", "seen").await.expect("acknowledged");
+    assert_eq!(acked.acknowledged.map(|a| a.1), Some("ops-desk".to_owned()));
+    let twice = app.store.acknowledge_alert(id, "ops-desk", "").await;
+    assert!(matches!(twice, Err(StoreError::Conflict { .. })), "{twice:?}");
+    // After acknowledgement the same key raises a new alert.
+    assert!(!matches!(app.store.raise_alert(&new("k1", "critical"), &limits).await, Ok(Raised::Repeat(_))));
+    let to_notify = app.store.alerts_to_notify(5, 100).await.expect("to notify");
+    assert!(to_notify.iter().all(|a| a.suppressed.is_none()));
+}
