@@ -4,6 +4,7 @@
 mod api;
 mod compliance_api;
 mod error;
+mod monitor_api;
 #[cfg(test)]
 mod openapi_tests;
 mod privacy_api;
@@ -108,6 +109,12 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/sms/optouts", post(sms_api::post_optout))
         .route("/v1/sms/optouts/lookup", post(sms_api::post_optout_lookup))
         .route("/v1/sms/receipts/{provider}", post(sms_api::post_receipt))
+        .route("/v1/alerts", get(monitor_api::get_alerts))
+        .route("/v1/alerts/{alert_id}/ack", post(monitor_api::post_alert_ack))
+        .route("/v1/incidents", get(monitor_api::get_incidents))
+        .route("/v1/incidents/{incident_id}", get(monitor_api::get_incident))
+        .route("/v1/incidents/{incident_id}/steps/{step}", post(monitor_api::post_incident_step))
+        .route("/v1/incidents/{incident_id}/close", post(monitor_api::post_incident_close))
         .route("/v1/patients/{patient_ref}", delete(privacy_api::delete_patient))
         .route("/v1/patients/{patient_ref}/export", get(privacy_api::get_patient_export))
         .layer(DefaultBodyLimit::max(options.body_bytes_max))

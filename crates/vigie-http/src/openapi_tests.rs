@@ -28,6 +28,7 @@ const API_RS: &str = include_str!("api.rs");
 const PRIVACY_API_RS: &str = include_str!("privacy_api.rs");
 const COMPLIANCE_API_RS: &str = include_str!("compliance_api.rs");
 const SMS_API_RS: &str = include_str!("sms_api.rs");
+const MONITOR_API_RS: &str = include_str!("monitor_api.rs");
 
 /// A handler's name and the source of its module (`api::get_call` → api.rs).
 fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
@@ -36,6 +37,7 @@ fn handler_source(handler: &str) -> Option<(&str, &'static str)> {
         ("privacy_api", name) => Some((name, PRIVACY_API_RS)),
         ("compliance_api", name) => Some((name, COMPLIANCE_API_RS)),
         ("sms_api", name) => Some((name, SMS_API_RS)),
+        ("monitor_api", name) => Some((name, MONITOR_API_RS)),
         _ => None,
     }
 }
@@ -877,7 +879,10 @@ const GATEWAY_BODIES: [(&str, &str); 1] = [("/v1/sms/receipts/{provider}", "post
 #[tokio::test]
 async fn request_bodies_are_what_the_handlers_parse() {
     let doc = doc();
-    let parsers: [(&str, &str, Parser); 12] = [
+    let parsers: [(&str, &str, Parser); 15] = [
+        ("/v1/alerts/{alert_id}/ack", "post", parses::<crate::monitor_api::AckIn>),
+        ("/v1/incidents/{incident_id}/steps/{step}", "post", parses::<crate::monitor_api::StepIn>),
+        ("/v1/incidents/{incident_id}/close", "post", parses::<crate::monitor_api::CloseIn>),
         ("/v1/facilities", "post", parses_facility),
         ("/v1/calls", "post", parses::<api::CallIn>),
         ("/v1/calls/{call_id}", "patch", parses::<api::CallPatchIn>),
@@ -892,7 +897,9 @@ async fn request_bodies_are_what_the_handlers_parse() {
         ("/v1/sms/optouts/lookup", "post", parses::<crate::sms_api::OptOutLookupIn>),
     ];
     // Members serde leaves optional but the handler then requires.
-    let required_by_handler: [(&str, &str); 3] = [
+    let required_by_handler: [(&str, &str); 5] = [
+        ("/v1/incidents/{incident_id}/steps/{step}", "note"),
+        ("/v1/incidents/{incident_id}/close", "note"),
         ("/v1/numbers/{number}", "reason"),
         ("/v1/calls/{call_id}", "reason"),
         ("/v1/calls/{call_id}/cancel", "reason"),

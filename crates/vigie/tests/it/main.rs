@@ -123,6 +123,7 @@ on_both_backends! {
         monitoring::monitoring_a_quarantine_opens_an_incident_that_closes_after_a_clean_check,
         monitoring::monitoring_rejected_calls_quarantine_the_number_within_five_calls,
         monitoring::monitoring_alert_only_pools_and_alert_limits,
+        monitoring::monitoring_api_lists_acknowledges_and_closes,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -237,3 +237,59 @@ pub(crate) async fn monitoring_alert_only_pools_and_alert_limits(db: TestDb) {
     let to_notify = app.store.alerts_to_notify(5, 100).await.expect("to notify");
     assert!(to_notify.iter().all(|a| a.suppressed.is_none()));
 }
+
+pub(crate) async fn monitoring_api_lists_acknowledges_and_closes(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let now = app.clock.now();
+    let (dialer, ops, auditor) = (&app.keys.dialer, &app.keys.ops, &app.keys.auditor);
+    app.post("/v1/reports", dialer, &report(A2, "patient", now)).await.expect(202, "report");
+    app.post("/v1/reports", dialer, &report(A2, "patient", now)).await.expect(202, "report");
+
+    // Alerts: listed for ops and auditors, not dialers; acknowledged once.
+    app.get("/v1/alerts", dialer).await.expect_error(403, "forbidden", None, "a dialer lists alerts");
+    app.get("/v1/alerts?state=some", ops).await.expect_error(422, "invalid_request", Some("state"), "a bad state");
+    let alerts = app.get("/v1/alerts", auditor).await.expect(200, "alerts").clone();
+    assert_eq!(alerts.as_array().map(Vec::len), Some(1), "{alerts}");
+    assert_eq!(
+        (&alerts[0]["number"], &alerts[0]["action"]),
+        (&serde_json::json!(A2), &serde_json::json!("quarantined"))
+    );
+    let ack = format!("/v1/alerts/{}/ack", alerts[0]["alert_id"]);
+    app.post(&ack, auditor, &serde_json::json!({})).await.expect_error(403, "forbidden", None, "an auditor acks");
+    let acked = app.post(&ack, ops, &serde_json::json!({"note": "seen"})).await.expect(200, "ack").clone();
+    assert_eq!(acked["acknowledged_by"], crate::helpers::OPS_KEY_NAME);
+    app.post(&ack, ops, &serde_json::json!({})).await.expect_error(409, "conflict", Some("alert_id"), "ack twice");
+    assert_eq!(app.get("/v1/alerts", ops).await.expect(200, "open alerts").as_array().map(Vec::len), Some(0));
+    assert_eq!(app.get("/v1/alerts?state=all", ops).await.expect(200, "all").as_array().map(Vec::len), Some(1));
+
+    // Incidents: the playbook over the API.
+    let incidents = app.get("/v1/incidents", auditor).await.expect(200, "incidents").clone();
+    let id = incidents[0]["incident_id"].as_i64().expect("an id");
+    assert_eq!(incidents[0]["steps"][0]["done_by"], "engine");
+    let path = format!("/v1/incidents/{id}");
+    app.get("/v1/incidents/999", ops).await.expect_error(404, "not_found", Some("incident_id"), "unknown incident");
+    app.get("/v1/incidents/x", ops).await.expect_error(422, "invalid_request", Some("incident_id"), "bad id");
+    let step = format!("{path}/steps/identity_checked");
+    app.post(&step, ops, &serde_json::json!({})).await.expect_error(422, "invalid_request", Some("note"), "no note");
+    app.post(&format!("{path}/steps/pray"), ops, &serde_json::json!({"note": "x"})).await.expect_error(
+        422,
+        "invalid_request",
+        Some("step"),
+        "unknown step",
+    );
+    let done = app.post(&step, ops, &serde_json::json!({"note": "CNAM checked"})).await.expect(200, "step").clone();
+    assert_eq!(done["steps"][1]["done_by"], crate::helpers::OPS_KEY_NAME);
+    let close = format!("{path}/close");
+    let back = serde_json::json!({"resolution": "returned", "note": "clean"});
+    app.post(&close, ops, &back).await.expect_error(409, "conflict", Some("resolution"), "during the cool-down");
+    let retire = serde_json::json!({"resolution": "retired", "note": "burnt"});
+    app.post(&close, ops, &retire).await.expect_error(422, "invalid_request", Some("replacement_cost_eur"), "no cost");
+    let retire = serde_json::json!({"resolution": "retired", "replacement_cost_eur": 45.5, "note": "burnt"});
+    let closed = app.post(&close, ops, &retire).await.expect(200, "closed").clone();
+    assert_eq!(
+        (&closed["state"], &closed["replacement_cost_eur"]),
+        (&serde_json::json!("closed"), &serde_json::json!(45.5))
+    );
+    assert_eq!(app.get(&path, auditor).await.expect(200, "read")["resolution"], "retired");
+    assert_eq!(app.number(A2, auditor).await["state"], "retired");
+}
