@@ -65,14 +65,21 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(usize, NewNumber)>, Vec<String>> 
 /// reader skips blank lines and a quoted field may span lines, so neither the record's
 /// index nor the reader's own line count (taken before it skips line breaks) is it.
 /// Records come in order, so the count resumes where the last one stopped.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     text: &'a [u8],
     at: usize,
     line: usize,
 }
 
+impl<'a> Lines<'a> {
+    /// Counting from the start of `text` (its header on line 1).
+    pub(crate) fn new(text: &'a str) -> Lines<'a> {
+        Lines { text: text.as_bytes(), at: 0, line: 1 }
+    }
+}
+
 impl Lines<'_> {
-    fn of(&mut self, byte: u64) -> usize {
+    pub(crate) fn of(&mut self, byte: u64) -> usize {
         let mut start = usize::try_from(byte).unwrap_or(usize::MAX).clamp(self.at, self.text.len());
         while self.text.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
             start += 1;

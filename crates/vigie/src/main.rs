@@ -8,6 +8,7 @@ mod import;
 mod monitor;
 mod plan;
 mod privacy;
+mod reports;
 mod sms;
 
 use std::path::PathBuf;
@@ -49,6 +50,11 @@ enum Command {
     Numbers {
         #[command(subcommand)]
         command: NumbersCommand,
+    },
+    /// Spam reports.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
     },
     /// How many numbers each pool needs, with the arithmetic.
     Plan(plan::PlanArgs),
@@ -114,6 +120,19 @@ enum KeysCommand {
     /// Re-seals every patient phone with the active data key (VIGIE_DATA_KEY_ID), in
     /// small transactions while servers run; prints the rows rewritten per key id.
     RotateDataKey(privacy::RotateArgs),
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Files spam reports from a CSV file (number,source,reported_at,detail): every row
+    /// is checked first, and none is filed unless all are good; the second report of a
+    /// local day quarantines its number.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The CSV file, with a header line.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -341,6 +360,11 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(db.config.as_deref())?;
             let store = open_store(&db, &config, DataKey::generate().0).await?;
             import::run(&store, &file).await?;
+        }
+        Command::Reports { command: ReportsCommand::Import { db, file } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            reports::run(&store, &file).await?;
         }
         Command::Plan(args) => plan::run(&args)?,
         Command::Demo(args) => demo::run(args).await?,

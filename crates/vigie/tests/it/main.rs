@@ -93,6 +93,7 @@ on_both_backends! {
         allocation::a_short_pool_gets_a_reserve_number,
         allocation::reports_under_load_move_calls_and_keep_the_counts,
         processes::numbers_import_is_all_or_nothing,
+        processes::reports_import_files_every_row_or_none,
         processes::sigkill_loses_no_acknowledged_write,
         audit::the_audit_chain_detects_tampering,
         privacy::rotating_the_data_key_rewrites_every_phone_while_allocating,

@@ -640,3 +640,44 @@ pub(crate) async fn sigkill_loses_no_acknowledged_write(db: TestDb) {
     r.expect(201, "a new call after the restart");
     server.kill().await;
 }
+
+pub(crate) async fn reports_import_files_every_row_or_none(db: TestDb) {
+    let config = write_config(&db, None);
+    let out = import(&db, &config, "numbers.csv", &number_rows("A", 1, 2)).await;
+    assert!(out.status.success(), "numbers import: {}", text(&out.stderr));
+    let write = |name: &str, rows: &[&str]| {
+        let path = db.dir.path().join(name);
+        let mut csv = String::from("number,source,reported_at,detail\n");
+        for row in rows {
+            csv.push_str(row);
+            csv.push('\n');
+        }
+        std::fs::write(&path, csv).expect("write the CSV");
+        path
+    };
+    let now = jiff::Timestamp::now();
+    let earlier = (now - jiff::SignedDuration::from_mins(30)).to_string();
+    let at = now.to_string();
+    let first = format!("+33478100001,patient,{earlier},reported in Orange Téléphone");
+    let second = format!("+33478100001,carrier,{at},\"flagged by the carrier, 3 complaints\"");
+
+    // A bad row, and a number not in the inventory: nothing is filed.
+    let bad = write("bad.csv", &[&first, "+33478100001,neighbour,2026-11-27T09:00:00Z,x", &second]);
+    let out = vigie(&db, &config, &["reports", "import", bad.to_str().expect("a path")]).await;
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 3: source:") && err.contains("nothing was imported"), "{err}");
+    let unknown = write("unknown.csv", &[&first, &format!("+33478999999,patient,{at},x")]);
+    let out = vigie(&db, &config, &["reports", "import", unknown.to_str().expect("a path")]).await;
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 3: number:"), "{err}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM reports").await, 0, "nothing filed");
+
+    // A good file: two reports the same day quarantine the number, with its incident.
+    let good = write("good.csv", &[&second, &first]);
+    let out = vigie(&db, &config, &["reports", "import", good.to_str().expect("a path")]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("imported 2 reports") && stdout.contains("quarantined: +33478100001"), "{stdout}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM reports").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM incidents WHERE trigger_signal = 'reports'").await, 1);
+}
