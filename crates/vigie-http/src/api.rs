@@ -533,20 +533,84 @@ pub(crate) struct ReportIn {
     detail: String,
 }
 
-pub(crate) async fn post_report(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
-    caller.require(&[Role::Dialer, Role::Ops])?;
-    let r: ReportIn = parse(&body)?;
-    let number = phone("number", &r.number)?;
-    let source = ReportSource::parse(&r.source)?;
-    let reported_at = instant("reported_at", &r.reported_at)?;
+/// A report's fields checked: the number, the instant (not in the future), the detail.
+fn new_report(
+    s: &AppState,
+    number: &str,
+    source: ReportSource,
+    reported_at: &str,
+    detail: String,
+) -> Result<NewReport, ApiError> {
+    let number = phone("number", number)?;
+    let reported_at = instant("reported_at", reported_at)?;
     if reported_at > s.store.now() + vigie_core::SignedDuration::from_mins(5) {
         return Err(ApiError::invalid("reported_at", "must not be in the future"));
     }
-    if r.detail.chars().count() > 500 {
+    if detail.chars().count() > 500 {
         return Err(ApiError::invalid("detail", "must be at most 500 characters"));
     }
-    no_controls("detail", &r.detail, true)?;
-    let answer = s.store.report(NewReport { number, source, reported_at, detail: r.detail }, &caller.0.name).await?;
+    no_controls("detail", &detail, true)?;
+    Ok(NewReport { number, source, reported_at, detail })
+}
+
+pub(crate) async fn post_report(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+    caller.require(&[Role::Dialer, Role::Ops])?;
+    let r: ReportIn = parse(&body)?;
+    phone("number", &r.number)?;
+    let source = ReportSource::parse(&r.source)?;
+    let report = new_report(&s, &r.number, source, &r.reported_at, r.detail)?;
+    let answer = s.store.report(report, &caller.0.name).await?;
+    Ok((StatusCode::ACCEPTED, Json(ReportOut::from(answer))).into_response())
+}
+
+/// An external feed of spam reports (a community database, an app's or a carrier's
+/// notifications) that pushes them to Vigie, with its shared secret.
+#[derive(Debug, Clone)]
+pub struct ReportWebhook {
+    /// Its name, the `{source}` of `POST /v1/reports/inbound/{source}`.
+    pub name: String,
+    /// The shared secret of its HMAC-SHA256 signature.
+    pub secret: Vec<u8>,
+    /// The source its reports are filed under.
+    pub source: ReportSource,
+}
+
+/// How far a signed request's timestamp may be from now (replays are refused).
+const SIGNATURE_SKEW_SECS: i64 = 300;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InboundReportIn {
+    number: String,
+    reported_at: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// A report pushed by an external feed: signed like Vigie's own webhooks (header
+/// `X-Vigie-Signature: sha256=<hex of HMAC-SHA256(secret, "{X-Vigie-Timestamp}.{body}")>`,
+/// the timestamp within 5 minutes of now), checked before the body is read, then
+/// filed like `POST /v1/reports` under the feed's source.
+pub(crate) async fn post_inbound_report(
+    State(s): State<AppState>,
+    Path(source): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let webhook = s.report_webhooks.get(&source).ok_or_else(|| ApiError::not_found("source", "source"))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let timestamp = header(vigie_alert::TIMESTAMP_HEADER);
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| (t - s.store.now().as_second()).abs() <= SIGNATURE_SKEW_SECS);
+    let signature = header(vigie_alert::SIGNATURE_HEADER);
+    if !fresh || !vigie_alert::verify_signature(&webhook.secret, timestamp, &body, signature) {
+        tracing::warn!(source = %webhook.name, fresh, "inbound report refused: bad or stale signature");
+        return Err(ApiError::bad_signature(vigie_alert::SIGNATURE_HEADER));
+    }
+    let r: InboundReportIn = parse(&body)?;
+    let report = new_report(&s, &r.number, webhook.source, &r.reported_at, r.detail)?;
+    let answer = s.store.report(report, &format!("webhook:{}", webhook.name)).await?;
     Ok((StatusCode::ACCEPTED, Json(ReportOut::from(answer))).into_response())
 }
 

@@ -25,6 +25,7 @@ use vigie_core::FacilityId;
 use vigie_sms::WebhookConfig;
 use vigie_store::{Store, StoreError};
 
+pub use api::ReportWebhook;
 pub use error::ApiError;
 pub use retention::RetentionWorker;
 
@@ -71,12 +72,19 @@ pub struct AppState {
     /// `{provider}` of `/v1/sms/receipts/{provider}`). Empty by default: every
     /// provider is then unknown (404).
     pub(crate) sms_webhooks: Arc<HashMap<String, WebhookConfig>>,
+    /// The feeds that push spam reports, by name (`/v1/reports/inbound/{source}`).
+    pub(crate) report_webhooks: Arc<HashMap<String, ReportWebhook>>,
 }
 
 impl AppState {
     /// The state over a store, with no SMS receipt webhook.
     pub fn new(store: Store) -> AppState {
-        AppState { store, facilities: Arc::new(FacilityCache::default()), sms_webhooks: Arc::default() }
+        AppState {
+            store,
+            facilities: Arc::new(FacilityCache::default()),
+            sms_webhooks: Arc::default(),
+            report_webhooks: Arc::default(),
+        }
     }
 
     /// The same state, answering the delivery receipts of these HTTP gateways at
@@ -84,6 +92,13 @@ impl AppState {
     /// later webhook of the same provider name replaces an earlier one.
     pub fn with_sms_webhooks(mut self, webhooks: impl IntoIterator<Item = WebhookConfig>) -> AppState {
         self.sms_webhooks = Arc::new(webhooks.into_iter().map(|w| (w.provider.clone(), w)).collect());
+        self
+    }
+
+    /// The same state, taking the spam reports these feeds push at
+    /// `POST /v1/reports/inbound/{source}` (each checked with its shared secret).
+    pub fn with_report_webhooks(mut self, webhooks: impl IntoIterator<Item = ReportWebhook>) -> AppState {
+        self.report_webhooks = Arc::new(webhooks.into_iter().map(|w| (w.name.clone(), w)).collect());
         self
     }
 }
@@ -101,6 +116,7 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/calls/{call_id}/cancel", post(api::post_call_cancel))
         .route("/v1/calls/{call_id}/outcome", post(api::post_outcome))
         .route("/v1/reports", post(api::post_report))
+        .route("/v1/reports/inbound/{source}", post(api::post_inbound_report))
         .route("/v1/numbers", get(api::get_numbers).post(api::post_number))
         .route("/v1/numbers/{number}", get(api::get_number).patch(api::patch_number))
         .route("/v1/pools", get(api::get_pools))

@@ -42,6 +42,55 @@ pub(crate) struct Config {
     pub(crate) sms: SmsConfig,
     #[serde(default)]
     pub(crate) monitoring: MonitoringConfig,
+    #[serde(default)]
+    pub(crate) reports: ReportsConfig,
+}
+
+/// `[reports]`: the feeds that push spam reports to `POST /v1/reports/inbound/{name}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ReportsConfig {
+    webhooks: Vec<ReportWebhookConfig>,
+}
+
+/// `[[reports.webhooks]]`: one feed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportWebhookConfig {
+    /// Its name, in the URL.
+    name: String,
+    /// The shared secret of its signature, at least 16 characters.
+    secret: crate::privacy::Secret,
+    /// The source its reports are filed under (community_db, app_label, carrier,
+    /// verification_tool, patient, agent).
+    source: String,
+}
+
+/// The report feeds of `[[reports.webhooks]]`, each checked.
+pub(crate) fn report_webhooks(config: &Config) -> anyhow::Result<Vec<vigie_http::ReportWebhook>> {
+    let mut out: Vec<vigie_http::ReportWebhook> = Vec::new();
+    for (i, w) in config.reports.webhooks.iter().enumerate() {
+        let at = format!("reports.webhooks[{i}]");
+        let ok_name = !w.name.is_empty()
+            && w.name.len() <= 64
+            && w.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !ok_name {
+            bail!("{at}.name: must be 1 to 64 lowercase letters, digits, - or _");
+        }
+        if out.iter().any(|o| o.name == w.name) {
+            bail!("{at}.name: {} is used twice", w.name);
+        }
+        if w.secret.expose().len() < 16 {
+            bail!("{at}.secret: must be at least 16 characters");
+        }
+        let source = vigie_core::ReportSource::parse(&w.source).map_err(|e| anyhow!("{at}.source: {}", e.rule))?;
+        out.push(vigie_http::ReportWebhook {
+            name: w.name.clone(),
+            secret: w.secret.expose().as_bytes().to_vec(),
+            source,
+        });
+    }
+    Ok(out)
 }
 
 /// `[monitoring]`: reputation monitoring. Every key is optional.

@@ -131,7 +131,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let dispatcher = crate::start_sms(&store, &sms)?;
     let monitor = crate::start_monitor(&store, &config).await?;
-    let state = vigie_http::AppState::new(store.clone()).with_sms_webhooks(sms.webhooks);
+    let state = vigie_http::AppState::new(store.clone())
+        .with_sms_webhooks(sms.webhooks)
+        .with_report_webhooks(crate::config::report_webhooks(&config)?);
     let router = vigie_http::router(state, crate::http_options(&config));
     let refused = Arc::new(AtomicU64::new(0));
     let traffic = tokio::spawn(simulate(store.clone(), args.calls_per_second, args.seed, Arc::clone(&refused)));

@@ -323,7 +323,9 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
             println!("vigie listening on http://{}", listener.local_addr()?);
-            let state = vigie_http::AppState::new(store).with_sms_webhooks(sms.webhooks);
+            let state = vigie_http::AppState::new(store)
+                .with_sms_webhooks(sms.webhooks)
+                .with_report_webhooks(config::report_webhooks(&config)?);
             let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
             monitor.abort();

@@ -281,6 +281,8 @@ pub(crate) struct Setup {
     pub(crate) sms: SmsPolicy,
     /// The receipt webhooks of HTTP SMS gateways. Default: none.
     pub(crate) sms_webhooks: Vec<vigie_sms::WebhookConfig>,
+    /// The feeds that push spam reports. Default: none.
+    pub(crate) report_webhooks: Vec<vigie_http::ReportWebhook>,
 }
 
 impl Default for Setup {
@@ -294,6 +296,7 @@ impl Default for Setup {
             compliance: crate::compliance::around_the_clock(),
             sms: SmsPolicy::default(),
             sms_webhooks: Vec::new(),
+            report_webhooks: Vec::new(),
         }
     }
 }
@@ -395,7 +398,9 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     store.add_numbers(&numbers, "test-setup").await.expect("the fixture inventory");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
     let addr = listener.local_addr().expect("local address");
-    let state = vigie_http::AppState::new(store.clone()).with_sms_webhooks(setup.sms_webhooks);
+    let state = vigie_http::AppState::new(store.clone())
+        .with_sms_webhooks(setup.sms_webhooks)
+        .with_report_webhooks(setup.report_webhooks);
     let router = vigie_http::router(state, setup.http);
     let server = tokio::spawn(async move {
         vigie_http::serve(listener, router, std::future::pending()).await.expect("the server runs");

@@ -125,6 +125,7 @@ on_both_backends! {
         monitoring::monitoring_rejected_calls_quarantine_the_number_within_five_calls,
         monitoring::monitoring_alert_only_pools_and_alert_limits,
         monitoring::monitoring_api_lists_acknowledges_and_closes,
+        monitoring::monitoring_feeds_push_signed_reports,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

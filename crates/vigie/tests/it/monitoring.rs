@@ -293,3 +293,52 @@ pub(crate) async fn monitoring_api_lists_acknowledges_and_closes(db: TestDb) {
     assert_eq!(app.get(&path, auditor).await.expect(200, "read")["resolution"], "retired");
     assert_eq!(app.number(A2, auditor).await["state"], "retired");
 }
+
+pub(crate) async fn monitoring_feeds_push_signed_reports(db: TestDb) {
+    const SECRET: &[u8] = b"feed shared secret 0123";
+    let feed = vigie_http::ReportWebhook {
+        name: "signal-spam".into(),
+        secret: SECRET.to_vec(),
+        source: vigie_core::ReportSource::CommunityDb,
+    };
+    let numbers = vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))];
+    let app =
+        crate::helpers::spawn_app_with(&db, Setup { numbers, report_webhooks: vec![feed], ..Setup::default() }).await;
+    let client = reqwest::Client::new();
+    let push = |source: &str, body: serde_json::Value, ts: i64, secret: &[u8]| {
+        let body = body.to_string();
+        let ts = ts.to_string();
+        let signature = vigie_alert::sign(secret, &ts, body.as_bytes());
+        client
+            .post(format!("{}/v1/reports/inbound/{source}", app.base))
+            .header(vigie_alert::TIMESTAMP_HEADER, ts)
+            .header(vigie_alert::SIGNATURE_HEADER, signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let now = app.clock.now();
+    let ts = now.as_second();
+    let body = serde_json::json!({"number": A1, "reported_at": now.to_string(), "detail": "37 reports, Démarchage"});
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    // Refused before anything is read: unknown feed, wrong secret, stale timestamp.
+    assert_eq!(status(push("other", body.clone(), ts, SECRET).await.expect("sent")), 404);
+    assert_eq!(status(push("signal-spam", body.clone(), ts, b"wrong secret").await.expect("sent")), 401);
+    assert_eq!(status(push("signal-spam", body.clone(), ts - 600, SECRET).await.expect("sent")), 401);
+    assert_eq!(app.store.alerts(false, 10).await.expect("alerts").len(), 0);
+    let bad = serde_json::json!({"number": A1, "reported_at": (now + hours(1)).to_string()});
+    let r = push("signal-spam", bad, ts, SECRET).await.expect("sent");
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(r.json::<serde_json::Value>().await.expect("json")["field"], "reported_at");
+
+    // Two signed reports the same day: the number is quarantined, its incident open.
+    let first = push("signal-spam", body.clone(), ts, SECRET).await.expect("sent");
+    assert_eq!(first.status().as_u16(), 202);
+    let second = push("signal-spam", body, ts, SECRET).await.expect("sent");
+    assert_eq!(second.json::<serde_json::Value>().await.expect("json")["quarantined"], true);
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "quarantined");
+    let entries = app.store.audit_entries(10_000).await.expect("audit");
+    assert!(entries.iter().any(|e| e.action == "report.receive" && e.actor == "webhook:signal-spam"));
+    assert!(entries.iter().any(|e| e.action == "report.receive" && e.detail.contains("source=community_db")));
+}
