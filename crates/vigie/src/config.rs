@@ -44,6 +44,119 @@ pub(crate) struct Config {
     pub(crate) monitoring: MonitoringConfig,
     #[serde(default)]
     pub(crate) reports: ReportsConfig,
+    #[serde(default)]
+    pub(crate) alerts: AlertsConfig,
+}
+
+/// `[alerts]`: where alerts are sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AlertsConfig {
+    /// The language of the alert e-mails: fr or en.
+    language: String,
+    /// How often waiting alerts are sent, in milliseconds.
+    interval_ms: u64,
+    channels: Vec<AlertChannelConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        AlertsConfig { language: "fr".into(), interval_ms: 1_000, channels: Vec::new() }
+    }
+}
+
+/// `[[alerts.channels]]`: a signed webhook or an e-mail relay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertChannelConfig {
+    name: String,
+    /// `webhook` or `email`.
+    kind: String,
+    // webhook
+    url: Option<String>,
+    secret: Option<crate::privacy::Secret>,
+    // email
+    host: Option<String>,
+    port: Option<u16>,
+    /// none, starttls (default) or tls.
+    security: Option<String>,
+    username: Option<String>,
+    password: Option<crate::privacy::Secret>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    /// A PEM file of a CA to trust beside the usual roots.
+    ca_file: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+/// The alert channels of `[[alerts.channels]]`, built (every field checked), the
+/// language and the interval.
+pub(crate) fn alert_channels(
+    config: &Config,
+) -> anyhow::Result<(Vec<Box<dyn vigie_alert::Channel>>, Language, Duration)> {
+    let c = &config.alerts;
+    let language = Language::parse(&c.language).map_err(|e| anyhow!("alerts.language: {}", e.rule))?;
+    if !(100..=60_000).contains(&c.interval_ms) {
+        bail!("alerts.interval_ms: must be between 100 and 60000");
+    }
+    let mut channels: Vec<Box<dyn vigie_alert::Channel>> = Vec::new();
+    for (i, ch) in c.channels.iter().enumerate() {
+        let at = format!("alerts.channels[{i}]");
+        let need = |v: Option<&String>, key: &str| {
+            v.cloned().ok_or_else(|| anyhow!("{at}.{key}: is required for a {} channel", ch.kind))
+        };
+        let built = |e: vigie_alert::ConfigError| anyhow!("{at}.{}: {}", e.field, e.rule);
+        let timeout = ch.timeout_ms.map(Duration::from_millis);
+        match ch.kind.as_str() {
+            "webhook" => {
+                let url = need(ch.url.as_ref(), "url")?;
+                let secret =
+                    ch.secret.as_ref().ok_or_else(|| anyhow!("{at}.secret: is required for a webhook channel"))?;
+                if secret.expose().len() < 16 {
+                    bail!("{at}.secret: must be at least 16 characters");
+                }
+                let mut w = vigie_alert::WebhookConfig::new(&ch.name, &url, secret.expose().as_bytes());
+                if let Some(t) = timeout {
+                    w.timeout = t;
+                }
+                channels.push(Box::new(vigie_alert::WebhookChannel::new(w).map_err(built)?));
+            }
+            "email" => {
+                let host = need(ch.host.as_ref(), "host")?;
+                let from = need(ch.from.as_ref(), "from")?;
+                let to = ch.to.clone().ok_or_else(|| anyhow!("{at}.to: is required for an email channel"))?;
+                let to: Vec<&str> = to.iter().map(String::as_str).collect();
+                let mut e = vigie_alert::EmailConfig::new(&ch.name, &host, &from, &to);
+                e.security = match ch.security.as_deref().unwrap_or("starttls") {
+                    "none" => vigie_alert::SmtpSecurity::None,
+                    "starttls" => vigie_alert::SmtpSecurity::StartTls,
+                    "tls" => vigie_alert::SmtpSecurity::Tls,
+                    _ => bail!("{at}.security: must be none, starttls or tls"),
+                };
+                if let Some(port) = ch.port {
+                    e.port = port;
+                }
+                if let (Some(username), Some(password)) = (&ch.username, &ch.password) {
+                    e.credentials = Some(vigie_alert::SmtpCredentials {
+                        username: username.clone(),
+                        password: password.expose().to_owned(),
+                    });
+                } else if ch.username.is_some() || ch.password.is_some() {
+                    bail!("{at}.username, password: give both or neither");
+                }
+                if let Some(file) = &ch.ca_file {
+                    e.root_ca_pem =
+                        Some(std::fs::read_to_string(file).with_context(|| format!("{at}.ca_file: reading {file}"))?);
+                }
+                if let Some(t) = timeout {
+                    e.timeout = t;
+                }
+                channels.push(Box::new(vigie_alert::EmailChannel::new(e).map_err(built)?));
+            }
+            other => bail!("{at}.kind: must be webhook or email (found {other})"),
+        }
+    }
+    Ok((channels, language, Duration::from_millis(c.interval_ms)))
 }
 
 /// `[reports]`: the feeds that push spam reports to `POST /v1/reports/inbound/{name}`.

@@ -131,6 +131,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let dispatcher = crate::start_sms(&store, &sms)?;
     let monitor = crate::start_monitor(&store, &config).await?;
+    let notifier = crate::start_notifier(&store, &config)?;
     let state = vigie_http::AppState::new(store.clone())
         .with_sms_webhooks(sms.webhooks)
         .with_report_webhooks(crate::config::report_webhooks(&config)?);
@@ -148,6 +149,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     vigie_http::serve(listener, router, stop).await?;
     traffic.abort();
     monitor.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }

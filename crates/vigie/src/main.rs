@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod import;
 mod monitor;
+mod notify;
 mod plan;
 mod privacy;
 mod reports;
@@ -246,6 +247,15 @@ pub(crate) async fn start_monitor(store: &Store, config: &Config) -> anyhow::Res
     Ok(monitor.spawn())
 }
 
+/// Starts the alert notifier when `[[alerts.channels]]` lists any channel.
+pub(crate) fn start_notifier(store: &Store, config: &Config) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let (channels, language, interval) = config::alert_channels(config)?;
+    if channels.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(notify::Notifier::new(store.clone(), channels, language).spawn(interval)))
+}
+
 /// Starts the SMS dispatcher when some purpose is announced.
 pub(crate) fn start_sms(store: &Store, setup: &config::SmsSetup) -> anyhow::Result<Option<sms::Running>> {
     if setup.policy.purposes.is_empty() {
@@ -319,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
             privacy::spawn_retention(&store, &config)?;
             let dispatcher = start_sms(&store, &sms)?;
             let monitor = start_monitor(&store, &config).await?;
+            let notifier = start_notifier(&store, &config)?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
@@ -329,6 +340,9 @@ async fn main() -> anyhow::Result<()> {
             let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
             monitor.abort();
+            if let Some(n) = notifier {
+                n.abort();
+            }
             if let Some(dispatcher) = dispatcher {
                 dispatcher.stop().await;
             }

@@ -126,6 +126,7 @@ on_both_backends! {
         monitoring::monitoring_alert_only_pools_and_alert_limits,
         monitoring::monitoring_api_lists_acknowledges_and_closes,
         monitoring::monitoring_feeds_push_signed_reports,
+        monitoring::monitoring_alerts_reach_a_webhook_and_a_mailbox,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

@@ -342,3 +342,134 @@ pub(crate) async fn monitoring_feeds_push_signed_reports(db: TestDb) {
     assert!(entries.iter().any(|e| e.action == "report.receive" && e.actor == "webhook:signal-spam"));
     assert!(entries.iter().any(|e| e.action == "report.receive" && e.detail.contains("source=community_db")));
 }
+
+/// An HTTP endpoint that records what it receives and answers `status`.
+struct Receiver {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receiver() -> Receiver {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let status = Arc::new(AtomicU16::new(200));
+    let (r, s) = (Arc::clone(&received), Arc::clone(&status));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (r, s) = (Arc::clone(&r), Arc::clone(&s));
+            async move {
+                r.lock().expect("lock").push((headers, body));
+                axum::http::StatusCode::from_u16(s.load(Ordering::SeqCst)).expect("a status")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Receiver { url, received, status, task }
+}
+
+/// aiosmtpd (vigie-alert's test server), plain SMTP, writing each message to `dir`.
+async fn smtpd(dir: &std::path::Path) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../vigie-alert/tests/smtpd/server.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(server)
+        .arg("--out")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("server.py answers within 20 s (aiosmtpd installed? .ci/run installs it)")
+        .expect("a line")
+        .expect("READY <port>");
+    let port = line.strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
+    (child, port)
+}
+
+#[path = "../../src/notify.rs"]
+#[allow(dead_code)]
+mod notify;
+
+pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) {
+    use std::sync::atomic::Ordering;
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let now = app.clock.now();
+    app.post("/v1/reports", &app.keys.dialer, &report(A1, "patient", now - mins(40))).await.expect(202, "report");
+    app.post("/v1/reports", &app.keys.dialer, &report(A1, "app_label", now)).await.expect(202, "report");
+    let hook = receiver().await;
+    let mail = tempfile::tempdir().expect("a directory");
+    let (_server, port) = smtpd(mail.path()).await;
+    const SECRET: &[u8] = b"alerts webhook secret";
+    let webhook = vigie_alert::WebhookChannel::new(vigie_alert::WebhookConfig::new("ops-hook", &hook.url, SECRET))
+        .expect("a webhook");
+    let mut email =
+        vigie_alert::EmailConfig::new("ops-mail", "127.0.0.1", "Vigie <vigie@centre.example>", &["ops@centre.example"]);
+    email.port = port;
+    email.security = vigie_alert::SmtpSecurity::None;
+    let email = vigie_alert::EmailChannel::new(email).expect("an e-mail channel");
+    let notifier =
+        notify::Notifier::new(app.store.clone(), vec![Box::new(webhook), Box::new(email)], vigie_core::Language::Fr);
+
+    // The webhook is down: the alert waits, with the error recorded.
+    hook.status.store(503, Ordering::SeqCst);
+    let r = notifier.tick(app.clock.now()).await.expect("a round");
+    assert_eq!((r.delivered, r.failed), (0, 1));
+    let alert = app.store.alerts(true, 1).await.expect("alerts").pop().expect("the quarantine's alert");
+    assert!(
+        alert.notified_at.is_none() && alert.notify_error.as_deref().is_some_and(|e| e.contains("503")),
+        "{alert:?}"
+    );
+
+    // It is back: delivered, signed, once.
+    hook.status.store(200, Ordering::SeqCst);
+    let r = notifier.tick(app.clock.now()).await.expect("a round");
+    assert_eq!((r.delivered, r.failed), (1, 0));
+    assert_eq!(notifier.tick(app.clock.now()).await.expect("a round").delivered, 0, "nothing left");
+    let received = hook.received.lock().expect("lock").clone();
+    let (headers, body) = received.last().expect("a delivery");
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(vigie_alert::verify_signature(
+        SECRET,
+        &header(vigie_alert::TIMESTAMP_HEADER),
+        body.as_bytes(),
+        &header(vigie_alert::SIGNATURE_HEADER)
+    ));
+    assert_eq!(header(vigie_alert::DELIVERY_HEADER), format!("alert-{}", alert.id));
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(
+        (&json["number"], &json["action"], &json["signal"]),
+        (&serde_json::json!(A1), &serde_json::json!("quarantined"), &serde_json::json!("reports"))
+    );
+
+    // The e-mail, in French, names the number, the pool, the signal, the evidence and
+    // the action.
+    let mut files: Vec<_> =
+        std::fs::read_dir(mail.path()).expect("mail dir").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    let message = std::fs::read_to_string(files.last().expect("an e-mail")).expect("the e-mail");
+    println!("--- alert e-mail as received ---\n{message}");
+    let decoded = message.replace("=\r\n", "").replace("=\n", "");
+    for expected in ["0478100001 (pool A) mis en", "quarantaine", "signalements de spam", "2 spam reports", "Pool: A"] {
+        assert!(decoded.contains(expected), "{expected:?} in the e-mail:\n{message}");
+    }
+    assert!(decoded.contains("08:00 (heure de Paris)"), "the local time: {message}");
+}
