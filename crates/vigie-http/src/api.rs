@@ -600,9 +600,7 @@ pub(crate) async fn post_inbound_report(
     let webhook = s.report_webhooks.get(&source).ok_or_else(|| ApiError::not_found("source", "source"))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let timestamp = header(vigie_alert::TIMESTAMP_HEADER);
-    let fresh = timestamp
-        .parse::<i64>()
-        .is_ok_and(|t| (t - s.store.now().as_second()).abs() <= SIGNATURE_SKEW_SECS);
+    let fresh = timestamp.parse::<i64>().is_ok_and(|t| (t - s.store.now().as_second()).abs() <= SIGNATURE_SKEW_SECS);
     let signature = header(vigie_alert::SIGNATURE_HEADER);
     if !fresh || !vigie_alert::verify_signature(&webhook.secret, timestamp, &body, signature) {
         tracing::warn!(source = %webhook.name, fresh, "inbound report refused: bad or stale signature");

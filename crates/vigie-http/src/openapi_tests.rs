@@ -302,7 +302,9 @@ fn documented_roles(op: &Value) -> Option<BTreeSet<String>> {
 
 /// Whether an operation is authenticated by a signature of its body rather than a key.
 fn signed(op: &Value) -> bool {
-    op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get(SIGNED).is_some() || r.get(REPORT_SIGNED).is_some()))
+    op["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get(SIGNED).is_some() || r.get(REPORT_SIGNED).is_some()))
 }
 
 fn request_example<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
