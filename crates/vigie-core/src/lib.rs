@@ -1,6 +1,7 @@
 //! Vigie's domain: numbers, pools, calls, reports and the rules that decide which
 //! number takes a call. Pure: no I/O, no clock reads; the time is an argument.
 
+mod alerting;
 mod calendar;
 mod call;
 mod catalog;
@@ -10,7 +11,9 @@ mod detect_bench;
 mod engine;
 mod holidays;
 mod hours;
+mod incident;
 mod names;
+mod number_audit;
 mod numbering;
 mod phone;
 mod plan;
@@ -18,6 +21,10 @@ mod reputation;
 mod sms;
 mod territory;
 
+pub use alerting::{
+    ALERTS_PER_HOUR_MAX, Alert, AlertAction, AlertGate, AlertPolicy, AlertSignal, DEDUP_WINDOW_HOURS_MAX, Decision,
+    RenderedAlert, SUBJECT_EVIDENCE_CHARS_MAX, SentAlert, Severity,
+};
 pub use calendar::{Calendar, add_days, next, prev};
 pub use call::{DialWindow, Outcome, ReportSource, reports_quarantine};
 pub use catalog::{Catalog, FacilityId, InvalidField, Policy, PoolCode, PoolDef, PoolRole, Purpose};
@@ -37,8 +44,16 @@ pub use detect_bench::{
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
 pub use holidays::{EXTRA_HOLIDAYS_MAX, Holiday, HolidayCalendar, easter_sunday, public_holiday, public_holidays};
 pub use hours::{RANGES_PER_DAY_MAX, TimeRange, WeeklyHours};
+pub use incident::{
+    BY_CHARS_MAX, CAUSE_WINDOW_DAYS, CONTEXT_CHARS_MAX, COOL_DOWN_DAYS_MAX, Cause, CauseConfig, CauseFinding,
+    CauseInput, CleanCheck, CleanFault, CleanVerdict, Closure, DelistingContext, DelistingRequest, Incident,
+    IncidentError, IncidentTrigger, ListingTarget, NOTE_CHARS_MAX, PLAYBOOK_HORIZON_HOURS, PLAYBOOK_STEPS, Playbook,
+    PlaybookStep, REPORT_MATCH_MINUTES, Resolution, Share, StepDone, StepRecord, USUAL_HOURS_END, USUAL_HOURS_START,
+    analyse_cause, delisting_request, odd_hour, unmatched_reports,
+};
 pub use jiff::civil::Date;
 pub use jiff::{SignedDuration, Timestamp};
+pub use number_audit::{AUDIT_CALLS_MIN, AUDIT_CHECKS, AuditCheck, NumberFacts, Verdict, audit_number, audit_summary};
 pub use numbering::{DiallingMode, NumberPrefix, NumberingRefusal, NumberingRules, PREFIXES_MAX, check_presentation};
 pub use phone::{E164, NumberCategory, PhoneError};
 pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};

@@ -4,6 +4,7 @@
 //! connection pool.
 
 mod audit;
+mod audit_facts;
 mod compliance;
 mod crypto;
 mod db;
@@ -27,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
 
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
+pub use audit_facts::AUDIT_DAYS;
 pub use compliance::{
     BLOCTEL_NUMBERS_MAX, BloctelImport, CONSENT_METHOD_MAX, CONSENT_PROOF_MAX, CONSENT_WORDING_MAX, ComplianceOptions,
     Consent, IdentityUpdate, NewConsent, NumberCompliance, NumberIdentity, Opposition, OppositionKind,

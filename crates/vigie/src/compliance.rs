@@ -248,13 +248,96 @@ pub(crate) async fn bloctel_import(args: BloctelImportArgs) -> anyhow::Result<()
 /// presented and why not, and what its identity lacks; warns when a care pool presents
 /// a range Orange Téléphone labels as canvassing. Returns the count of presented
 /// numbers that break a rule.
-pub(crate) async fn audit_numbers(db: &DbArgs) -> anyhow::Result<usize> {
+///
+/// Then the phone reputation audit: every check of vigie-core's `number_audit.rs` on
+/// every number over the last 30 days, the warnings and failures with their evidence,
+/// and a summary; `json` prints the audit as JSON instead of text.
+pub(crate) async fn audit_numbers(db: &DbArgs, json: bool) -> anyhow::Result<usize> {
     let config = Config::load(db.config.as_deref())?;
     let store = crate::open_store(db, &config, DataKey::generate().0).await?;
     let numbers = store.numbers().await?;
     let (report, broken) = render_audit(&numbers, store.catalog(), store.compliance());
-    print!("{report}");
+    let facts = store.audit_facts(store.now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&audit_json(&facts, broken))?);
+    } else {
+        print!("{report}");
+        print!("{}", render_reputation_audit(&facts));
+    }
     Ok(broken)
+}
+
+/// The reputation audit as text: one line per number with its counts, then each
+/// warning and failure with its evidence, then the summary.
+pub(crate) fn render_reputation_audit(facts: &[(NumberRecord, vigie_core::NumberFacts)]) -> String {
+    use vigie_core::{Verdict, audit_number, audit_summary};
+    let mut out = format!(
+        "\nPhone reputation audit (last {} days, {} checks per number)\n{:<15} {:<5} {:<12} {:>4} {:>4} {:>4}\n",
+        vigie_store::AUDIT_DAYS,
+        vigie_core::AUDIT_CHECKS.len(),
+        "number",
+        "pool",
+        "state",
+        "pass",
+        "warn",
+        "fail"
+    );
+    let mut findings = String::new();
+    let (mut totals, mut failing) = ((0, 0, 0), 0);
+    for (n, f) in facts {
+        let checks = audit_number(f);
+        let (p, w, x) = audit_summary(&checks);
+        totals = (totals.0 + p, totals.1 + w, totals.2 + x);
+        failing += usize::from(x > 0);
+        out.push_str(&format!(
+            "{:<15} {:<5} {:<12} {p:>4} {w:>4} {x:>4}\n",
+            n.number.as_str(),
+            n.pool.as_str(),
+            n.state()
+        ));
+        for c in checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+            findings.push_str(&format!("{} {}: {}: {}\n", c.verdict, n.number, c.code, c.detail));
+        }
+    }
+    out.push_str(&findings);
+    out.push_str(&format!(
+        "summary: {} numbers, {} checks passed, {} warnings, {} failures; {failing} numbers with a failure\n",
+        facts.len(),
+        totals.0,
+        totals.1,
+        totals.2
+    ));
+    out
+}
+
+/// The audit as JSON.
+fn audit_json(facts: &[(NumberRecord, vigie_core::NumberFacts)], broken: usize) -> serde_json::Value {
+    use vigie_core::{audit_number, audit_summary};
+    let mut totals = (0, 0, 0);
+    let numbers: Vec<serde_json::Value> = facts
+        .iter()
+        .map(|(n, f)| {
+            let checks = audit_number(f);
+            let (p, w, x) = audit_summary(&checks);
+            totals = (totals.0 + p, totals.1 + w, totals.2 + x);
+            serde_json::json!({
+                "number": n.number.as_str(),
+                "pool": n.pool.as_str(),
+                "state": n.state(),
+                "pass": p, "warn": w, "fail": x,
+                "checks": checks.iter().map(|c| serde_json::json!({
+                    "code": c.code, "verdict": c.verdict.as_str(), "detail": c.detail,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "days": vigie_store::AUDIT_DAYS,
+        "checks_per_number": vigie_core::AUDIT_CHECKS.len(),
+        "summary": {"numbers": facts.len(), "pass": totals.0, "warn": totals.1, "fail": totals.2,
+                     "presented_numbers_breaking_a_rule": broken},
+        "numbers": numbers,
+    })
 }
 
 /// The text of `vigie audit numbers`, and the count of presented numbers that break a rule.

@@ -89,11 +89,18 @@ struct AlertChannelConfig {
     timeout_ms: Option<u64>,
 }
 
-/// The alert channels of `[[alerts.channels]]`, built (every field checked), the
-/// language and the interval.
-pub(crate) fn alert_channels(
-    config: &Config,
-) -> anyhow::Result<(Vec<Box<dyn vigie_alert::Channel>>, Language, Duration)> {
+/// The alert channels of `[[alerts.channels]]`, built, and how alerts are sent.
+pub(crate) struct AlertSetup {
+    /// Every channel.
+    pub(crate) channels: Vec<Box<dyn vigie_alert::Channel>>,
+    /// The language of the e-mails.
+    pub(crate) language: Language,
+    /// How often waiting alerts are sent.
+    pub(crate) interval: Duration,
+}
+
+/// The setup of `[alerts]`, every field checked; an error names the key and the rule.
+pub(crate) fn alert_channels(config: &Config) -> anyhow::Result<AlertSetup> {
     let c = &config.alerts;
     let language = Language::parse(&c.language).map_err(|e| anyhow!("alerts.language: {}", e.rule))?;
     if !(100..=60_000).contains(&c.interval_ms) {
@@ -156,7 +163,7 @@ pub(crate) fn alert_channels(
             other => bail!("{at}.kind: must be webhook or email (found {other})"),
         }
     }
-    Ok((channels, language, Duration::from_millis(c.interval_ms)))
+    Ok(AlertSetup { channels, language, interval: Duration::from_millis(c.interval_ms) })
 }
 
 /// `[reports]`: the feeds that push spam reports to `POST /v1/reports/inbound/{name}`.

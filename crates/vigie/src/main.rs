@@ -86,11 +86,16 @@ enum AuditCommand {
         db: DbArgs,
     },
     /// Lists every number with its category, its pool's dialling mode, whether it may
-    /// be presented (and the ARCEP rule if not) and what its identity lacks; exits with
-    /// 1 when a number in service breaks a presentation rule.
+    /// be presented (and the ARCEP rule if not) and what its identity lacks, then the
+    /// phone reputation audit (17 checks per number over 30 days, pass/warn/fail with
+    /// the evidence, and a summary); exits with 1 when a number in service breaks a
+    /// presentation rule.
     Numbers {
         #[command(flatten)]
         db: DbArgs,
+        /// The reputation audit as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -249,11 +254,11 @@ pub(crate) async fn start_monitor(store: &Store, config: &Config) -> anyhow::Res
 
 /// Starts the alert notifier when `[[alerts.channels]]` lists any channel.
 pub(crate) fn start_notifier(store: &Store, config: &Config) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let (channels, language, interval) = config::alert_channels(config)?;
-    if channels.is_empty() {
+    let setup = config::alert_channels(config)?;
+    if setup.channels.is_empty() {
         return Ok(None);
     }
-    Ok(Some(notify::Notifier::new(store.clone(), channels, language).spawn(interval)))
+    Ok(Some(notify::Notifier::new(store.clone(), setup.channels, setup.language).spawn(setup.interval)))
 }
 
 /// Starts the SMS dispatcher when some purpose is announced.
@@ -367,8 +372,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::RotateDataKey(args) } => privacy::rotate(args).await?,
         Command::Purge(args) => privacy::purge(args).await?,
         Command::Bloctel { command: BloctelCommand::Import(args) } => compliance::bloctel_import(args).await?,
-        Command::Audit { command: AuditCommand::Numbers { db } } => {
-            if compliance::audit_numbers(&db).await? > 0 {
+        Command::Audit { command: AuditCommand::Numbers { db, json } } => {
+            if compliance::audit_numbers(&db, json).await? > 0 {
                 std::process::exit(1);
             }
         }

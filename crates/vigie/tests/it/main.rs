@@ -127,6 +127,7 @@ on_both_backends! {
         monitoring::monitoring_api_lists_acknowledges_and_closes,
         monitoring::monitoring_feeds_push_signed_reports,
         monitoring::monitoring_alerts_reach_a_webhook_and_a_mailbox,
+        monitoring::monitoring_the_reputation_audit_checks_every_number,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

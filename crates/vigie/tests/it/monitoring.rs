@@ -473,3 +473,64 @@ pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) 
     }
     assert!(decoded.contains("08:00 (heure de Paris)"), "the local time: {message}");
 }
+
+pub(crate) async fn monitoring_the_reputation_audit_checks_every_number(db: TestDb) {
+    // The command audits the 30 days before the real clock: so does the app here.
+    let numbers = vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))];
+    let setup = Setup { numbers, now: jiff::Timestamp::now(), ..Setup::default() };
+    let app = crate::helpers::spawn_app_with(&db, setup).await;
+    let now = app.clock.now();
+    // A1's identity is complete; A2 got one report.
+    let identity = serde_json::json!({
+        "action": "identity", "reason": "registered with the carrier",
+        "cnam_registered_at": now.to_string(), "directory_listed_at": now.to_string(),
+        "directory_name": "Clinique Saint-Jean SAS", "man_authenticated": true,
+    });
+    app.patch(&format!("/v1/numbers/{A1}"), &app.keys.ops, &identity).await.expect(200, "identity");
+    app.post("/v1/reports", &app.keys.dialer, &report(A2, "patient", now)).await.expect(202, "report");
+    for i in 0..4 {
+        place(&app, &format!("audit-{i}"), answered(app.clock.now())).await;
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["audit", "numbers", "--json"])
+        .args(db.cli_flags())
+        .env_remove("VIGIE_DATABASE_URL")
+        .env_remove("VIGIE_CONFIG")
+        .output()
+        .await
+        .expect("vigie runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let audit: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(audit["checks_per_number"], 17);
+    let number = |e164: &str| {
+        audit["numbers"].as_array().and_then(|a| a.iter().find(|n| n["number"] == e164)).cloned().expect("listed")
+    };
+    let verdict = |n: &serde_json::Value, code: &str| {
+        n["checks"].as_array().and_then(|c| c.iter().find(|c| c["code"] == code)).map(|c| c["verdict"].clone())
+    };
+    let (a1, a2) = (number(A1), number(A2));
+    assert_eq!(a1["checks"].as_array().map(Vec::len), Some(17));
+    assert_eq!(verdict(&a1, "identity_registered"), Some(serde_json::json!("pass")));
+    assert_eq!(verdict(&a2, "identity_registered"), Some(serde_json::json!("fail")));
+    assert_eq!(verdict(&a2, "reports_30d"), Some(serde_json::json!("warn")));
+    assert_eq!(verdict(&a1, "cap_respected_30d"), Some(serde_json::json!("pass")));
+    assert_eq!(verdict(&a1, "caller_authentication_recorded"), Some(serde_json::json!("pass")));
+    let total = audit["summary"]["pass"].as_u64().unwrap_or(0)
+        + audit["summary"]["warn"].as_u64().unwrap_or(0)
+        + audit["summary"]["fail"].as_u64().unwrap_or(0);
+    assert_eq!(total, 17 * audit["summary"]["numbers"].as_u64().unwrap_or(0));
+    // The text form lists the findings with their evidence.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["audit", "numbers"])
+        .args(db.cli_flags())
+        .env_remove("VIGIE_DATABASE_URL")
+        .env_remove("VIGIE_CONFIG")
+        .output()
+        .await
+        .expect("vigie runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("warn {A2}: reports_30d: 1 spam report")), "{text}");
+    assert!(text.contains("summary: "), "{text}");
+    println!("{text}");
+}
