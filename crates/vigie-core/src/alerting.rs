@@ -30,6 +30,8 @@ named_enum!(
         IncidentOverdue = "incident_overdue",
         /// A pool has too few numbers for its planned calls.
         CapacityShort = "capacity_short",
+        /// An operator quarantined a number.
+        Manual = "manual",
     }
 );
 
@@ -121,16 +123,18 @@ impl AlertSignal {
             (AlertSignal::IncidentOverdue, Language::En) => "crisis playbook step overdue",
             (AlertSignal::CapacityShort, Language::Fr) => "capacité insuffisante",
             (AlertSignal::CapacityShort, Language::En) => "capacity short",
+            (AlertSignal::Manual, Language::Fr) => "mise en quarantaine par un opérateur",
+            (AlertSignal::Manual, Language::En) => "quarantined by an operator",
         }
     }
 
     fn next_step(self, language: Language) -> &'static str {
         match (self, language) {
-            (AlertSignal::Reports | AlertSignal::ExternalFlag, Language::Fr) => {
+            (AlertSignal::Reports | AlertSignal::ExternalFlag | AlertSignal::Manual, Language::Fr) => {
                 "Vérifier l'étiquette dans l'application ou la base concernée, puis suivre le plan de crise \
                  (identité affichée et numéro de rappel, demandes de retrait, information de l'établissement)."
             }
-            (AlertSignal::Reports | AlertSignal::ExternalFlag, Language::En) => {
+            (AlertSignal::Reports | AlertSignal::ExternalFlag | AlertSignal::Manual, Language::En) => {
                 "Check the label in the app or database concerned, then follow the crisis playbook \
                  (displayed name and callback number, delisting requests, informing the facility)."
             }

@@ -846,10 +846,14 @@ pub fn analyse_cause(input: &CauseInput, config: &CauseConfig) -> Vec<CauseFindi
         if calls >= config.spike_calls_min && f64::from(calls) >= config.spike_ratio * median {
             findings.push(CauseFinding {
                 cause: Cause::VolumeSpike,
-                evidence: format!(
-                    "{calls} calls on {day}, {:.1} times the pool's median of {median:.0} calls a day per number",
-                    if median > 0.0 { f64::from(calls) / median } else { f64::INFINITY }
-                ),
+                evidence: if median > 0.0 {
+                    format!(
+                        "{calls} calls on {day}, {:.1} times the pool's median of {median:.0} calls a day per number",
+                        f64::from(calls) / median
+                    )
+                } else {
+                    format!("{calls} calls on {day}, while the pool's median number makes no call a day")
+                },
                 observed: f64::from(calls),
                 reference: median,
             });

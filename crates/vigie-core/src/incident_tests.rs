@@ -274,6 +274,12 @@ fn a_volume_spike_names_the_day() {
         CauseInput { calls_per_day: vec![(date(2026, 11, 27), 29)], pool_median_calls_per_day: 10.0, ..normal() };
     assert_eq!(analyse_cause(&quiet, &CauseConfig::default()), []);
 
+    // A pool whose median number is idle.
+    let idle = CauseInput { pool_median_calls_per_day: 0.0, ..quiet.clone() };
+    let idle = CauseInput { calls_per_day: vec![(date(2026, 11, 27), 30)], ..idle };
+    let findings = analyse_cause(&idle, &CauseConfig::default());
+    assert!(findings[0].evidence.contains("makes no call"), "{findings:?}");
+
     // Days beyond the 14 latest are not looked at.
     let mut old = normal();
     old.calls_per_day.insert(0, (date(2026, 11, 13), 500));

@@ -4,7 +4,7 @@
 //! clean check, or retired with its replacement cost).
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{E164, NumberId, PoolCode, SignedDuration, Timestamp};
+use vigie_core::{E164, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration, Timestamp};
 
 use crate::db::micros;
 use crate::error::StoreError;
@@ -20,32 +20,6 @@ pub struct Trigger {
     pub first_evidence_at: Timestamp,
     /// What was seen, in words.
     pub evidence: String,
-}
-
-/// The crisis playbook: each step and its deadline after the incident opens, and the
-/// cool-down before a number may return to service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Playbook {
-    /// The steps, in order, with their deadlines.
-    pub steps: Vec<(String, SignedDuration)>,
-    /// How long a quarantined number waits before it may return to service.
-    pub cool_down: SignedDuration,
-}
-
-impl Default for Playbook {
-    fn default() -> Playbook {
-        let m = SignedDuration::from_mins;
-        Playbook {
-            steps: vec![
-                ("reserve_swapped".into(), m(15)),
-                ("identity_checked".into(), m(120)),
-                ("delisting_requested".into(), m(240)),
-                ("facility_informed".into(), m(240)),
-                ("cause_analysed".into(), m(24 * 60)),
-            ],
-            cool_down: SignedDuration::from_hours(72),
-        }
-    }
 }
 
 /// Opens the incident of a number just quarantined, with its playbook steps and its
@@ -76,14 +50,14 @@ pub(crate) async fn open(
     .fetch_one(&mut *tx)
     .await?
     .get(0);
-    for (step, after) in &playbook.steps {
-        let done = step == "reserve_swapped" && left == 0;
+    for step in PlaybookStep::ALL {
+        let done = *step == PlaybookStep::ReserveSwapped && left == 0;
         sqlx::query(
             "INSERT INTO incident_steps (incident_id, step, deadline_at, done_at, done_by, note) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(step.as_str())
-        .bind(micros(now + *after))
+        .bind(micros(now + playbook.deadline(*step)))
         .bind(done.then(|| micros(now)))
         .bind(done.then_some("engine"))
         .bind(done.then(|| format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number")))
@@ -287,13 +261,7 @@ impl crate::Store {
         if incident.closed.is_some() {
             return Err(StoreError::Conflict { field: "incident_id", message: "the incident is closed".into() });
         }
-        if !self.shared.playbook.steps.iter().any(|(s, _)| s == step) {
-            let names: Vec<&str> = self.shared.playbook.steps.iter().map(|(s, _)| s.as_str()).collect();
-            return Err(StoreError::Invalid(vigie_core::InvalidField::new(
-                "step",
-                format!("must be one of: {}", names.join(", ")),
-            )));
-        }
+        let step = PlaybookStep::parse(step)?.as_str();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, backend.begin_write()).await?;
         let n = sqlx::query(

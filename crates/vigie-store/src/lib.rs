@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
-use vigie_core::{Calendar, Catalog, DialWindow, E164, PoolRole, Timestamp};
+use vigie_core::{Calendar, Catalog, DialWindow, E164, Playbook, PoolRole, Timestamp};
 
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use audit_facts::AUDIT_DAYS;
@@ -36,7 +36,7 @@ pub use compliance::{
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;
 pub use error::StoreError;
-pub use incidents::{IncidentRecord, Playbook, Resolution, StepRecord, Trigger};
+pub use incidents::{IncidentRecord, Resolution, StepRecord, Trigger};
 pub use model::{
     CallAnswer, CallChange, CallChangeAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange,
     NumberEvent, NumberRecord, OptOutAnswer, OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem,
@@ -205,7 +205,7 @@ impl Store {
             dial_window: options.dial_window,
             metrics: Metrics::default(),
             sms: options.sms.clone(),
-            playbook: options.playbook.clone(),
+            playbook: options.playbook,
             keys: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));

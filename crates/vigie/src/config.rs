@@ -255,7 +255,7 @@ impl Default for MonitoringConfig {
 pub(crate) fn monitoring(
     config: &Config,
     catalog: &Catalog,
-) -> anyhow::Result<(crate::monitor::MonitorSettings, vigie_store::Playbook)> {
+) -> anyhow::Result<(crate::monitor::MonitorSettings, vigie_core::Playbook)> {
     let c = &config.monitoring;
     if !(50..=60_000).contains(&c.interval_ms) {
         bail!("monitoring.interval_ms: must be between 50 and 60000");
@@ -301,9 +301,9 @@ pub(crate) fn monitoring(
         },
         ..crate::monitor::MonitorSettings::default()
     };
-    let playbook = vigie_store::Playbook {
+    let playbook = vigie_core::Playbook {
         cool_down: SignedDuration::from_hours(i64::from(c.cool_down_hours)),
-        ..vigie_store::Playbook::default()
+        ..vigie_core::Playbook::default()
     };
     Ok((settings, playbook))
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use vigie_alert::{Channel, Notification, RetryPolicy, deliver_with_retry};
-use vigie_core::{Language, Timestamp};
+use vigie_core::{Alert, AlertAction, AlertSignal, Calendar, Language, PoolCode, Severity, Timestamp};
 use vigie_store::{AlertRecord, Store};
 
 /// What one round did.
@@ -51,7 +51,7 @@ impl Notifier {
             return Ok(report);
         }
         for alert in self.store.alerts_to_notify(self.attempts_max, 50).await? {
-            let notification = render(&alert, self.language);
+            let notification = render(&alert, self.language, self.store.calendar());
             let mut errors = Vec::new();
             for channel in &self.channels {
                 if let Err(e) = deliver_with_retry(channel.as_ref(), &notification, &self.retry).await {
@@ -86,84 +86,34 @@ impl Notifier {
     }
 }
 
-/// The words of an alert's signal and action, in a language.
-fn words(alert: &AlertRecord, language: Language) -> (&'static str, &'static str) {
-    let fr = language == Language::Fr;
-    let signal = match (alert.signal.as_str(), fr) {
-        ("reports", true) => "signalements de spam",
-        ("reports", false) => "spam reports",
-        ("answer_rate_drop", true) => "chute du taux de décroché",
-        ("answer_rate_drop", false) => "answer rate drop",
-        ("pool_answer_rate_drop", true) => "chute du taux de décroché du pool",
-        ("pool_answer_rate_drop", false) => "pool answer rate drop",
-        ("external_flag", true) => "signalé par une source externe",
-        ("external_flag", false) => "flagged by an external source",
-        ("manual", true) => "mise en quarantaine manuelle",
-        ("manual", false) => "manual quarantine",
-        (_, true) => "alerte",
-        (_, false) => "alert",
-    };
-    let action = match (alert.action.as_str(), fr) {
-        ("quarantined", true) => "numéro mis en quarantaine, appels en attente réattribués",
-        ("quarantined", false) => "number quarantined, pending calls moved",
-        ("alert_only", true) => "alerte seulement : le numéro reste en service",
-        ("alert_only", false) => "alert only: the number stays in service",
-        (_, true) => "aucune",
-        (_, false) => "none",
-    };
-    (signal, action)
+/// The core's alert of a stored one, for its text; `None` for a signal, severity or
+/// action the core does not know (never written by this version).
+fn core_alert(a: &AlertRecord) -> Option<Alert> {
+    Some(Alert {
+        signal: AlertSignal::parse(&a.signal).ok()?,
+        severity: Severity::parse(&a.severity).ok()?,
+        number: a.number.clone(),
+        pool: a.pool.as_deref().and_then(|p| PoolCode::parse(p).ok()),
+        evidence: a.evidence.clone(),
+        action: AlertAction::parse(&a.action).ok()?,
+        at: a.raised_at,
+    })
 }
 
-/// The notification of an alert: subject and text in the language, the JSON for
-/// webhooks (stable field names, language-independent).
-pub(crate) fn render(alert: &AlertRecord, language: Language) -> Notification {
-    let (signal, action) = words(alert, language);
-    let fr = language == Language::Fr;
-    let subject_of = alert.number.as_ref().map_or_else(
-        || format!("pool {}", alert.pool.as_deref().unwrap_or("-")),
-        |n| format!("{} (pool {})", n.national(), alert.pool.as_deref().unwrap_or("-")),
-    );
-    let subject = match (alert.action.as_str(), fr) {
-        ("quarantined", true) => format!("[Vigie] Numéro {subject_of} mis en quarantaine : {signal}"),
-        ("quarantined", false) => format!("[Vigie] Number {subject_of} quarantined: {signal}"),
-        (_, true) => format!("[Vigie] Alerte {subject_of} : {signal}"),
-        (_, false) => format!("[Vigie] Alert {subject_of}: {signal}"),
-    };
-    let labels = if fr {
-        ["Numéro", "Pool", "Signal", "Constat", "Action", "Levée le", "Suite"]
-    } else {
-        ["Number", "Pool", "Signal", "Evidence", "Action", "Raised at", "Next"]
-    };
-    let next = match (alert.action.as_str(), fr) {
-        ("quarantined", true) => {
-            "Un incident est ouvert : suivez le plan de crise (GET /v1/incidents) — identité, demandes de retrait, établissement informé, cause."
+/// The notification of an alert: subject and text from vigie-core's `Alert::render`
+/// (French first, local time), and the JSON for webhooks (stable field names,
+/// language-independent).
+pub(crate) fn render(alert: &AlertRecord, language: Language, calendar: &Calendar) -> Notification {
+    let (subject, text) = match core_alert(alert) {
+        Some(a) => {
+            let r = a.render(language, calendar);
+            (r.subject, format!("{}\n\nalert {}\n", r.text, alert.id))
         }
-        ("quarantined", false) => {
-            "An incident is open: follow the crisis playbook (GET /v1/incidents) — identity, delisting requests, facility informed, cause."
-        }
-        (_, true) => "Vérifiez le numéro et acquittez l'alerte (POST /v1/alerts/{id}/ack).",
-        (_, false) => "Check the number and acknowledge the alert (POST /v1/alerts/{id}/ack).",
+        None => (
+            format!("[Vigie] {} {}", alert.signal, alert.severity),
+            format!("{}\n\nalert {}\n", alert.evidence, alert.id),
+        ),
     };
-    let number = alert.number.as_ref().map_or_else(|| "—".to_owned(), |n| format!("{} ({n})", n.national()));
-    // Operations managers read Paris time.
-    let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap_or(jiff::tz::TimeZone::UTC);
-    let local = alert.raised_at.to_zoned_datetime(paris).strftime("%Y-%m-%d %H:%M").to_string();
-    let raised = if fr { format!("{local} (heure de Paris)") } else { format!("{local} (Paris time)") };
-    let text = format!(
-        "{}: {number}\n{}: {}\n{}: {signal} ({})\n{}: {}\n{}: {action}\n{}: {}\n\n{}\n\nalert {}\n",
-        labels[0],
-        labels[1],
-        alert.pool.as_deref().unwrap_or("—"),
-        labels[2],
-        alert.signal,
-        labels[3],
-        alert.evidence,
-        labels[4],
-        labels[5],
-        raised,
-        next.replace("{id}", &alert.id.to_string()),
-        alert.id,
-    );
     Notification {
         id: format!("alert-{}", alert.id),
         subject,

@@ -3,7 +3,7 @@
 //! transaction.
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{E164, NumberStatus};
+use vigie_core::{CleanCheck, E164, NumberStatus};
 
 use super::{Batch, Writer};
 use crate::audit::Entry;
@@ -67,10 +67,7 @@ impl Writer {
                         .fetch_one(&mut *tx)
                         .await?
                         .get(0);
-                if reports > 0 {
-                    return conflict(format!("{reports} reports came since the quarantine"));
-                }
-                let flagging: Vec<String> = sqlx::query(
+                let still_listed: Vec<String> = sqlx::query(
                     "SELECT source FROM source_readings r WHERE number_id = $1 AND flagged = 1 AND id IN \
                      (SELECT MAX(id) FROM source_readings WHERE number_id = $2 GROUP BY source) ORDER BY source",
                 )
@@ -81,8 +78,16 @@ impl Writer {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-                if !flagging.is_empty() {
-                    return conflict(format!("still flagged by {}", flagging.join(", ")));
+                // vigie-core's clean check (no test calls are recorded by the store yet).
+                let check = CleanCheck {
+                    reports_since_quarantine: u32::try_from(reports).unwrap_or(u32::MAX),
+                    still_listed,
+                    test_calls: None,
+                };
+                let verdict = check.verdict(&self.shared.playbook);
+                if !verdict.faults.is_empty() {
+                    let faults: Vec<String> = verdict.faults.iter().map(ToString::to_string).collect();
+                    return conflict(format!("the clean check fails: {}", faults.join("; ")));
                 }
                 NumberChange::Release
             }

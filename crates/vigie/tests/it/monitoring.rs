@@ -467,11 +467,19 @@ pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) 
     files.sort();
     let message = std::fs::read_to_string(files.last().expect("an e-mail")).expect("the e-mail");
     println!("--- alert e-mail as received ---\n{message}");
-    let decoded = message.replace("=\r\n", "").replace("=\n", "");
-    for expected in ["0478100001 (pool A) mis en", "quarantaine", "signalements de spam", "2 spam reports", "Pool: A"] {
-        assert!(decoded.contains(expected), "{expected:?} in the e-mail:\n{message}");
+    let decoded = quoted_printable(&message);
+    println!("--- decoded ---\n{decoded}");
+    for expected in [
+        "+33 4 78 10 00 01 mis en",
+        "quarantaine (pool A)",
+        "Pool : A",
+        "signalements de spam",
+        "2 spam reports",
+        "Action prise : numéro mis en quarantaine",
+        "08:00",
+    ] {
+        assert!(decoded.contains(expected), "{expected:?} in the e-mail:\n{decoded}");
     }
-    assert!(decoded.contains("08:00 (heure de Paris)"), "the local time: {message}");
 }
 
 pub(crate) async fn monitoring_the_reputation_audit_checks_every_number(db: TestDb) {
@@ -533,4 +541,29 @@ pub(crate) async fn monitoring_the_reputation_audit_checks_every_number(db: Test
     assert!(text.contains(&format!("warn {A2}: reports_30d: 1 spam report")), "{text}");
     assert!(text.contains("summary: "), "{text}");
     println!("{text}");
+}
+
+/// A quoted-printable body decoded (soft line breaks removed, `=XX` bytes read as UTF-8).
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
