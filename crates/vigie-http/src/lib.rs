@@ -129,6 +129,7 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/alerts/{alert_id}/ack", post(monitor_api::post_alert_ack))
         .route("/v1/incidents", get(monitor_api::get_incidents))
         .route("/v1/incidents/{incident_id}", get(monitor_api::get_incident))
+        .route("/v1/incidents/{incident_id}/playbook", get(monitor_api::get_incident_playbook))
         .route("/v1/incidents/{incident_id}/steps/{step}", post(monitor_api::post_incident_step))
         .route("/v1/incidents/{incident_id}/close", post(monitor_api::post_incident_close))
         .route("/v1/patients/{patient_ref}", delete(privacy_api::delete_patient))

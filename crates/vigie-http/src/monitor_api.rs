@@ -251,3 +251,78 @@ pub(crate) async fn post_incident_close(
     let closed = s.store.close_incident(incident_id, resolution, &text, &caller.0.name).await?;
     Ok(Json(IncidentOut::new(closed, s.store.now())))
 }
+
+#[derive(Serialize)]
+pub(crate) struct CauseOut {
+    cause: &'static str,
+    evidence: String,
+    observed: f64,
+    reference: f64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DelistingOut {
+    target: &'static str,
+    channel: &'static str,
+    subject: String,
+    body: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PlaybookOut {
+    incident_id: i64,
+    number: String,
+    causes: Vec<CauseOut>,
+    delisting: Vec<DelistingOut>,
+}
+
+/// What the playbook's later steps need, prepared: the cause analysis of the 14 days
+/// before the quarantine, and a delisting request for every app and database (French
+/// unless `language=en`), stating the facility's identity and callback, never patient
+/// data.
+pub(crate) async fn get_incident_playbook(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(incident_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<PlaybookOut>, ApiError> {
+    caller.require(&[Role::Ops, Role::Auditor])?;
+    let incident_id = id("incident_id", &incident_id)?;
+    let language = match query.get("language").map(String::as_str) {
+        None => vigie_core::Language::Fr,
+        Some(l) => vigie_core::Language::parse(l).map_err(|e| ApiError::invalid("language", e.rule))?,
+    };
+    let incident =
+        s.store.incident(incident_id).await?.ok_or_else(|| ApiError::not_found("incident", "incident_id"))?;
+    let material =
+        s.store.incident_material(incident_id).await?.ok_or_else(|| ApiError::not_found("incident", "incident_id"))?;
+    let causes = vigie_core::analyse_cause(&material.cause_input, &vigie_core::CauseConfig::default())
+        .into_iter()
+        .map(|f| CauseOut {
+            cause: f.cause.as_str(),
+            evidence: f.evidence,
+            observed: f.observed,
+            reference: f.reference,
+        })
+        .collect();
+    let context = vigie_core::DelistingContext {
+        number: incident.number.clone(),
+        facility_name: material.facility_name,
+        callback: material.callback,
+        city: material.city,
+        language,
+    };
+    let mut delisting = Vec::new();
+    for target in vigie_core::ListingTarget::ALL {
+        let r = vigie_core::delisting_request(*target, &context).map_err(|e| {
+            ApiError::invalid(e.field, format!("the facility's identity cannot go in a request: {}", e.rule))
+        })?;
+        delisting.push(DelistingOut {
+            target: r.target.as_str(),
+            channel: r.channel,
+            subject: r.subject,
+            body: r.body,
+        });
+    }
+    Ok(Json(PlaybookOut { incident_id, number: incident.number.to_string(), causes, delisting }))
+}

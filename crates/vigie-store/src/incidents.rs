@@ -290,3 +290,140 @@ impl crate::Store {
         self.incident(id).await?.ok_or(StoreError::NotFound { what: "incident", field: "incident_id" })
     }
 }
+
+/// What the playbook's later steps need about an incident's number: the inputs of
+/// vigie-core's cause analysis over the 14 days before the quarantine, and the
+/// identity its delisting requests state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentMaterial {
+    /// For `analyse_cause`.
+    pub cause_input: vigie_core::CauseInput,
+    /// The facility's display name (or the number's), its callback and its city.
+    pub facility_name: String,
+    /// The callback number its requests give.
+    pub callback: E164,
+    /// The facility's city ("France" when the number has no facility).
+    pub city: String,
+}
+
+impl crate::Store {
+    /// The material of an incident's cause analysis and delisting requests.
+    pub async fn incident_material(&self, id: i64) -> Result<Option<IncidentMaterial>, StoreError> {
+        use std::collections::BTreeMap;
+        use vigie_core::{CAUSE_WINDOW_DAYS, CauseInput, Share, odd_hour, unmatched_reports};
+        let shared = &self.shared;
+        let corrupt = |e: String| StoreError::Corrupt(e);
+        let Some(row) = sqlx::query(
+            "SELECT i.number_id, i.pool, i.opened_at, n.display_name, n.callback, f.display_name, f.callback, f.city \
+             FROM incidents i JOIN numbers n ON n.id = i.number_id LEFT JOIN facilities f ON f.id = n.facility WHERE i.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&shared.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let number_id: i64 = row.get(0);
+        let pool: String = row.get(1);
+        let opened_at = crate::db::instant(row.get(2))?;
+        let since = opened_at - SignedDuration::from_hours(24 * i64::try_from(CAUSE_WINDOW_DAYS).unwrap_or(14));
+        let announced: Vec<String> = shared.sms.purposes.keys().map(|p| p.as_str().to_owned()).collect();
+        // The number's calls in the window, with whether their SMS was delivered.
+        let calls = sqlx::query(
+            "SELECT c.dial_at, c.purpose, MAX(CASE WHEN s.status = 'delivered' THEN 1 ELSE 0 END) FROM calls c \
+             LEFT JOIN sms s ON s.call_id = c.id WHERE c.number_id = $1 AND c.dial_at >= $2 AND c.dial_at < $3 \
+             AND c.cancelled_at IS NULL GROUP BY c.id, c.dial_at, c.purpose ORDER BY c.dial_at",
+        )
+        .bind(number_id)
+        .bind(micros(since))
+        .bind(micros(opened_at))
+        .fetch_all(&shared.pool)
+        .await?;
+        let mut per_day: BTreeMap<vigie_core::Date, u32> = BTreeMap::new();
+        let (mut odd, mut ann, mut delivered) = (0u32, 0u32, 0u32);
+        let mut times = Vec::with_capacity(calls.len());
+        for c in &calls {
+            let at = crate::db::instant(c.get(0))?;
+            times.push(at);
+            *per_day.entry(shared.calendar.day_of(at)).or_default() += 1;
+            odd += u32::from(odd_hour(&shared.calendar, at));
+            if announced.contains(&c.get::<String, _>(1)) {
+                ann += 1;
+                delivered += u32::from(c.get::<Option<i64>, _>(2).unwrap_or_default() > 0);
+            }
+        }
+        let total = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+        // The pool's numbers: their mean calls per calling day, and its median.
+        let days = sqlx::query(
+            "SELECT nd.number_id, SUM(nd.calls), COUNT(*) FROM number_days nd JOIN numbers n ON n.id = nd.number_id \
+             WHERE n.pool = $1 AND nd.day >= $2 AND nd.day < $3 AND nd.calls > 0 GROUP BY nd.number_id",
+        )
+        .bind(pool.as_str())
+        .bind(crate::db::day_text(shared.calendar.day_of(since)))
+        .bind(crate::db::day_text(shared.calendar.day_of(opened_at)))
+        .fetch_all(&shared.pool)
+        .await?;
+        let mut means: Vec<f64> = days
+            .iter()
+            .map(|r| r.get::<Option<i64>, _>(1).unwrap_or_default() as f64 / r.get::<i64, _>(2).max(1) as f64)
+            .collect();
+        means.sort_by(f64::total_cmp);
+        let median = match means.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => means[n / 2],
+            n => (means[n / 2 - 1] + means[n / 2]) / 2.0,
+        };
+        // The pool's announced calls and their delivered SMS.
+        let pool_share = if announced.is_empty() {
+            (0, 0)
+        } else {
+            let sql = format!(
+                "SELECT COUNT(*), SUM(d) FROM (SELECT MAX(CASE WHEN s.status = 'delivered' THEN 1 ELSE 0 END) AS d \
+                 FROM calls c LEFT JOIN sms s ON s.call_id = c.id WHERE c.pool = $1 AND c.dial_at >= $2 AND c.dial_at < $3 \
+                 AND c.cancelled_at IS NULL AND c.purpose IN ({}) GROUP BY c.id) t",
+                crate::db::list(shared.backend, announced.len(), 4)
+            );
+            let mut q =
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(pool.as_str()).bind(micros(since)).bind(micros(opened_at));
+            for p in &announced {
+                q = q.bind(p.as_str());
+            }
+            let r = q.fetch_one(&shared.pool).await?;
+            (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1).unwrap_or_default())
+        };
+        // Reports with a time of their own (patients', agents', apps').
+        let reports: Vec<Timestamp> = sqlx::query(
+            "SELECT reported_at FROM reports WHERE number_id = $1 AND reported_at >= $2 AND reported_at <= $3 \
+             AND source IN ('patient', 'agent', 'app_label') ORDER BY reported_at",
+        )
+        .bind(number_id)
+        .bind(micros(since))
+        .bind(micros(opened_at))
+        .fetch_all(&shared.pool)
+        .await?
+        .iter()
+        .map(|r| crate::db::instant(r.get(0)))
+        .collect::<Result<_, _>>()?;
+        let unmatched = unmatched_reports(&reports, &times);
+        let share = |part: u32, whole: u32| Share::new(part.min(whole), whole).map_err(|e| corrupt(e.to_string()));
+        let to_u32 = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        let cause_input = CauseInput {
+            calls_per_day: per_day.into_iter().collect(),
+            pool_median_calls_per_day: median,
+            announced: share(delivered, ann)?,
+            pool_announced: share(to_u32(pool_share.1), to_u32(pool_share.0))?,
+            odd_hours: share(odd, total)?,
+            reports_without_call: share(unmatched, u32::try_from(reports.len()).unwrap_or(u32::MAX))?,
+        };
+        let own_name: String = row.get(3);
+        let own_callback: String = row.get(4);
+        let name: String = row.get::<Option<String>, _>(5).unwrap_or(own_name);
+        let callback: String = row.get::<Option<String>, _>(6).unwrap_or(own_callback);
+        Ok(Some(IncidentMaterial {
+            cause_input,
+            facility_name: name,
+            callback: E164::parse(&callback).map_err(|e| corrupt(e.to_string()))?,
+            city: row.get::<Option<String>, _>(7).unwrap_or_else(|| "France".to_owned()),
+        }))
+    }
+}

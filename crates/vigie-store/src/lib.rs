@@ -36,7 +36,7 @@ pub use compliance::{
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 pub use db::Backend;
 pub use error::StoreError;
-pub use incidents::{IncidentRecord, Resolution, StepRecord, Trigger};
+pub use incidents::{IncidentMaterial, IncidentRecord, Resolution, StepRecord, Trigger};
 pub use model::{
     CallAnswer, CallChange, CallChangeAnswer, CallRecord, Facility, NewCall, NewNumber, NewReport, NumberChange,
     NumberEvent, NumberRecord, OptOutAnswer, OutcomeReport, PoolSummary, Principal, ReportAnswer, Role, RowProblem,

@@ -567,3 +567,34 @@ fn quoted_printable(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+pub(crate) async fn monitoring_an_incident_comes_with_its_cause_and_delisting_requests(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let now = app.clock.now();
+    // Two reports about A1 when it placed no call: spoofing suspected.
+    app.post("/v1/reports", &app.keys.dialer, &report(A1, "patient", now - mins(30))).await.expect(202, "report");
+    app.post("/v1/reports", &app.keys.dialer, &report(A1, "patient", now)).await.expect(202, "report");
+    let incidents = app.get("/v1/incidents", &app.keys.ops).await.expect(200, "incidents").clone();
+    let id = incidents[0]["incident_id"].as_i64().expect("an id");
+    let path = format!("/v1/incidents/{id}/playbook");
+    app.get(&path, &app.keys.dialer).await.expect_error(403, "forbidden", None, "a dialer");
+    app.get(&format!("{path}?language=de"), &app.keys.ops).await.expect_error(
+        422,
+        "invalid_request",
+        Some("language"),
+        "de",
+    );
+    let fr = app.get(&path, &app.keys.auditor).await.expect(200, "the playbook").clone();
+    let causes: Vec<&str> =
+        fr["causes"].as_array().expect("causes").iter().filter_map(|c| c["cause"].as_str()).collect();
+    assert_eq!(causes, ["spoofing_suspected"], "{fr}");
+    let delisting = fr["delisting"].as_array().expect("requests");
+    assert_eq!(delisting.len(), vigie_core::ListingTarget::ALL.len());
+    for r in delisting {
+        let body = r["body"].as_str().expect("a body");
+        assert!(body.contains("+33 4 78 10 00 01") && body.contains("Clinique"), "{body}");
+        assert!(!body.contains(crate::helpers::PATIENT_LYON), "no patient data: {body}");
+    }
+    let en = app.get(&format!("{path}?language=en"), &app.keys.ops).await.expect(200, "in English").clone();
+    assert_ne!(en["delisting"][0]["body"], fr["delisting"][0]["body"]);
+}
