@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
+use serde_json::Value;
 use vigie_core::{
     ANNOUNCED_PURPOSES, Catalog, DEFAULT_MAX_SEGMENTS, E164, FacilityId, Language, Policy, PoolCode, PoolDef, PoolRole,
     Purpose, QuietPolicy, SenderChoice, SenderId, SignedDuration, SmsQuietHours, SmsTiming, SmsWindow, Template,
@@ -46,6 +47,113 @@ pub(crate) struct Config {
     pub(crate) reports: ReportsConfig,
     #[serde(default)]
     pub(crate) alerts: AlertsConfig,
+    #[serde(default)]
+    pub(crate) sources: Vec<SourceConfig>,
+}
+
+/// `[[sources]]`: an external reputation source read over HTTP as JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SourceConfig {
+    name: String,
+    /// community_db, verification_tool or app_label.
+    kind: String,
+    /// With {number} (E.164) or {national} (0XXXXXXXXX).
+    url: String,
+    auth_header: Option<String>,
+    auth_value: Option<crate::privacy::Secret>,
+    /// JSON path of the score ($.data.score) and its scale.
+    score_path: Option<String>,
+    score_min: Option<f64>,
+    score_max: Option<f64>,
+    /// Whether a higher raw score means more trusted (default true).
+    score_higher_is_better: Option<bool>,
+    /// A score (0-100, 100 trusted) at or under this flags the number.
+    flag_below_score: Option<f64>,
+    /// JSON path of the flag ($.listed) and the values that mean flagged (default: true).
+    flagged_path: Option<String>,
+    #[serde(default)]
+    flagged_values: Vec<toml::Value>,
+    label_path: Option<String>,
+    /// A 404 means "not listed" (default true for community_db).
+    not_found_is_clean: Option<bool>,
+    /// Minutes between rounds (default 60).
+    interval_minutes: Option<u64>,
+    timeout_ms: Option<u64>,
+    /// What a flag does: quarantine (default) or alert.
+    on_flag: Option<String>,
+}
+
+/// The sources of `[[sources]]`, each checked; and what a flag does (the strictest
+/// asked by any source: quarantine unless every source says alert).
+pub(crate) fn sources(
+    config: &Config,
+) -> anyhow::Result<(Vec<crate::sources::HttpSourceConfig>, crate::sources::OnFlag)> {
+    use crate::sources::{HttpSourceConfig, JsonPath, OnFlag};
+    let mut out: Vec<HttpSourceConfig> = Vec::new();
+    let mut on_flag = OnFlag::Alert;
+    for (i, c) in config.sources.iter().enumerate() {
+        let at = format!("sources[{i}]");
+        if c.name.trim().is_empty() || out.iter().any(|o| o.name == c.name) {
+            bail!("{at}.name: must be set and unique");
+        }
+        if !["community_db", "verification_tool", "app_label"].contains(&c.kind.as_str()) {
+            bail!("{at}.kind: must be community_db, verification_tool or app_label");
+        }
+        if !(c.url.starts_with("http://") || c.url.starts_with("https://"))
+            || !(c.url.contains("{number}") || c.url.contains("{national}"))
+        {
+            bail!("{at}.url: must be an http(s) URL with {{number}} or {{national}}");
+        }
+        let path = |key: &str, p: &Option<String>| -> anyhow::Result<Option<JsonPath>> {
+            p.as_deref().map(|t| JsonPath::parse(t).map_err(|e| anyhow!("{at}.{key}: {e}"))).transpose()
+        };
+        let score = match path("score_path", &c.score_path)? {
+            None => None,
+            Some(p) => {
+                let (min, max) = (c.score_min.unwrap_or(0.0), c.score_max.unwrap_or(100.0));
+                if !(min.is_finite() && max.is_finite() && min < max) {
+                    bail!("{at}.score_min, score_max: must be numbers with min < max");
+                }
+                Some((p, min, max, c.score_higher_is_better.unwrap_or(true)))
+            }
+        };
+        let flagged = path("flagged_path", &c.flagged_path)?.map(|p| {
+            let values = c.flagged_values.iter().map(|v| serde_json::to_value(v).unwrap_or(Value::Null)).collect();
+            (p, values)
+        });
+        if score.is_none() && flagged.is_none() {
+            bail!("{at}: give score_path or flagged_path (or both)");
+        }
+        let auth = match (&c.auth_header, &c.auth_value) {
+            (Some(h), Some(v)) => Some((h.clone(), v.expose().to_owned())),
+            (None, None) => None,
+            _ => bail!("{at}.auth_header, auth_value: give both or neither"),
+        };
+        match c.on_flag.as_deref().unwrap_or("quarantine") {
+            "quarantine" => on_flag = OnFlag::Quarantine,
+            "alert" => {}
+            _ => bail!("{at}.on_flag: must be quarantine or alert"),
+        }
+        let interval = c.interval_minutes.unwrap_or(60);
+        if !(1..=7 * 24 * 60).contains(&interval) {
+            bail!("{at}.interval_minutes: must be between 1 and 10080");
+        }
+        out.push(HttpSourceConfig {
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            url: c.url.clone(),
+            auth,
+            score,
+            flagged,
+            flag_below_score: c.flag_below_score,
+            label: path("label_path", &c.label_path)?,
+            not_found_is_clean: c.not_found_is_clean.unwrap_or(c.kind == "community_db"),
+            interval: Duration::from_secs(interval * 60),
+            timeout: Duration::from_millis(c.timeout_ms.unwrap_or(10_000)),
+        });
+    }
+    Ok((out, on_flag))
 }
 
 /// `[alerts]`: where alerts are sent.

@@ -11,6 +11,7 @@ mod plan;
 mod privacy;
 mod reports;
 mod sms;
+mod sources;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -261,6 +262,20 @@ pub(crate) fn start_notifier(store: &Store, config: &Config) -> anyhow::Result<O
     Ok(Some(notify::Notifier::new(store.clone(), setup.channels, setup.language).spawn(setup.interval)))
 }
 
+/// Starts the external reputation sources of `[[sources]]`, if any.
+pub(crate) fn start_sources(store: &Store, config: &Config) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let (configs, on_flag) = config::sources(config)?;
+    if configs.is_empty() {
+        return Ok(None);
+    }
+    let mut sources: Vec<std::sync::Arc<dyn sources::ReputationSource>> = Vec::new();
+    for c in configs {
+        sources.push(std::sync::Arc::new(sources::HttpJsonSource::new(c)?));
+    }
+    let (settings, _) = config::monitoring(config, store.catalog())?;
+    Ok(Some(sources::Poller::new(store.clone(), sources, on_flag, settings.alerts).spawn()))
+}
+
 /// Starts the SMS dispatcher when some purpose is announced.
 pub(crate) fn start_sms(store: &Store, setup: &config::SmsSetup) -> anyhow::Result<Option<sms::Running>> {
     if setup.policy.purposes.is_empty() {
@@ -335,6 +350,7 @@ async fn main() -> anyhow::Result<()> {
             let dispatcher = start_sms(&store, &sms)?;
             let monitor = start_monitor(&store, &config).await?;
             let notifier = start_notifier(&store, &config)?;
+            let sources = start_sources(&store, &config)?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
@@ -345,8 +361,8 @@ async fn main() -> anyhow::Result<()> {
             let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
             monitor.abort();
-            if let Some(n) = notifier {
-                n.abort();
+            for task in [notifier, sources].into_iter().flatten() {
+                task.abort();
             }
             if let Some(dispatcher) = dispatcher {
                 dispatcher.stop().await;

@@ -598,3 +598,142 @@ pub(crate) async fn monitoring_an_incident_comes_with_its_cause_and_delisting_re
     let en = app.get(&format!("{path}?language=en"), &app.keys.ops).await.expect(200, "in English").clone();
     assert_ne!(en["delisting"][0]["body"], fr["delisting"][0]["body"]);
 }
+
+#[path = "../../src/sources.rs"]
+#[allow(dead_code)]
+mod sources;
+
+/// A HUHU-like verification tool, a community database and a source that is down.
+async fn reputation_server() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::{Path, Query};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/v1/score",
+            get(|headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer k") {
+                    return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "unauthorized"})));
+                }
+                let spam = q.get("number").map(String::as_str) == Some(A2);
+                let body = if spam {
+                    serde_json::json!({"data": {"score": 12, "verdict": "spam"}})
+                } else {
+                    serde_json::json!({"data": {"score": 88, "verdict": "ok"}})
+                };
+                (StatusCode::OK, axum::Json(body))
+            }),
+        )
+        .route(
+            "/numbers/{national}",
+            get(|Path(national): Path<String>| async move {
+                if national == "0478100001" {
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({"listed": true, "reports": 37, "category": "Démarchage"})),
+                    )
+                } else {
+                    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"listed": false})))
+                }
+            }),
+        )
+        .route("/down/{national}", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
+}
+
+fn source(name: &str, kind: &str, url: String) -> sources::HttpSourceConfig {
+    sources::HttpSourceConfig {
+        name: name.into(),
+        kind: kind.into(),
+        url,
+        auth: None,
+        score: None,
+        flagged: None,
+        flag_below_score: None,
+        label: None,
+        not_found_is_clean: kind == "community_db",
+        interval: std::time::Duration::from_secs(60),
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db: TestDb) {
+    use sources::{HttpJsonSource, JsonPath, OnFlag, Poller, ReputationSource};
+    use std::sync::Arc;
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let (base, server) = reputation_server().await;
+    let path = |p: &str| JsonPath::parse(p).expect("a path");
+    let huhu = sources::HttpSourceConfig {
+        auth: Some(("Authorization".into(), "Bearer k".into())),
+        score: Some((path("$.data.score"), 0.0, 100.0, true)),
+        flag_below_score: Some(30.0),
+        label: Some(path("$.data.verdict")),
+        ..source("huhu", "verification_tool", format!("{base}/v1/score?number={{number}}"))
+    };
+    let now = app.clock.now();
+
+    // A verification tool scores A2 as spam: quarantined at once, with its incident.
+    let tool: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(HttpJsonSource::new(huhu.clone()).expect("a source"))];
+    let poller = Poller::new(app.store.clone(), tool, OnFlag::Quarantine, AlertLimits::default());
+    let mut failures = 0;
+    let round = poller.round(0, &mut failures, now).await.expect("a round");
+    assert_eq!(
+        (round.checked, round.flagged.clone(), round.quarantined.clone()),
+        (2, vec![A2.to_owned()], vec![A2.to_owned()])
+    );
+    assert_eq!(app.number(A2, &app.keys.auditor).await["state"], "quarantined");
+    let incident = app.store.incidents(true, 1).await.expect("incidents").pop().expect("an incident");
+    assert_eq!(incident.trigger_signal, "external_flag");
+    assert!(incident.reason.contains("huhu") && incident.reason.contains("spam"), "{}", incident.reason);
+    let readings = app.store.latest_readings(&E164::parse(A1).expect("a number")).await.expect("readings");
+    assert_eq!((readings.len(), readings[0].flagged, readings[0].score), (1, false, Some(88.0)));
+
+    // A community database lists A1: alert only, A1 stays in service; 404 means clean.
+    let db_source = sources::HttpSourceConfig {
+        flagged: Some((path("$.listed"), Vec::new())),
+        label: Some(path("$.category")),
+        ..source("signal-db", "community_db", format!("{base}/numbers/{{national}}"))
+    };
+    let community: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(HttpJsonSource::new(db_source).expect("a source"))];
+    let poller = Poller::new(app.store.clone(), community, OnFlag::Alert, AlertLimits::default());
+    let round = poller.round(0, &mut failures, now).await.expect("a round");
+    assert_eq!((round.flagged.clone(), round.quarantined.len(), round.errors.len()), (vec![A1.to_owned()], 0, 0));
+    assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "active");
+    let alerts = app.store.alerts(true, 10).await.expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.signal == "external_flag" && a.action == "alert_only" && a.evidence.contains("Démarchage"))
+    );
+
+    // A source that is down: errors, a growing back-off, an alert from the second
+    // failed round; allocation does not wait for it.
+    let down: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(
+        HttpJsonSource::new(sources::HttpSourceConfig {
+            flagged: Some((path("$.listed"), Vec::new())),
+            ..source("down", "community_db", format!("{base}/down/{{national}}"))
+        })
+        .expect("a source"),
+    )];
+    let poller = Poller::new(app.store.clone(), down, OnFlag::Quarantine, AlertLimits::default());
+    let mut failures = 0;
+    let first = poller.round(0, &mut failures, now).await.expect("a round");
+    assert!(first.errors.iter().all(|e| e.contains("HTTP 500")), "{first:?}");
+    assert_eq!(first.next_in, std::time::Duration::from_secs(120));
+    assert!(!app.store.alerts(true, 20).await.expect("alerts").iter().any(|a| a.signal == "source_failing"));
+    let second = poller.round(0, &mut failures, now).await.expect("a round");
+    assert_eq!(second.next_in, std::time::Duration::from_secs(240));
+    assert!(app.store.alerts(true, 20).await.expect("alerts").iter().any(|a| a.signal == "source_failing"));
+    place(&app, "while-down", answered(app.clock.now())).await;
+
+    // A wrong key is an error naming the status, not a reading.
+    let wrong = HttpJsonSource::new(sources::HttpSourceConfig { auth: None, ..huhu }).expect("a source");
+    let e = wrong.check(&E164::parse(A1).expect("a number")).await.expect_err("refused");
+    assert!(e.to_string().contains("HTTP 401"), "{e}");
+    server.abort();
+}
