@@ -119,6 +119,7 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         .route("/v1/reports/inbound/{source}", post(api::post_inbound_report))
         .route("/v1/numbers", get(api::get_numbers).post(api::post_number))
         .route("/v1/numbers/{number}", get(api::get_number).patch(api::patch_number))
+        .route("/v1/numbers/{number}/reputation", get(monitor_api::get_reputation))
         .route("/v1/pools", get(api::get_pools))
         .route("/v1/consents", post(compliance_api::post_consent).get(compliance_api::get_consents))
         .route("/v1/consents/{consent_id}/withdraw", post(compliance_api::post_consent_withdraw))

@@ -326,3 +326,73 @@ pub(crate) async fn get_incident_playbook(
     }
     Ok(Json(PlaybookOut { incident_id, number: incident.number.to_string(), causes, delisting }))
 }
+
+#[derive(Serialize)]
+pub(crate) struct ReasonOut {
+    code: String,
+    weight: u32,
+    detail: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ScorePointOut {
+    at: String,
+    score: u32,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ReputationOut {
+    number: String,
+    score: Option<u32>,
+    scored_at: Option<String>,
+    reasons: Vec<ReasonOut>,
+    history: Vec<ScorePointOut>,
+}
+
+/// A number's reputation score (0–100) with the reasons behind it, and its history over
+/// `days` (default 30, at most 365), as monitoring records it every hour.
+pub(crate) async fn get_reputation(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path(number): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ReputationOut>, ApiError> {
+    let number = crate::api::phone("number", &number)?;
+    let days: i64 = match query.get("days") {
+        None => 30,
+        Some(d) => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=365).contains(d))
+            .ok_or_else(|| ApiError::invalid("days", "must be between 1 and 365"))?,
+    };
+    if s.store.number(&number).await?.is_none() {
+        return Err(ApiError::not_found("number", "number"));
+    }
+    let since = s.store.now() - vigie_core::SignedDuration::from_hours(24 * days);
+    let history = s.store.score_history(&number, since).await?;
+    let latest = history.last().cloned();
+    let reasons = latest
+        .as_ref()
+        .map(|p| {
+            p.reasons
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.splitn(3, '\t');
+                    Some(ReasonOut {
+                        code: parts.next()?.to_owned(),
+                        weight: parts.next()?.parse().ok()?,
+                        detail: parts.next().unwrap_or_default().to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(ReputationOut {
+        number: number.to_string(),
+        score: latest.as_ref().map(|p| p.score),
+        scored_at: latest.as_ref().map(|p| p.at.to_string()),
+        reasons,
+        history: history.into_iter().map(|p| ScorePointOut { at: p.at.to_string(), score: p.score }).collect(),
+    }))
+}

@@ -43,7 +43,8 @@ pub use model::{
     SHOWN_AS_SPAM,
 };
 pub use monitor::{
-    AlertLimits, AlertRecord, HistoryCell, NewAlert, OutcomeCursor, OutcomeSignal, Raised, ScorePoint, SourceReading,
+    AlertLimits, AlertRecord, HistoryCell, NewAlert, OutcomeCursor, OutcomeSignal, Raised, ScoreMaterial, ScorePoint,
+    SourceReading,
 };
 pub use privacy::{
     ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PatientSms, PurgeReport, Retention,

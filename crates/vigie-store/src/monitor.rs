@@ -559,3 +559,113 @@ impl Store {
         Ok(())
     }
 }
+
+/// What a number's reputation score is worked out from (vigie-core's `ScoreInputs`),
+/// as the store reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreMaterial {
+    /// The number.
+    pub number: NumberId,
+    /// Its E.164 form.
+    pub e164: E164,
+    /// Its pool.
+    pub pool: PoolCode,
+    /// Its reports of the last 30 days: when, from which source.
+    pub reports: Vec<(Timestamp, vigie_core::ReportSource)>,
+    /// Its calls with an outcome over the last 7 days, and how many were answered.
+    pub calls_7d: (u64, u64),
+    /// Its answered calls of the last 7 days with a duration, and those under 10 s.
+    pub durations_7d: (u64, u64),
+    /// The latest reading of each external source: name, kind, flagged, score (0–100,
+    /// 100 trusted).
+    pub external: Vec<(String, String, bool, Option<f64>)>,
+    /// Its calls on each of its last 30 completed local days, oldest first.
+    pub calls_per_day: Vec<u32>,
+}
+
+impl Store {
+    /// The score material of every number not retired, as of `now`.
+    pub async fn score_material(&self, now: Timestamp) -> Result<Vec<ScoreMaterial>, StoreError> {
+        use std::collections::HashMap;
+        let shared = &self.shared;
+        let corrupt = |e: String| StoreError::Corrupt(e);
+        let mut out: HashMap<i64, ScoreMaterial> = HashMap::new();
+        for r in
+            sqlx::query("SELECT id, e164, pool FROM numbers WHERE status <> 'retired'").fetch_all(&shared.pool).await?
+        {
+            let id: i64 = r.get(0);
+            out.insert(
+                id,
+                ScoreMaterial {
+                    number: NumberId(id),
+                    e164: E164::parse(&r.get::<String, _>(1)).map_err(|e| corrupt(e.to_string()))?,
+                    pool: PoolCode::parse(&r.get::<String, _>(2)).map_err(|e| corrupt(e.to_string()))?,
+                    reports: Vec::new(),
+                    calls_7d: (0, 0),
+                    durations_7d: (0, 0),
+                    external: Vec::new(),
+                    calls_per_day: Vec::new(),
+                },
+            );
+        }
+        let day = SignedDuration::from_hours(24);
+        for r in sqlx::query("SELECT number_id, reported_at, source FROM reports WHERE reported_at >= $1")
+            .bind(micros(now - day * 30))
+            .fetch_all(&shared.pool)
+            .await?
+        {
+            if let Some(m) = out.get_mut(&r.get::<i64, _>(0)) {
+                let source =
+                    vigie_core::ReportSource::parse(&r.get::<String, _>(2)).map_err(|e| corrupt(e.to_string()))?;
+                m.reports.push((instant(r.get(1))?, source));
+            }
+        }
+        for r in sqlx::query(
+            "SELECT number_id, COUNT(*), SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN outcome = 'answered' AND duration_s IS NOT NULL THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN outcome = 'answered' AND duration_s < 10 THEN 1 ELSE 0 END) FROM calls \
+             WHERE outcome IS NOT NULL AND number_id IS NOT NULL AND dial_at >= $1 GROUP BY number_id",
+        )
+        .bind(micros(now - day * 7))
+        .fetch_all(&shared.pool)
+        .await?
+        {
+            if let Some(m) = out.get_mut(&r.get::<i64, _>(0)) {
+                let v = |i: usize| u64::try_from(r.get::<Option<i64>, _>(i).unwrap_or_default()).unwrap_or_default();
+                m.calls_7d = (v(1), v(2));
+                m.durations_7d = (v(3), v(4));
+            }
+        }
+        for r in sqlx::query(
+            "SELECT number_id, source, kind, flagged, score FROM source_readings WHERE id IN \
+             (SELECT MAX(id) FROM source_readings GROUP BY number_id, source)",
+        )
+        .fetch_all(&shared.pool)
+        .await?
+        {
+            if let Some(m) = out.get_mut(&r.get::<i64, _>(0)) {
+                m.external.push((r.get(1), r.get(2), r.get::<i64, _>(3) != 0, r.get(4)));
+            }
+        }
+        let today = shared.calendar.day_of(now);
+        let first = vigie_core::add_days(today, -30);
+        for r in sqlx::query("SELECT number_id, day, calls FROM number_days WHERE day >= $1 AND day < $2 ORDER BY day")
+            .bind(crate::db::day_text(first))
+            .bind(crate::db::day_text(today))
+            .fetch_all(&shared.pool)
+            .await?
+        {
+            if let Some(m) = out.get_mut(&r.get::<i64, _>(0)) {
+                let d = crate::db::day(&r.get::<String, _>(1))?;
+                let index = usize::try_from((d - first).get_days()).unwrap_or(0).min(29);
+                if m.calls_per_day.is_empty() {
+                    m.calls_per_day = vec![0; 30];
+                }
+                m.calls_per_day[index] += u32::try_from(r.get::<i64, _>(2)).unwrap_or(0);
+            }
+        }
+        let mut list: Vec<ScoreMaterial> = out.into_values().collect();
+        list.sort_by_key(|m| m.number.0);
+        Ok(list)
+    }
+}

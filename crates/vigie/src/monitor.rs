@@ -157,7 +157,64 @@ impl Monitor {
             self.watches.insert(def.code.clone(), Watch { baseline, design, pool, numbers: HashMap::new(), levels });
         }
         self.built_at = now;
+        self.score_all(now).await?;
         Ok(())
+    }
+
+    /// Scores every number not retired (vigie-core's `reputation_score`) and records
+    /// the score with its reasons: its history, read by `GET /v1/numbers/{e164}/reputation`.
+    pub(crate) async fn score_all(&self, now: Timestamp) -> anyhow::Result<u32> {
+        use vigie_core::{ExternalCheck, ExternalKind, ReportEvent, ScoreInputs, reputation_score};
+        let material = self.store.score_material(now).await?;
+        let mut pools: HashMap<PoolCode, (u64, u64)> = HashMap::new();
+        for m in &material {
+            let e = pools.entry(m.pool.clone()).or_default();
+            e.0 += m.calls_7d.0;
+            e.1 += m.calls_7d.1;
+        }
+        let catalog = self.store.catalog();
+        let mut scored = 0;
+        for m in &material {
+            let reports: Vec<ReportEvent> =
+                m.reports.iter().map(|(at, source)| ReportEvent { at: *at, source: *source }).collect();
+            let external: Vec<ExternalCheck> = m
+                .external
+                .iter()
+                .map(|(source, kind, flagged, score)| ExternalCheck {
+                    source: source.clone(),
+                    kind: if kind == "community_db" {
+                        ExternalKind::CommunityDb
+                    } else {
+                        ExternalKind::VerificationTool
+                    },
+                    listed: *flagged,
+                    risk: score.map(|s| (100.0 - s).clamp(0.0, 100.0).round() as u8),
+                })
+                .collect();
+            let (pool_calls, pool_answered) = pools.get(&m.pool).copied().unwrap_or_default();
+            let inputs = ScoreInputs {
+                now,
+                reports: &reports,
+                answers: AnswerCounts::new(m.calls_7d.0, m.calls_7d.1)?,
+                pool_rate: if pool_calls > 0 {
+                    pool_answered as f64 / pool_calls as f64
+                } else {
+                    self.settings.number_fall.p0()
+                },
+                answered_with_duration: m.durations_7d.0,
+                short_answered: m.durations_7d.1,
+                external: &external,
+                calls_per_day: &m.calls_per_day,
+                healthy_calls_per_day: catalog.pool(&m.pool).map_or(55, |d| d.policy.healthy_calls_per_day),
+            };
+            let score = reputation_score(&inputs);
+            let reasons: Vec<String> =
+                score.reasons.iter().map(|r| format!("{}\t{}\t{}", r.code.as_str(), r.weight, r.detail)).collect();
+            let point = vigie_store::ScorePoint { at: now, score: score.score, reasons: reasons.join("\n") };
+            self.store.record_score(m.number, &point).await?;
+            scored += 1;
+        }
+        Ok(scored)
     }
 
     /// Runs [`Monitor::tick`] every `interval` until aborted; a failing tick is logged

@@ -130,6 +130,7 @@ on_both_backends! {
         monitoring::monitoring_the_reputation_audit_checks_every_number,
         monitoring::monitoring_an_incident_comes_with_its_cause_and_delisting_requests,
         monitoring::monitoring_external_sources_flag_numbers_and_fail_safely,
+        monitoring::monitoring_scores_numbers_with_reasons_and_history,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,

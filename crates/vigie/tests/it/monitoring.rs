@@ -737,3 +737,30 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
     assert!(e.to_string().contains("HTTP 401"), "{e}");
     server.abort();
 }
+
+pub(crate) async fn monitoring_scores_numbers_with_reasons_and_history(db: TestDb) {
+    let app = spawn(&db, vec![(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN))]).await;
+    let now = app.clock.now();
+    app.post("/v1/reports", &app.keys.dialer, &report(A2, "patient", now - mins(10))).await.expect(202, "report");
+    let mut monitor = Monitor::start(app.store.clone(), MonitorSettings::default(), now).await.expect("start");
+    let path = |n: &str| format!("/v1/numbers/{n}/reputation");
+    let a2 = app.get(&path(A2), &app.keys.auditor).await.expect(200, "A2's score").clone();
+    let score = a2["score"].as_u64().expect("a score");
+    assert!(score < 100, "{a2}");
+    assert_eq!(a2["reasons"][0]["code"], "reports_24h", "{a2}");
+    assert_eq!(a2["reasons"][0]["weight"].as_u64(), Some(100 - score), "{a2}");
+    let a1 = app.get(&path(A1), &app.keys.dialer).await.expect(200, "A1's score").clone();
+    assert_eq!((&a1["score"], a1["reasons"].as_array().map(Vec::len)), (&serde_json::json!(100), Some(0)));
+    // An hour later the monitor scores again: the history grows.
+    app.clock.advance(hours(1));
+    monitor.tick(app.clock.now()).await.expect("tick");
+    let a2 = app.get(&path(A2), &app.keys.ops).await.expect(200, "A2's score").clone();
+    assert_eq!(a2["history"].as_array().map(Vec::len), Some(2), "{a2}");
+    app.get(&path("+33478999999"), &app.keys.ops).await.expect_error(404, "not_found", Some("number"), "unknown");
+    app.get(&format!("{}?days=0", path(A1)), &app.keys.ops).await.expect_error(
+        422,
+        "invalid_request",
+        Some("days"),
+        "days",
+    );
+}
