@@ -91,6 +91,8 @@ pub(crate) struct Monitor {
     watches: HashMap<PoolCode, Watch>,
     cursor: OutcomeCursor,
     built_at: Timestamp,
+    /// When overdue playbook steps were last looked for (once a minute).
+    overdue_at: Option<Timestamp>,
 }
 
 impl Monitor {
@@ -98,7 +100,7 @@ impl Monitor {
     /// the last outcome read before, or starts at `now` on a store never monitored.
     pub(crate) async fn start(store: Store, settings: MonitorSettings, now: Timestamp) -> anyhow::Result<Monitor> {
         let cursor = store.monitor_cursor().await?.unwrap_or(OutcomeCursor { at: now, call_id: 0 });
-        let mut monitor = Monitor { store, settings, watches: HashMap::new(), cursor, built_at: now };
+        let mut monitor = Monitor { store, settings, watches: HashMap::new(), cursor, built_at: now, overdue_at: None };
         monitor.build(now).await?;
         Ok(monitor)
     }
@@ -244,6 +246,10 @@ impl Monitor {
         if now.duration_since(self.built_at) >= SignedDuration::from_hours(1) {
             self.build(now).await?;
         }
+        if self.overdue_at.is_none_or(|at| now.duration_since(at) >= SignedDuration::from_mins(1)) {
+            self.overdue_steps(now, &mut report).await?;
+            self.overdue_at = Some(now);
+        }
         loop {
             let page = self.store.outcome_signals(self.cursor, self.settings.page).await?;
             let full = page.len() as u64 == u64::from(self.settings.page);
@@ -259,6 +265,34 @@ impl Monitor {
                 return Ok(report);
             }
         }
+    }
+
+    /// An alert for each playbook step of an open incident past its deadline (one per
+    /// step: the dedup key names the incident and the step).
+    async fn overdue_steps(&mut self, now: Timestamp, report: &mut TickReport) -> anyhow::Result<()> {
+        for incident in self.store.incidents(true, 500).await? {
+            for step in incident.overdue(now) {
+                let alert = NewAlert {
+                    dedup_key: format!("incident_overdue:{}:{}", incident.id, step.step),
+                    signal: "incident_overdue".into(),
+                    severity: "warning".into(),
+                    number: Some(incident.number.clone()),
+                    pool: PoolCode::parse(&incident.pool).ok(),
+                    evidence: format!(
+                        "incident {}: step {} was due at {} and is not done",
+                        incident.id, step.step, step.deadline_at
+                    ),
+                    action: "none".into(),
+                    at: now,
+                };
+                if let vigie_store::Raised::New(_) | vigie_store::Raised::RateLimited(_) =
+                    self.store.raise_alert(&alert, &self.settings.alerts).await?
+                {
+                    report.alerts.push(alert.dedup_key);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn observe(&mut self, o: &OutcomeSignal, now: Timestamp, report: &mut TickReport) -> anyhow::Result<()> {

@@ -102,8 +102,19 @@ pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_
     assert_eq!(alerts[0].number.as_ref().map(E164::as_str), Some(A1));
     assert!(alerts[0].evidence.contains("2 spam reports"), "{}", alerts[0].evidence);
 
-    // Steps are recorded once, with who did them.
+    // A step past its deadline raises an alert, once.
     let id = incident.id;
+    let mut monitor = Monitor::start(app.store.clone(), MonitorSettings::default(), now).await.expect("start");
+    app.clock.advance(hours(3));
+    let r = monitor.tick(app.clock.now()).await.expect("tick");
+    let overdue: Vec<&String> = r.alerts.iter().filter(|k| k.starts_with("incident_overdue")).collect();
+    assert!(overdue.contains(&&format!("incident_overdue:{id}:identity_checked")), "{r:?}");
+    assert!(!overdue.iter().any(|k| k.ends_with("reserve_swapped")), "done by the engine: {r:?}");
+    app.clock.advance(mins(2));
+    let again = monitor.tick(app.clock.now()).await.expect("tick");
+    assert!(again.alerts.is_empty(), "repeats are counted, not raised again: {again:?}");
+
+    // Steps are recorded once, with who did them.
     let done = app.store.complete_incident_step(id, "identity_checked", "ops-desk", "CNAM and callback checked").await;
     let done = done.expect("the step");
     assert!(done.step_done("identity_checked"));
@@ -121,7 +132,7 @@ pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_
     app.clock.advance(hours(73));
     let closed = app.store.close_incident(id, Resolution::Returned, "delisted", "ops-desk").await.expect("closed");
     assert_eq!(closed.closed.as_ref().map(|c| c.2.clone()), Some(Resolution::Returned));
-    assert_eq!(closed.time_to_resolve(), Some(hours(73)));
+    assert_eq!(closed.time_to_resolve(), Some(hours(76) + mins(2)));
     assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "active");
     let twice = app.store.close_incident(id, Resolution::Returned, "", "ops-desk").await;
     assert!(matches!(twice, Err(StoreError::Conflict { field: "incident_id", .. })), "{twice:?}");
