@@ -15,6 +15,7 @@ mod monitor;
 mod privacy;
 mod read;
 mod sms;
+mod weekly;
 mod writer;
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ pub use sms::{
     AnnouncedRate, CLAIM_TIMEOUT, DueSms, PurposeSms, RECEIPT_TIMEOUT, ReplyOutcome, SmsCount, SmsPolicy, SmsView,
     SubmitResult,
 };
+pub use weekly::{DayCounts, PeriodCounts, PoolWeekData, WEEKLY_REPORT_SENT, WeeklyFiguresData};
 
 use db::micros;
 use writer::{Envelope, Reply, Request, Writer};

@@ -48,6 +48,8 @@ pub(crate) struct Config {
     #[serde(default)]
     pub(crate) alerts: AlertsConfig,
     #[serde(default)]
+    pub(crate) weekly_report: WeeklyReportConfig,
+    #[serde(default)]
     pub(crate) sources: Vec<SourceConfig>,
 }
 
@@ -237,41 +239,110 @@ pub(crate) fn alert_channels(config: &Config) -> anyhow::Result<AlertSetup> {
                 channels.push(Box::new(vigie_alert::WebhookChannel::new(w).map_err(built)?));
             }
             "email" => {
-                let host = need(ch.host.as_ref(), "host")?;
-                let from = need(ch.from.as_ref(), "from")?;
-                let to = ch.to.clone().ok_or_else(|| anyhow!("{at}.to: is required for an email channel"))?;
-                let to: Vec<&str> = to.iter().map(String::as_str).collect();
-                let mut e = vigie_alert::EmailConfig::new(&ch.name, &host, &from, &to);
-                e.security = match ch.security.as_deref().unwrap_or("starttls") {
-                    "none" => vigie_alert::SmtpSecurity::None,
-                    "starttls" => vigie_alert::SmtpSecurity::StartTls,
-                    "tls" => vigie_alert::SmtpSecurity::Tls,
-                    _ => bail!("{at}.security: must be none, starttls or tls"),
-                };
-                if let Some(port) = ch.port {
-                    e.port = port;
-                }
-                if let (Some(username), Some(password)) = (&ch.username, &ch.password) {
-                    e.credentials = Some(vigie_alert::SmtpCredentials {
-                        username: username.clone(),
-                        password: password.expose().to_owned(),
-                    });
-                } else if ch.username.is_some() || ch.password.is_some() {
-                    bail!("{at}.username, password: give both or neither");
-                }
-                if let Some(file) = &ch.ca_file {
-                    e.root_ca_pem =
-                        Some(std::fs::read_to_string(file).with_context(|| format!("{at}.ca_file: reading {file}"))?);
-                }
-                if let Some(t) = timeout {
-                    e.timeout = t;
-                }
+                let e = email_config(&at, ch)?;
                 channels.push(Box::new(vigie_alert::EmailChannel::new(e).map_err(built)?));
             }
             other => bail!("{at}.kind: must be webhook or email (found {other})"),
         }
     }
     Ok(AlertSetup { channels, language, interval: Duration::from_millis(c.interval_ms) })
+}
+
+/// The relay settings of an `email` channel of `[[alerts.channels]]`.
+fn email_config(at: &str, ch: &AlertChannelConfig) -> anyhow::Result<vigie_alert::EmailConfig> {
+    let need = |v: Option<&String>, key: &str| {
+        v.cloned().ok_or_else(|| anyhow!("{at}.{key}: is required for a {} channel", ch.kind))
+    };
+    let timeout = ch.timeout_ms.map(Duration::from_millis);
+    let host = need(ch.host.as_ref(), "host")?;
+    let from = need(ch.from.as_ref(), "from")?;
+    let to = ch.to.clone().ok_or_else(|| anyhow!("{at}.to: is required for an email channel"))?;
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    let mut e = vigie_alert::EmailConfig::new(&ch.name, &host, &from, &to);
+    e.security = match ch.security.as_deref().unwrap_or("starttls") {
+        "none" => vigie_alert::SmtpSecurity::None,
+        "starttls" => vigie_alert::SmtpSecurity::StartTls,
+        "tls" => vigie_alert::SmtpSecurity::Tls,
+        _ => bail!("{at}.security: must be none, starttls or tls"),
+    };
+    if let Some(port) = ch.port {
+        e.port = port;
+    }
+    if let (Some(username), Some(password)) = (&ch.username, &ch.password) {
+        e.credentials =
+            Some(vigie_alert::SmtpCredentials { username: username.clone(), password: password.expose().to_owned() });
+    } else if ch.username.is_some() || ch.password.is_some() {
+        bail!("{at}.username, password: give both or neither");
+    }
+    if let Some(file) = &ch.ca_file {
+        e.root_ca_pem = Some(std::fs::read_to_string(file).with_context(|| format!("{at}.ca_file: reading {file}"))?);
+    }
+    if let Some(t) = timeout {
+        e.timeout = t;
+    }
+    Ok(e)
+}
+
+/// `[weekly_report]`: the report `vigie serve` e-mails every Monday at 08:00
+/// Europe/Paris, through the `email` channels of `[[alerts.channels]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WeeklyReportConfig {
+    /// Whether `vigie serve` sends it (default false).
+    enabled: bool,
+    /// Its recipients (the operations managers); empty: each e-mail channel's own `to`.
+    to: Vec<String>,
+    /// fr or en; default: `alerts.language`.
+    language: Option<String>,
+    /// The centre's name, under the report's title.
+    centre_name: String,
+}
+
+impl Default for WeeklyReportConfig {
+    fn default() -> WeeklyReportConfig {
+        WeeklyReportConfig { enabled: false, to: Vec::new(), language: None, centre_name: "Vigie".into() }
+    }
+}
+
+/// The weekly report's channels, language and centre name.
+pub(crate) struct WeeklyReportSetup {
+    /// Whether `vigie serve` sends it.
+    pub(crate) enabled: bool,
+    /// The e-mail channels, with `weekly_report.to` as their recipients when given.
+    pub(crate) channels: Vec<Box<dyn vigie_alert::Channel>>,
+    /// The report's language.
+    pub(crate) language: Language,
+    /// Shown under the title.
+    pub(crate) centre_name: String,
+}
+
+/// The setup of `[weekly_report]`, checked; an error names the key and the rule.
+pub(crate) fn weekly_report(config: &Config) -> anyhow::Result<WeeklyReportSetup> {
+    let c = &config.weekly_report;
+    let language = match &c.language {
+        Some(l) => Language::parse(l).map_err(|e| anyhow!("weekly_report.language: {}", e.rule))?,
+        None => Language::parse(&config.alerts.language).map_err(|e| anyhow!("alerts.language: {}", e.rule))?,
+    };
+    if c.centre_name.trim().is_empty() || c.centre_name.chars().count() > 120 {
+        bail!("weekly_report.centre_name: must be 1 to 120 characters");
+    }
+    let mut channels: Vec<Box<dyn vigie_alert::Channel>> = Vec::new();
+    for (i, ch) in config.alerts.channels.iter().enumerate().filter(|(_, ch)| ch.kind == "email") {
+        let at = format!("alerts.channels[{i}]");
+        let mut e = email_config(&at, ch)?;
+        if !c.to.is_empty() {
+            e.to = c.to.clone();
+        }
+        let built = |e: vigie_alert::ConfigError| {
+            let key = if e.field == "to" { "weekly_report.to".to_owned() } else { format!("{at}.{}", e.field) };
+            anyhow!("{key}: {}", e.rule)
+        };
+        channels.push(Box::new(vigie_alert::EmailChannel::new(e).map_err(built)?));
+    }
+    if c.enabled && channels.is_empty() {
+        bail!("weekly_report.enabled: the report goes by e-mail, and no [[alerts.channels]] has kind = \"email\"");
+    }
+    Ok(WeeklyReportSetup { enabled: c.enabled, channels, language, centre_name: c.centre_name.trim().to_owned() })
 }
 
 /// `[reports]`: the feeds that push spam reports to `POST /v1/reports/inbound/{name}`.

@@ -12,6 +12,7 @@ mod privacy;
 mod reports;
 mod sms;
 mod sources;
+mod weekly;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,8 +76,33 @@ enum Command {
         #[command(subcommand)]
         command: BloctelCommand,
     },
+    /// Reports for the operations managers.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Prints the default configuration file, commented.
     Config,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Writes the weekly report (HTML with SVG charts, the charts as SVG files, CSV) of
+    /// an ISO week, with the week before beside it, and prints a summary.
+    Weekly {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The ISO week, YYYY-Www (2026-W48); default: the last complete week
+        /// (Europe/Paris).
+        #[arg(long)]
+        week: Option<String>,
+        /// The folder to write to; default: ./vigie-report-<week>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// fr or en; default: weekly_report.language, else alerts.language.
+        #[arg(long)]
+        language: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -262,6 +288,18 @@ pub(crate) fn start_notifier(store: &Store, config: &Config) -> anyhow::Result<O
     Ok(Some(notify::Notifier::new(store.clone(), setup.channels, setup.language).spawn(setup.interval)))
 }
 
+/// Starts the weekly report's e-mails when `[weekly_report]` is enabled.
+pub(crate) fn start_weekly_report(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let setup = config::weekly_report(config)?;
+    if !setup.enabled {
+        return Ok(None);
+    }
+    Ok(Some(weekly::WeeklyMailer::new(store.clone(), setup.channels, setup.language, &setup.centre_name).spawn()))
+}
+
 /// Starts the external reputation sources of `[[sources]]`, if any.
 pub(crate) fn start_sources(store: &Store, config: &Config) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let (configs, on_flag) = config::sources(config)?;
@@ -351,6 +389,7 @@ async fn main() -> anyhow::Result<()> {
             let monitor = start_monitor(&store, &config).await?;
             let notifier = start_notifier(&store, &config)?;
             let sources = start_sources(&store, &config)?;
+            let weekly = start_weekly_report(&store, &config)?;
             let addr = listen.unwrap_or_else(|| config.server.listen.clone());
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
@@ -361,7 +400,7 @@ async fn main() -> anyhow::Result<()> {
             let router = vigie_http::router(state, http_options(&config));
             vigie_http::serve(listener, router, shutdown_signal()).await?;
             monitor.abort();
-            for task in [notifier, sources].into_iter().flatten() {
+            for task in [notifier, sources, weekly].into_iter().flatten() {
                 task.abort();
             }
             if let Some(dispatcher) = dispatcher {
@@ -417,6 +456,13 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Command::Report { command: ReportCommand::Weekly { db, week, out, language } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let setup = config::weekly_report(&config)?;
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            let language = language.unwrap_or_else(|| setup.language.as_str().to_owned());
+            weekly::run(&store, week.as_deref(), out, &language, &setup.centre_name).await?;
         }
         Command::Config => print!("{}", config::EXAMPLE),
     }

@@ -18,6 +18,7 @@ mod privacy;
 mod processes;
 mod sms;
 mod sms_api;
+mod weekly;
 
 /// Generates a `#[tokio::test]` per backend for each `module::case`, where the case is
 /// an `async fn case(db: TestDb)`.
@@ -128,6 +129,7 @@ on_both_backends! {
         monitoring::monitoring_feeds_push_signed_reports,
         monitoring::monitoring_alerts_reach_a_webhook_and_a_mailbox,
         monitoring::monitoring_the_reputation_audit_checks_every_number,
+        weekly::weekly_report_counts_two_weeks_writes_the_files_and_mails_them_once,
         monitoring::monitoring_an_incident_comes_with_its_cause_and_delisting_requests,
         monitoring::monitoring_external_sources_flag_numbers_and_fail_safely,
         monitoring::monitoring_scores_numbers_with_reasons_and_history,
