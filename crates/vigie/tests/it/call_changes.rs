@@ -3,11 +3,9 @@
 //! cancels, SMS left without a delivery receipt, and what the patient's export shows of
 //! their SMS.
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
-use vigie_core::{Language, Purpose, SmsStatus, SmsTiming, Template, Timestamp, default_template_text};
-use vigie_store::{PurposeSms, SmsPolicy, SubmitResult};
+use vigie_core::{SmsStatus, Timestamp};
+use vigie_store::SubmitResult;
 
 use crate::helpers::{
     A1, CallReq, Fixture, SAINT_JEAN, Setup, TestApp, TestDb, assert_cap_held_in_db, catalog_with_a, hours, mins,
@@ -19,30 +17,14 @@ const D1: &str = "+33987100041";
 /// The patient of these tests: a mobile (only mobiles receive an SMS).
 const PATIENT_MOBILE: &str = "+33612345678";
 
-/// Reminders and surveys announced; a STOP ends the survey calls, not the reminders.
-fn policy() -> SmsPolicy {
-    let announced = |purpose: &str, stop_ends_calls: bool| {
-        let text = default_template_text(purpose, Language::Fr).expect("a default text");
-        let sms = PurposeSms {
-            timing: SmsTiming::default(),
-            template: Template::parse("t", text, 3).expect("the default text fits 3 segments"),
-            facility_templates: HashMap::new(),
-            require_announcement: false,
-            stop_ends_calls,
-        };
-        (Purpose::parse(purpose).expect("purpose"), sms)
-    };
-    SmsPolicy {
-        purposes: [announced("appointment_reminder", false), announced("satisfaction_survey", true)].into(),
-        ..SmsPolicy::default()
-    }
-}
-
 /// One number in pool A (capped at two calls a day) and one in pool D.
 async fn spawn(db: &TestDb) -> TestApp {
     let numbers: Vec<Fixture> = vec![(A1, "A", Some(SAINT_JEAN)), (D1, "D", Some(SAINT_JEAN))];
-    spawn_app_with(db, Setup { catalog: catalog_with_a(small_cap(2)), sms: policy(), numbers, ..Setup::default() })
-        .await
+    spawn_app_with(
+        db,
+        Setup { catalog: catalog_with_a(small_cap(2)), sms: crate::sms_api::policy(), numbers, ..Setup::default() },
+    )
+    .await
 }
 
 fn call(call_ref: &str, dial_at: Timestamp) -> CallReq {

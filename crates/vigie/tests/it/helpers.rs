@@ -665,3 +665,30 @@ pub(crate) async fn assert_cap_held_in_db(pool: &AnyPool, cap: i64) -> i64 {
     assert_eq!(counts.from_calls, counts.from_counters, "the calls table and the engine's per-day counters disagree");
     counts.from_calls.values().sum()
 }
+
+// ----- peers -----
+
+/// aiosmtpd (vigie-alert's test server, installed by `.ci/run`), plain SMTP on a free
+/// port, writing each message it receives to `dir` as a `.eml` file.
+pub(crate) async fn smtpd(dir: &std::path::Path) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../vigie-alert/tests/smtpd/server.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(server)
+        .arg("--out")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("server.py answers within 20 s (aiosmtpd installed? .ci/run installs it)")
+        .expect("a line")
+        .expect("READY <port>");
+    let port = line.strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
+    (child, port)
+}

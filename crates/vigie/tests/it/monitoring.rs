@@ -392,30 +392,6 @@ async fn receiver() -> Receiver {
     Receiver { url, received, status, task }
 }
 
-/// aiosmtpd (vigie-alert's test server), plain SMTP, writing each message to `dir`.
-async fn smtpd(dir: &std::path::Path) -> (tokio::process::Child, u16) {
-    use tokio::io::AsyncBufReadExt;
-    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../vigie-alert/tests/smtpd/server.py");
-    let mut child = tokio::process::Command::new("python3")
-        .arg(server)
-        .arg("--out")
-        .arg(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("server.py answers within 20 s (aiosmtpd installed? .ci/run installs it)")
-        .expect("a line")
-        .expect("READY <port>");
-    let port = line.strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
-    (child, port)
-}
-
 #[path = "../../src/notify.rs"]
 #[allow(dead_code)]
 mod notify;
@@ -428,7 +404,7 @@ pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) 
     app.post("/v1/reports", &app.keys.dialer, &report(A1, "app_label", now)).await.expect(202, "report");
     let hook = receiver().await;
     let mail = tempfile::tempdir().expect("a directory");
-    let (_server, port) = smtpd(mail.path()).await;
+    let (_server, port) = crate::helpers::smtpd(mail.path()).await;
     const SECRET: &[u8] = b"alerts webhook secret";
     let webhook = vigie_alert::WebhookChannel::new(vigie_alert::WebhookConfig::new("ops-hook", &hook.url, SECRET))
         .expect("a webhook");

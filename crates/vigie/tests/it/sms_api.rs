@@ -20,7 +20,7 @@ const SECRET: &[u8] = b"gateway shared secret";
 
 /// Reminders and surveys announced with the default window and texts; a STOP ends the
 /// survey calls, not the reminders. Results follow-ups are left unannounced.
-fn policy() -> SmsPolicy {
+pub(crate) fn policy() -> SmsPolicy {
     let announced = |purpose: &str, stop_ends_calls: bool| {
         let text = default_template_text(purpose, Language::Fr).expect("a default text");
         let sms = PurposeSms {

@@ -49,31 +49,6 @@ async fn place(app: &TestApp, call_ref: &str, purpose: &str, outcome: Option<Out
     }
 }
 
-/// aiosmtpd (vigie-alert's test server), plain SMTP, writing each message to `dir`
-/// (as `monitoring.rs` starts it).
-async fn smtpd(dir: &std::path::Path) -> (tokio::process::Child, u16) {
-    use tokio::io::AsyncBufReadExt;
-    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../vigie-alert/tests/smtpd/server.py");
-    let mut child = tokio::process::Command::new("python3")
-        .arg(server)
-        .arg("--out")
-        .arg(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("server.py answers within 20 s (aiosmtpd installed? .ci/run installs it)")
-        .expect("a line")
-        .expect("READY <port>");
-    let port = line.strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
-    (child, port)
-}
-
 /// Two weeks of traffic; returns the incident's detection time in minutes.
 async fn two_weeks(app: &TestApp) -> f64 {
     // The week before (Wednesday 3 June): two calls in pool A, one answered, and one
@@ -228,7 +203,7 @@ pub(crate) async fn weekly_report_counts_two_weeks_writes_the_files_and_mails_th
 
     // The e-mail: sent once, whatever the number of tries.
     let mail = tempfile::tempdir().expect("a directory");
-    let (_server, port) = smtpd(mail.path()).await;
+    let (_server, port) = crate::helpers::smtpd(mail.path()).await;
     let mut email = vigie_alert::EmailConfig::new(
         "ops-mail",
         "127.0.0.1",
