@@ -44,8 +44,7 @@ pub use model::{
     SHOWN_AS_SPAM,
 };
 pub use monitor::{
-    AlertLimits, AlertRecord, HistoryCell, NewAlert, OutcomeCursor, OutcomeSignal, Raised, ScoreMaterial, ScorePoint,
-    SourceReading,
+    AlertRecord, HistoryCell, OutcomeCursor, OutcomeSignal, Raised, ScoreMaterial, ScorePoint, SourceReading,
 };
 pub use privacy::{
     ERASED, Erasure, LegalBases, LegalBasis, PatientAffinity, PatientExport, PatientSms, PurgeReport, Retention,

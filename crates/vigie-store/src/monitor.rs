@@ -6,7 +6,8 @@
 
 use sqlx::{AssertSqlSafe, Connection, Row};
 use vigie_core::{
-    CallSignal, E164, NumberId, NumberStatus, Outcome, PoolCode, Purpose, SignedDuration, SipCode, Timestamp,
+    Alert, AlertGate, AlertPolicy, CallSignal, Decision, E164, NumberId, NumberStatus, Outcome, PoolCode, Purpose,
+    SentAlert, Severity, SignedDuration, SipCode, Timestamp,
 };
 
 use crate::audit::{self, Entry};
@@ -90,44 +91,6 @@ pub struct ScorePoint {
     pub score: u32,
     /// Its reasons, one per line (`code weight detail`).
     pub reasons: String,
-}
-
-/// An alert to raise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAlert {
-    /// Alerts with the same key within the dedup window are one alert.
-    pub dedup_key: String,
-    /// The signal (`reports`, `answer_rate_drop`, `external_flag`, …).
-    pub signal: String,
-    /// `critical`, `warning` or `info`.
-    pub severity: String,
-    /// The number, when it is about one.
-    pub number: Option<E164>,
-    /// The pool.
-    pub pool: Option<PoolCode>,
-    /// What was seen.
-    pub evidence: String,
-    /// What was done (`quarantined`, `alert_only`, `none`).
-    pub action: String,
-    /// When.
-    pub at: Timestamp,
-}
-
-/// How alerts are deduplicated and rate-limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertLimits {
-    /// An alert with the key of one raised less than this ago is a repeat of it.
-    pub dedup_window: SignedDuration,
-    /// Most alerts notified per hour; beyond, they are kept but not notified.
-    pub max_per_hour: u32,
-    /// Critical alerts are notified whatever the rate.
-    pub critical_bypasses: bool,
-}
-
-impl Default for AlertLimits {
-    fn default() -> AlertLimits {
-        AlertLimits { dedup_window: SignedDuration::from_hours(6), max_per_hour: 20, critical_bypasses: true }
-    }
 }
 
 /// What raising an alert did.
@@ -407,49 +370,63 @@ impl Store {
             .collect()
     }
 
-    /// Raises an alert: a repeat of an alert with its key raised within the dedup
-    /// window (and not acknowledged) is counted on it; otherwise a new one, which is
-    /// notified unless the hour's notifications are used up (critical ones always are).
-    /// Decided in one write transaction, so that several processes agree.
-    pub async fn raise_alert(&self, alert: &NewAlert, limits: &AlertLimits) -> Result<Raised, StoreError> {
+    /// Raises an alert as vigie-core's `AlertGate` decides, the gate rebuilt inside a
+    /// write transaction from the alerts sent recently (not acknowledged), so that
+    /// several processes agree: a duplicate is counted on the open alert of its key, a
+    /// rate-limited alert is kept but not notified, any other is new.
+    pub async fn raise_alert(&self, alert: &Alert, policy: &AlertPolicy) -> Result<Raised, StoreError> {
         let backend = self.shared.backend;
+        let key = alert.dedup_key();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         if backend == Backend::Postgres {
             // Serialise alert decisions between processes.
             sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut *tx).await?;
         }
-        let open = sqlx::query(
-            "SELECT id FROM alerts WHERE dedup_key = $1 AND raised_at >= $2 AND acknowledged_at IS NULL \
-             ORDER BY raised_at DESC LIMIT 1",
+        let horizon = policy.dedup_window.max(SignedDuration::from_hours(1));
+        let history = sqlx::query(
+            "SELECT dedup_key, severity, raised_at FROM alerts WHERE raised_at >= $1 AND suppressed IS NULL \
+             AND acknowledged_at IS NULL",
         )
-        .bind(alert.dedup_key.as_str())
-        .bind(micros(alert.at - limits.dedup_window))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = open {
-            let id: i64 = row.get(0);
-            sqlx::query("UPDATE alerts SET repeats = repeats + 1, last_seen_at = $1, evidence = $2 WHERE id = $3")
-                .bind(micros(alert.at))
-                .bind(alert.evidence.as_str())
-                .bind(id)
-                .execute(&mut *tx)
+        .bind(micros(alert.at - horizon))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SentAlert {
+                key: r.get(0),
+                severity: Severity::parse(&r.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                at: instant(r.get(2))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let gate = AlertGate::rebuild(*policy, history, alert.at)?;
+        let limited = match gate.decide(alert, alert.at) {
+            Decision::Duplicate { .. } => {
+                let open = sqlx::query(
+                    "SELECT id FROM alerts WHERE dedup_key = $1 AND acknowledged_at IS NULL ORDER BY raised_at DESC, id DESC LIMIT 1",
+                )
+                .bind(key.as_str())
+                .fetch_one(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            return Ok(Raised::Repeat(id));
-        }
-        let sent: i64 = sqlx::query("SELECT COUNT(*) FROM alerts WHERE raised_at >= $1 AND suppressed IS NULL")
-            .bind(micros(alert.at - SignedDuration::from_hours(1)))
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-        let critical = alert.severity == "critical" && limits.critical_bypasses;
-        let limited = !critical && sent >= i64::from(limits.max_per_hour);
+                let id: i64 = open.get(0);
+                sqlx::query("UPDATE alerts SET repeats = repeats + 1, last_seen_at = $1, evidence = $2 WHERE id = $3")
+                    .bind(micros(alert.at))
+                    .bind(alert.evidence.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(Raised::Repeat(id));
+            }
+            Decision::RateLimited { .. } => true,
+            Decision::Send => false,
+        };
         let id: i64 = sqlx::query(
             "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, action, raised_at, last_seen_at, suppressed) \
              VALUES ($1, $2, $3, (SELECT id FROM numbers WHERE e164 = $4), $5, $6, $7, $8, $9, $10) RETURNING id",
         )
-        .bind(alert.dedup_key.as_str())
+        .bind(key.as_str())
         .bind(alert.signal.as_str())
         .bind(alert.severity.as_str())
         .bind(alert.number.as_ref().map(E164::as_str))

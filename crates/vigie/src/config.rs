@@ -473,10 +473,10 @@ pub(crate) fn monitoring(
         false_quarantines_per_month: c.false_quarantines_per_month,
         false_pool_alerts_per_month: c.false_pool_alerts_per_month,
         on_number_alarm,
-        alerts: vigie_store::AlertLimits {
+        alerts: vigie_core::AlertPolicy {
             dedup_window: SignedDuration::from_hours(i64::from(c.alert_dedup_hours)),
             max_per_hour: c.alerts_per_hour,
-            critical_bypasses: true,
+            critical_bypasses_rate_limit: true,
         },
         ..crate::monitor::MonitorSettings::default()
     };

@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use vigie_core::{
-    AlarmAction, AlarmSubject, AnswerCounts, AnswerFall, Baseline, BaselineRate, BaselineSource, BaselineTable,
-    LocalHour, MonitorConfig, MonitorDesign, NumberDetector, NumberId, NumberLevel, NumberStatus, PoolCode,
-    PoolDetector, PoolRole, Reporting, SignalModel, SignedDuration, Timestamp,
+    AlarmAction, AlarmSubject, Alert, AlertAction, AlertPolicy, AlertSignal, AnswerCounts, AnswerFall, Baseline,
+    BaselineRate, BaselineSource, BaselineTable, LocalHour, MonitorConfig, MonitorDesign, NumberDetector, NumberId,
+    NumberLevel, NumberStatus, PoolCode, PoolDetector, PoolRole, Reporting, Severity, SignalModel, SignedDuration,
+    Timestamp,
 };
-use vigie_store::{AlertLimits, NewAlert, OutcomeCursor, OutcomeSignal, Store, StoreError, Trigger};
+use vigie_store::{OutcomeCursor, OutcomeSignal, Store, StoreError, Trigger};
 
 /// How monitoring watches the pools.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub(crate) struct MonitorSettings {
     /// What a number's alarm does, per pool (default: quarantine).
     pub(crate) on_number_alarm: HashMap<PoolCode, AlarmAction>,
     /// Alert deduplication and rate limit.
-    pub(crate) alerts: AlertLimits,
+    pub(crate) alerts: AlertPolicy,
     /// Outcomes read per query.
     pub(crate) page: u32,
 }
@@ -58,7 +59,7 @@ impl Default for MonitorSettings {
             number_fall: seed.number_fall,
             pool_fall: seed.pool_fall,
             on_number_alarm: HashMap::new(),
-            alerts: AlertLimits::default(),
+            alerts: AlertPolicy::default(),
             page: 1_000,
         }
     }
@@ -272,23 +273,22 @@ impl Monitor {
     async fn overdue_steps(&mut self, now: Timestamp, report: &mut TickReport) -> anyhow::Result<()> {
         for incident in self.store.incidents(true, 500).await? {
             for step in incident.overdue(now) {
-                let alert = NewAlert {
-                    dedup_key: format!("incident_overdue:{}:{}", incident.id, step.step),
-                    signal: "incident_overdue".into(),
-                    severity: "warning".into(),
+                let alert = Alert {
+                    signal: AlertSignal::IncidentOverdue,
+                    severity: Severity::Warning,
                     number: Some(incident.number.clone()),
                     pool: PoolCode::parse(&incident.pool).ok(),
                     evidence: format!(
                         "incident {}: step {} was due at {} and is not done",
                         incident.id, step.step, step.deadline_at
                     ),
-                    action: "none".into(),
+                    action: AlertAction::Nothing,
                     at: now,
                 };
                 if let vigie_store::Raised::New(_) | vigie_store::Raised::RateLimited(_) =
                     self.store.raise_alert(&alert, &self.settings.alerts).await?
                 {
-                    report.alerts.push(alert.dedup_key);
+                    report.alerts.push(format!("incident_overdue:{}:{}", incident.id, step.step));
                 }
             }
         }
@@ -327,18 +327,17 @@ impl Monitor {
                 e.threshold,
                 e.run_started_at
             );
-            let alert = NewAlert {
-                dedup_key: format!("pool_answer_rate_drop:{}", o.pool),
-                signal: "pool_answer_rate_drop".into(),
-                severity: "warning".into(),
+            let alert = Alert {
+                signal: AlertSignal::PoolAnswerRateDrop,
+                severity: Severity::Warning,
                 number: None,
                 pool: Some(o.pool.clone()),
                 evidence,
-                action: "alert_only".into(),
+                action: AlertAction::AlertOnly,
                 at: now,
             };
             self.store.raise_alert(&alert, &self.settings.alerts).await?;
-            report.alerts.push(alert.dedup_key);
+            report.alerts.push(alert.dedup_key());
         }
         let Some(alarm) = number_alarm else { return Ok(()) };
         let AlarmSubject::Number(_) = alarm.subject else { return Ok(()) };
@@ -375,18 +374,17 @@ impl Monitor {
                 }
             }
             AlarmAction::AlertOnly => {
-                let alert = NewAlert {
-                    dedup_key: format!("answer_rate_drop:{}", o.e164),
-                    signal: "answer_rate_drop".into(),
-                    severity: "warning".into(),
+                let alert = Alert {
+                    signal: AlertSignal::AnswerRateDrop,
+                    severity: Severity::Warning,
                     number: Some(o.e164.clone()),
                     pool: Some(o.pool.clone()),
                     evidence,
-                    action: "alert_only".into(),
+                    action: AlertAction::AlertOnly,
                     at: now,
                 };
                 self.store.raise_alert(&alert, &self.settings.alerts).await?;
-                report.alerts.push(alert.dedup_key);
+                report.alerts.push(alert.dedup_key());
             }
         }
         Ok(())

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use vigie_core::{Alert, AlertAction, AlertPolicy, AlertSignal, Severity};
 use vigie_core::{E164, NumberStatus, PoolRole, Timestamp};
-use vigie_store::{AlertLimits, NewAlert, SourceReading, Store, StoreError, Trigger};
+use vigie_store::{SourceReading, Store, StoreError, Trigger};
 
 /// A boxed future, as the providers' traits use.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -289,7 +290,7 @@ pub(crate) struct Poller {
     store: Store,
     sources: Vec<Arc<dyn ReputationSource>>,
     on_flag: OnFlag,
-    limits: AlertLimits,
+    limits: AlertPolicy,
     /// The longest back-off.
     backoff_max: Duration,
 }
@@ -300,7 +301,7 @@ impl Poller {
         store: Store,
         sources: Vec<Arc<dyn ReputationSource>>,
         on_flag: OnFlag,
-        limits: AlertLimits,
+        limits: AlertPolicy,
     ) -> Poller {
         Poller { store, sources, on_flag, limits, backoff_max: Duration::from_secs(3600) }
     }
@@ -362,14 +363,13 @@ impl Poller {
                     }
                 }
                 OnFlag::Alert => {
-                    let alert = NewAlert {
-                        dedup_key: format!("external_flag:{}:{}", source.name(), n.number),
-                        signal: "external_flag".into(),
-                        severity: "warning".into(),
+                    let alert = Alert {
+                        signal: AlertSignal::ExternalFlag,
+                        severity: Severity::Warning,
                         number: Some(n.number.clone()),
                         pool: Some(n.pool.clone()),
                         evidence,
-                        action: "alert_only".into(),
+                        action: AlertAction::AlertOnly,
                         at: now,
                     };
                     self.store.raise_alert(&alert, &self.limits).await?;
@@ -380,10 +380,11 @@ impl Poller {
         if failed {
             *failures += 1;
             if *failures >= 2 {
-                let alert = NewAlert {
-                    dedup_key: format!("source_failing:{}", source.name()),
-                    signal: "source_failing".into(),
-                    severity: "warning".into(),
+                // One key for every failing source (the core's keys name a number or a
+                // pool): the evidence names this one.
+                let alert = Alert {
+                    signal: AlertSignal::SourceFailing,
+                    severity: Severity::Warning,
                     number: None,
                     pool: None,
                     evidence: format!(
@@ -392,7 +393,7 @@ impl Poller {
                         *failures,
                         round.errors.first().map_or("", String::as_str)
                     ),
-                    action: "none".into(),
+                    action: AlertAction::Nothing,
                     at: now,
                 };
                 self.store.raise_alert(&alert, &self.limits).await?;

@@ -4,8 +4,11 @@
 //! call outcomes and quarantines a number whose calls are being rejected (or alerts,
 //! per pool); alerts are deduplicated, rate-limited and acknowledged.
 
-use vigie_core::{AlarmAction, E164, FacilityId, Outcome, PoolCode, Purpose, Timestamp};
-use vigie_store::{AlertLimits, NewAlert, NewCall, OutcomeReport, Raised, Resolution, StoreError};
+use vigie_core::{
+    AlarmAction, Alert, AlertAction, AlertPolicy, AlertSignal, E164, FacilityId, Outcome, PoolCode, Purpose, Severity,
+    Timestamp,
+};
+use vigie_store::{NewCall, OutcomeReport, Raised, Resolution, StoreError};
 
 use crate::helpers::{A1, A2, Fixture, PATIENT_LYON, SAINT_JEAN, Setup, TestApp, TestDb, hours, mins, report};
 
@@ -222,29 +225,29 @@ pub(crate) async fn monitoring_alert_only_pools_and_alert_limits(db: TestDb) {
 
     // Deduplicated, rate-limited (critical ones pass), acknowledged once.
     let now = app.clock.now();
-    let limits = AlertLimits { max_per_hour: 2, ..AlertLimits::default() };
-    let new = |key: &str, severity: &str| NewAlert {
-        dedup_key: key.into(),
-        signal: "external_flag".into(),
-        severity: severity.into(),
+    let limits = AlertPolicy { max_per_hour: 2, ..AlertPolicy::default() };
+    let new = |pool: &str, severity: Severity| Alert {
+        signal: AlertSignal::ExternalFlag,
+        severity,
         number: None,
-        pool: Some(pool_a.clone()),
+        pool: Some(PoolCode::parse(pool).expect("pool")),
         evidence: "listed".into(),
-        action: "none".into(),
+        action: AlertAction::Nothing,
         at: now,
     };
-    assert!(matches!(app.store.raise_alert(&new("k1", "warning"), &limits).await, Ok(Raised::New(_))));
-    let repeat = app.store.raise_alert(&new("k1", "warning"), &limits).await.expect("raised");
+    // The answer-rate alert above is the hour's first; B's is its second.
+    assert!(matches!(app.store.raise_alert(&new("B", Severity::Warning), &limits).await, Ok(Raised::New(_))));
+    let repeat = app.store.raise_alert(&new("B", Severity::Warning), &limits).await.expect("raised");
     let Raised::Repeat(id) = repeat else { panic!("a repeat: {repeat:?}") };
     assert_eq!(app.store.alert(id).await.expect("read").expect("the alert").repeats, 1);
-    assert!(matches!(app.store.raise_alert(&new("k2", "warning"), &limits).await, Ok(Raised::RateLimited(_))));
-    assert!(matches!(app.store.raise_alert(&new("k3", "critical"), &limits).await, Ok(Raised::New(_))));
+    assert!(matches!(app.store.raise_alert(&new("C", Severity::Warning), &limits).await, Ok(Raised::RateLimited(_))));
+    assert!(matches!(app.store.raise_alert(&new("D", Severity::Critical), &limits).await, Ok(Raised::New(_))));
     let acked = app.store.acknowledge_alert(id, "ops-desk", "seen").await.expect("acknowledged");
     assert_eq!(acked.acknowledged.map(|a| a.1), Some("ops-desk".to_owned()));
     let twice = app.store.acknowledge_alert(id, "ops-desk", "").await;
     assert!(matches!(twice, Err(StoreError::Conflict { .. })), "{twice:?}");
     // After acknowledgement the same key raises a new alert.
-    assert!(!matches!(app.store.raise_alert(&new("k1", "critical"), &limits).await, Ok(Raised::Repeat(_))));
+    assert!(!matches!(app.store.raise_alert(&new("B", Severity::Warning), &limits).await, Ok(Raised::Repeat(_))));
     let to_notify = app.store.alerts_to_notify(5, 100).await.expect("to notify");
     assert!(to_notify.iter().all(|a| a.suppressed.is_none()));
 }
@@ -666,7 +669,7 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
 
     // A verification tool scores A2 as spam: quarantined at once, with its incident.
     let tool: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(HttpJsonSource::new(huhu.clone()).expect("a source"))];
-    let poller = Poller::new(app.store.clone(), tool, OnFlag::Quarantine, AlertLimits::default());
+    let poller = Poller::new(app.store.clone(), tool, OnFlag::Quarantine, AlertPolicy::default());
     let mut failures = 0;
     let round = poller.round(0, &mut failures, now).await.expect("a round");
     assert_eq!(
@@ -687,7 +690,7 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
         ..source("signal-db", "community_db", format!("{base}/numbers/{{national}}"))
     };
     let community: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(HttpJsonSource::new(db_source).expect("a source"))];
-    let poller = Poller::new(app.store.clone(), community, OnFlag::Alert, AlertLimits::default());
+    let poller = Poller::new(app.store.clone(), community, OnFlag::Alert, AlertPolicy::default());
     let round = poller.round(0, &mut failures, now).await.expect("a round");
     assert_eq!((round.flagged.clone(), round.quarantined.len(), round.errors.len()), (vec![A1.to_owned()], 0, 0));
     assert_eq!(app.number(A1, &app.keys.auditor).await["state"], "active");
@@ -707,7 +710,7 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
         })
         .expect("a source"),
     )];
-    let poller = Poller::new(app.store.clone(), down, OnFlag::Quarantine, AlertLimits::default());
+    let poller = Poller::new(app.store.clone(), down, OnFlag::Quarantine, AlertPolicy::default());
     let mut failures = 0;
     let first = poller.round(0, &mut failures, now).await.expect("a round");
     assert!(first.errors.iter().all(|e| e.contains("HTTP 500")), "{first:?}");
