@@ -1,0 +1,14 @@
+//! Vigie's deterministic simulator: the real engine of vigie-core driven through
+//! simulated days of a call centre, under a policy, with outcomes, spam reports and
+//! app labels drawn from a documented model; it reports the seed's before/after table.
+
+mod model;
+mod report;
+mod sim;
+
+pub use model::{Answer, Apps, CallMix, MODEL_TOML, Model, ModelError, Policies, Population, Reports};
+pub use report::{DayFigures, Report, Summary};
+pub use sim::{Detection, PolicyKind, PolicySpec, START_DAY, run};
+
+#[cfg(test)]
+mod tests;

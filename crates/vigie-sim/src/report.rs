@@ -1,0 +1,115 @@
+//! What a run measured: figures per day and the seed's table over the run.
+
+use vigie_core::Date;
+
+/// One simulated day of one policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayFigures {
+    /// The local day (Europe/Paris).
+    pub day: Option<Date>,
+    /// Calls placed on a number.
+    pub calls: u64,
+    /// Calls answered.
+    pub answered: u64,
+    /// Calls rejected before they rang (SIP 607/608) because the number was labelled.
+    pub rejected: u64,
+    /// Patients' and professionals' spam reports.
+    pub spam_reports: u64,
+    /// Answered calls whose person told the agent the call showed as spam.
+    pub shown_as_spam: u64,
+    /// Numbers newly labelled by an app that day (the seed's "blacklisted").
+    pub labelled: u64,
+    /// Numbers quarantined on reports that day.
+    pub quarantined: u64,
+    /// Labelled numbers the policy found and took out that day.
+    pub detected: u64,
+    /// Sum of their detection times, in hours (label shown to number out).
+    pub detection_hours: f64,
+    /// Numbers replaced (retired after a label).
+    pub replaced: u64,
+    /// Cost of those replacements, in euros.
+    pub replacement_cost_eur: f64,
+    /// Reserve numbers promoted because a pool ran short.
+    pub promoted: u64,
+    /// Calls no number could take.
+    pub unplaced: u64,
+}
+
+/// The seed's table over a run ("Results After 12 Months").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The policy's name.
+    pub policy: String,
+    /// Days simulated.
+    pub days: u32,
+    /// Calls placed.
+    pub calls: u64,
+    /// Answered calls over placed calls (seed: 41 % before, 63 % after).
+    pub answer_rate: f64,
+    /// Spam reports over placed calls (seed: 0.8 % before, 0.08 % after).
+    pub spam_report_rate: f64,
+    /// Labelled numbers per 30 days (seed: 4–6 before, 0–1 after).
+    pub blacklisted_per_month: f64,
+    /// Mean hours from a label to the number out of service (seed: 5–10 days before,
+    /// under 2 hours after); `None` when no label was found.
+    pub detection_hours: Option<f64>,
+    /// Replacement cost per 365 days, in euros (seed: €12,000 before, €1,500 after).
+    pub replacement_cost_per_year_eur: f64,
+    /// Calls no number could take.
+    pub unplaced: u64,
+}
+
+/// A run: its days and their summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The seed that replays it.
+    pub seed: u64,
+    /// Figures per day, in order.
+    pub days: Vec<DayFigures>,
+    /// How many times vigie-core's `check_invariants` passed (once per pool a day).
+    pub invariant_checks: u64,
+    /// Over the run.
+    pub summary: Summary,
+}
+
+impl Summary {
+    /// Sums the days of a run.
+    pub fn of(policy: &str, days: &[DayFigures]) -> Summary {
+        let sum = |f: fn(&DayFigures) -> u64| days.iter().map(f).sum::<u64>();
+        let calls = sum(|d| d.calls);
+        let detected = sum(|d| d.detected);
+        let n = days.len().max(1) as f64;
+        let ratio = |x: u64| if calls == 0 { 0.0 } else { x as f64 / calls as f64 };
+        Summary {
+            policy: policy.to_string(),
+            days: u32::try_from(days.len()).unwrap_or(u32::MAX),
+            calls,
+            answer_rate: ratio(sum(|d| d.answered)),
+            spam_report_rate: ratio(sum(|d| d.spam_reports)),
+            blacklisted_per_month: sum(|d| d.labelled) as f64 * 30.0 / n,
+            detection_hours: (detected > 0)
+                .then(|| days.iter().map(|d| d.detection_hours).sum::<f64>() / detected as f64),
+            replacement_cost_per_year_eur: days.iter().map(|d| d.replacement_cost_eur).sum::<f64>() * 365.0 / n,
+            unplaced: sum(|d| d.unplaced),
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let detection = self.detection_hours.map_or("-".to_string(), |h| format!("{h:.1} h"));
+        write!(
+            f,
+            "{:<8} {:>4} days {:>9} calls  answer {:>5.1} %  reports {:>6.3} %  blacklisted/month {:>5.1}  \
+             detection {:>8}  replacement/year EUR {:>7.0}",
+            self.policy,
+            self.days,
+            self.calls,
+            self.answer_rate * 100.0,
+            self.spam_report_rate * 100.0,
+            self.blacklisted_per_month,
+            detection,
+            self.replacement_cost_per_year_eur,
+        )
+    }
+}
