@@ -692,3 +692,20 @@ pub(crate) async fn smtpd(dir: &std::path::Path) -> (tokio::process::Child, u16)
     let port = line.strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
     (child, port)
 }
+
+/// Runs the `vigie` binary on the test's database (its `--db` or `--database-url`
+/// flags, no configuration file, none of the caller's `VIGIE_*` settings).
+pub(crate) async fn vigie_on<I, S>(db: &TestDb, args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .args(db.cli_flags())
+        .env_remove("VIGIE_DATABASE_URL")
+        .env_remove("VIGIE_CONFIG")
+        .output()
+        .await
+        .expect("vigie runs")
+}

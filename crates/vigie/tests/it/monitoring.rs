@@ -489,14 +489,7 @@ pub(crate) async fn monitoring_the_reputation_audit_checks_every_number(db: Test
     for i in 0..4 {
         place(&app, &format!("audit-{i}"), answered(app.clock.now())).await;
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["audit", "numbers", "--json"])
-        .args(db.cli_flags())
-        .env_remove("VIGIE_DATABASE_URL")
-        .env_remove("VIGIE_CONFIG")
-        .output()
-        .await
-        .expect("vigie runs");
+    let out = crate::helpers::vigie_on(&db, ["audit", "numbers", "--json"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let audit: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
@@ -519,14 +512,7 @@ pub(crate) async fn monitoring_the_reputation_audit_checks_every_number(db: Test
         + audit["summary"]["fail"].as_u64().unwrap_or(0);
     assert_eq!(total, 17 * audit["summary"]["numbers"].as_u64().unwrap_or(0));
     // The text form lists the findings with their evidence.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["audit", "numbers"])
-        .args(db.cli_flags())
-        .env_remove("VIGIE_DATABASE_URL")
-        .env_remove("VIGIE_CONFIG")
-        .output()
-        .await
-        .expect("vigie runs");
+    let out = crate::helpers::vigie_on(&db, ["audit", "numbers"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("warn {A2}: reports_30d: 1 spam report")), "{text}");
     assert!(text.contains("summary: "), "{text}");

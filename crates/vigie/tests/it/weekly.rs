@@ -159,15 +159,8 @@ pub(crate) async fn weekly_report_counts_two_weeks_writes_the_files_and_mails_th
     // The command writes the files and prints the summary.
     let out_dir = tempfile::tempdir().expect("a directory");
     let started = std::time::Instant::now();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["report", "weekly", "--week", WEEK, "--out"])
-        .arg(out_dir.path())
-        .args(db.cli_flags())
-        .env_remove("VIGIE_DATABASE_URL")
-        .env_remove("VIGIE_CONFIG")
-        .output()
-        .await
-        .expect("vigie runs");
+    let args = [std::ffi::OsStr::new("report"), "weekly".as_ref(), "--week".as_ref(), WEEK.as_ref(), "--out".as_ref()];
+    let out = crate::helpers::vigie_on(&db, args.into_iter().chain([out_dir.path().as_os_str()])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     println!("vigie report weekly ({:?}):\n{stdout}", started.elapsed());
@@ -190,14 +183,7 @@ pub(crate) async fn weekly_report_counts_two_weeks_writes_the_files_and_mails_th
     let daily = csv::Reader::from_path(out_dir.path().join("daily.csv")).expect("daily.csv").into_records().count();
     assert_eq!(daily, 7 * data.pools.len(), "seven days per pool");
     // A bad --week names the flag and the rule.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["report", "weekly", "--week", "2026-48"])
-        .args(db.cli_flags())
-        .env_remove("VIGIE_DATABASE_URL")
-        .env_remove("VIGIE_CONFIG")
-        .output()
-        .await
-        .expect("vigie runs");
+    let out = crate::helpers::vigie_on(&db, ["report", "weekly", "--week", "2026-48"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("--week: ") && stderr.contains("YYYY-Www"), "{stderr}");
 
