@@ -10,19 +10,26 @@ use vigie_store::{NewNumber, Store, StoreError};
 /// The CSV columns, in order.
 const HEADER: [&str; 5] = ["number", "pool", "display_name", "facility", "callback"];
 
-/// Parses the file into numbers, or every problem with its line number.
-pub(crate) fn parse(text: &str) -> Result<Vec<(usize, NewNumber)>, Vec<String>> {
+/// A CSV reader over `text` (fields trimmed, rows of any length, reported by the
+/// caller), and the problem with its header line if it is not `header`.
+pub(crate) fn open_csv<'a>(text: &'a str, header: &[&str]) -> (csv::Reader<&'a [u8]>, Vec<String>) {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
     let mut problems = Vec::new();
     match reader.headers() {
-        Ok(h) if h.iter().collect::<Vec<_>>() == HEADER => {}
+        Ok(h) if h.iter().map(|f| f.trim_start_matches('\u{feff}')).eq(header.iter().copied()) => {}
         Ok(h) => problems.push(format!(
             "line 1: the header must be {} (found {})",
-            HEADER.join(","),
+            header.join(","),
             h.iter().collect::<Vec<_>>().join(",")
         )),
         Err(e) => problems.push(format!("line 1: {e}")),
     }
+    (reader, problems)
+}
+
+/// Parses the file into numbers, or every problem with its line number.
+pub(crate) fn parse(text: &str) -> Result<Vec<(usize, NewNumber)>, Vec<String>> {
+    let (mut reader, mut problems) = open_csv(text, &HEADER);
     let mut rows = Vec::new();
     let mut lines = Lines { text: text.as_bytes(), at: 0, line: 1 };
     for (i, record) in reader.records().enumerate() {

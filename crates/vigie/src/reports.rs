@@ -21,17 +21,7 @@ const DETAIL_MAX: usize = 500;
 /// Parses the file into reports, or every problem with its line number. A report may
 /// not be dated more than 5 minutes after `now`.
 pub(crate) fn parse(text: &str, now: Timestamp) -> Result<Vec<(usize, NewReport)>, Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
-    let mut problems = Vec::new();
-    match reader.headers() {
-        Ok(h) if h.iter().map(|f| f.trim_start_matches('\u{feff}')).collect::<Vec<_>>() == HEADER => {}
-        Ok(h) => problems.push(format!(
-            "line 1: the header must be {} (found {})",
-            HEADER.join(","),
-            h.iter().collect::<Vec<_>>().join(",")
-        )),
-        Err(e) => problems.push(format!("line 1: {e}")),
-    }
+    let (mut reader, mut problems) = crate::import::open_csv(text, &HEADER);
     let mut rows = Vec::new();
     let mut lines = Lines::new(text);
     for (i, record) in reader.records().enumerate() {
