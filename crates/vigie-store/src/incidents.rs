@@ -4,7 +4,7 @@
 //! clean check, or retired with its replacement cost).
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{E164, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration, Timestamp};
+use vigie_core::{E164, IncidentTrigger, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration, Timestamp};
 
 use crate::db::micros;
 use crate::error::StoreError;
@@ -37,6 +37,28 @@ pub(crate) async fn open(
     now: Timestamp,
     (moved, left): (u32, u32),
 ) -> Result<i64, StoreError> {
+    let e164 = match e164 {
+        Some(n) => n.clone(),
+        None => {
+            let text: String =
+                sqlx::query("SELECT e164 FROM numbers WHERE id = $1").bind(number.0).fetch_one(&mut *tx).await?.get(0);
+            E164::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        }
+    };
+    // The playbook's deadlines, and the engine's own step, come from vigie-core's
+    // incident; the rows below only record it.
+    let mut incident = vigie_core::Incident::open(
+        e164.clone(),
+        pool.clone(),
+        IncidentTrigger::parse(&trigger.signal)?,
+        trigger.first_evidence_at.min(now),
+        now,
+        playbook,
+    )?;
+    if left == 0 {
+        let note = format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number");
+        incident.complete_step(PlaybookStep::ReserveSwapped, now, "engine", &note)?;
+    }
     let id: i64 = sqlx::query(
         "INSERT INTO incidents (number_id, pool, trigger_signal, reason, opened_at, first_evidence_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -45,26 +67,25 @@ pub(crate) async fn open(
     .bind(pool.as_str())
     .bind(trigger.signal.as_str())
     .bind(trigger.evidence.as_str())
-    .bind(micros(now))
-    .bind(micros(trigger.first_evidence_at.min(now)))
+    .bind(micros(incident.opened_at))
+    .bind(micros(incident.first_evidence_at))
     .fetch_one(&mut *tx)
     .await?
     .get(0);
-    for step in PlaybookStep::ALL {
-        let done = *step == PlaybookStep::ReserveSwapped && left == 0;
+    for record in &incident.steps {
+        let done = record.done.as_ref();
         sqlx::query(
             "INSERT INTO incident_steps (incident_id, step, deadline_at, done_at, done_by, note) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
-        .bind(step.as_str())
-        .bind(micros(now + playbook.deadline(*step)))
-        .bind(done.then(|| micros(now)))
-        .bind(done.then_some("engine"))
-        .bind(done.then(|| format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number")))
+        .bind(record.step.as_str())
+        .bind(micros(record.deadline))
+        .bind(done.map(|d| micros(d.at)))
+        .bind(done.map(|d| d.by.clone()))
+        .bind(done.map(|d| d.note.clone()))
         .execute(&mut *tx)
         .await?;
     }
-    let target = e164.map_or_else(|| format!("number {}", number.0), ToString::to_string);
     let evidence = format!(
         "{}; {moved} pending calls moved, {left} left without a number; incident {id} opened",
         trigger.evidence
@@ -73,7 +94,7 @@ pub(crate) async fn open(
         "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, action, raised_at, last_seen_at) \
          VALUES ($1, $2, 'critical', $3, $4, $5, 'quarantined', $6, $7)",
     )
-    .bind(format!("quarantine:{target}:{id}"))
+    .bind(format!("quarantine:{e164}:{id}"))
     .bind(trigger.signal.as_str())
     .bind(number.0)
     .bind(pool.as_str())
@@ -161,13 +182,55 @@ impl IncidentRecord {
     pub fn step_done(&self, step: &str) -> bool {
         self.steps.iter().any(|s| s.step == step && s.done.is_some())
     }
+
+    /// The incident as vigie-core's rules see it, rebuilt from its rows, so that a
+    /// step or a close is decided by [`vigie_core::Incident`]'s methods and nowhere
+    /// else.
+    pub(crate) fn to_core(&self) -> Result<vigie_core::Incident, StoreError> {
+        let corrupt = |e: vigie_core::InvalidField| StoreError::Corrupt(format!("incident {}: {e}", self.id));
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            steps.push(vigie_core::StepRecord {
+                step: PlaybookStep::parse(&s.step).map_err(corrupt)?,
+                deadline: s.deadline_at,
+                done: s.done.as_ref().map(|(at, by, note)| vigie_core::StepDone {
+                    at: *at,
+                    by: by.clone(),
+                    note: note.clone(),
+                }),
+            });
+        }
+        steps.sort_by_key(|s| s.step.index());
+        let steps: [vigie_core::StepRecord; vigie_core::PLAYBOOK_STEPS] = steps
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("incident {}: not one row per playbook step", self.id)))?;
+        let closed = self.closed.as_ref().map(|(at, by, resolution)| vigie_core::Closure {
+            at: *at,
+            by: by.clone(),
+            resolution: match resolution {
+                Resolution::Returned => vigie_core::Resolution::ReturnedToService,
+                Resolution::Retired { cost_cents } => {
+                    vigie_core::Resolution::Retired { replacement_cost_cents: *cost_cents }
+                }
+            },
+        });
+        Ok(vigie_core::Incident {
+            number: self.number.clone(),
+            pool: PoolCode::parse(&self.pool).map_err(corrupt)?,
+            trigger: IncidentTrigger::parse(&self.trigger_signal).map_err(corrupt)?,
+            first_evidence_at: self.first_evidence_at,
+            opened_at: self.opened_at,
+            steps,
+            closed,
+        })
+    }
 }
 
-const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigger_signal, i.reason, i.opened_at, i.first_evidence_at, \
+pub(crate) const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigger_signal, i.reason, i.opened_at, i.first_evidence_at, \
      i.closed_at, i.closed_by, i.resolution, i.replacement_cost_cents FROM incidents i JOIN numbers n ON n.id = i.number_id";
 
 /// Reads incidents (with their steps) for the rows `sql` selects with `binds`.
-async fn read_incidents(
+pub(crate) async fn read_incidents(
     conn: &mut AnyConnection,
     sql: String,
     bind: Option<i64>,
@@ -256,12 +319,13 @@ impl crate::Store {
     ) -> Result<IncidentRecord, StoreError> {
         let backend = self.shared.backend;
         let now = self.now();
+        let step = PlaybookStep::parse(step)?;
         let incident =
             self.incident(id).await?.ok_or(StoreError::NotFound { what: "incident", field: "incident_id" })?;
-        if incident.closed.is_some() {
-            return Err(StoreError::Conflict { field: "incident_id", message: "the incident is closed".into() });
-        }
-        let step = PlaybookStep::parse(step)?.as_str();
+        // vigie-core decides (closed, done already, before the opening, the texts);
+        // the update below is guarded too, for a step done meanwhile by another process.
+        incident.to_core()?.complete_step(step, now, by, note)?;
+        let step = step.as_str();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, backend.begin_write()).await?;
         let n = sqlx::query(
