@@ -71,6 +71,10 @@ pub struct Alert {
     pub number: Option<E164>,
     /// The pool concerned, if one is.
     pub pool: Option<PoolCode>,
+    /// What else tells this alert apart from others of the same signal and number (or
+    /// pool): the failing source's name, the incident and step that are overdue. Part
+    /// of the dedup key, so that two failing sources are two alerts.
+    pub about: Option<String>,
     /// The evidence in words and figures ("2 signalements le 27/11 : patient, agent").
     pub evidence: String,
     /// What was done.
@@ -217,12 +221,17 @@ impl AlertAction {
 }
 
 impl Alert {
-    /// What makes two alerts the same: the signal and the number, or else the pool.
+    /// What makes two alerts the same: the signal and the number, or else the pool,
+    /// and what the alert is [about](Alert::about), if it says.
     pub fn dedup_key(&self) -> String {
-        match (&self.number, &self.pool) {
+        let base = match (&self.number, &self.pool) {
             (Some(number), _) => format!("{}:{}", self.signal, number),
             (None, Some(pool)) => format!("{}:pool:{}", self.signal, pool),
             (None, None) => self.signal.as_str().to_owned(),
+        };
+        match &self.about {
+            Some(about) => format!("{base}:{about}"),
+            None => base,
         }
     }
 

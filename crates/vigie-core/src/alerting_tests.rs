@@ -28,6 +28,7 @@ fn quarantine(n: &str) -> Alert {
         severity: Severity::Critical,
         number: Some(number(n)),
         pool: Some(pool("A")),
+        about: None,
         evidence: "2 signalements".into(),
         action: AlertAction::Quarantined,
         at: minutes(0),
@@ -40,6 +41,7 @@ fn pool_drop(code: &str, severity: Severity) -> Alert {
         severity,
         number: None,
         pool: Some(pool(code)),
+        about: None,
         evidence: "answer rate 41% over 600 calls against 60% expected".into(),
         action: AlertAction::AlertOnly,
         at: minutes(0),
@@ -198,10 +200,14 @@ fn long_evidence_gives_way_to_the_signal_in_the_subject() {
         severity: Severity::Warning,
         number: None,
         pool: None,
+        about: Some("source:huhu".into()),
         evidence: "huhu: HTTP 503 since 08:40".into(),
         action: AlertAction::Nothing,
         at: minutes(0),
     };
+    assert_eq!(source.dedup_key(), "source_failing:source:huhu");
+    let other = Alert { about: Some("source:hoho".into()), ..source.clone() };
+    assert_ne!(other.dedup_key(), source.dedup_key(), "two failing sources are two alerts");
     let r = source.render(Language::En, &Calendar::paris());
     assert_eq!(r.subject, "[Vigie] monitoring source failing: huhu: HTTP 503 since 08:40");
     assert!(r.text.contains("Action taken: none"));

@@ -278,6 +278,7 @@ impl Monitor {
                     severity: Severity::Warning,
                     number: Some(incident.number.clone()),
                     pool: PoolCode::parse(&incident.pool).ok(),
+                    about: Some(format!("incident:{}:{}", incident.id, step.step)),
                     evidence: format!(
                         "incident {}: step {} was due at {} and is not done",
                         incident.id, step.step, step.deadline_at
@@ -288,7 +289,7 @@ impl Monitor {
                 if let vigie_store::Raised::New(_) | vigie_store::Raised::RateLimited(_) =
                     self.store.raise_alert(&alert, &self.settings.alerts).await?
                 {
-                    report.alerts.push(format!("incident_overdue:{}:{}", incident.id, step.step));
+                    report.alerts.push(alert.dedup_key());
                 }
             }
         }
@@ -332,6 +333,7 @@ impl Monitor {
                 severity: Severity::Warning,
                 number: None,
                 pool: Some(o.pool.clone()),
+                about: None,
                 evidence,
                 action: AlertAction::AlertOnly,
                 at: now,
@@ -379,6 +381,7 @@ impl Monitor {
                     severity: Severity::Warning,
                     number: Some(o.e164.clone()),
                     pool: Some(o.pool.clone()),
+                    about: None,
                     evidence,
                     action: AlertAction::AlertOnly,
                     at: now,

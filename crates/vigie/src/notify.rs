@@ -94,6 +94,8 @@ fn core_alert(a: &AlertRecord) -> Option<Alert> {
         severity: Severity::parse(&a.severity).ok()?,
         number: a.number.clone(),
         pool: a.pool.as_deref().and_then(|p| PoolCode::parse(p).ok()),
+        // Only the dedup key needs it, and the stored alert has its key already.
+        about: None,
         evidence: a.evidence.clone(),
         action: AlertAction::parse(&a.action).ok()?,
         at: a.raised_at,

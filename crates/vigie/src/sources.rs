@@ -368,6 +368,7 @@ impl Poller {
                         severity: Severity::Warning,
                         number: Some(n.number.clone()),
                         pool: Some(n.pool.clone()),
+                        about: Some(format!("source:{}", source.name())),
                         evidence,
                         action: AlertAction::AlertOnly,
                         at: now,
@@ -380,13 +381,12 @@ impl Poller {
         if failed {
             *failures += 1;
             if *failures >= 2 {
-                // One key for every failing source (the core's keys name a number or a
-                // pool): the evidence names this one.
                 let alert = Alert {
                     signal: AlertSignal::SourceFailing,
                     severity: Severity::Warning,
                     number: None,
                     pool: None,
+                    about: Some(format!("source:{}", source.name())),
                     evidence: format!(
                         "{} failed {} rounds in a row: {}",
                         source.name(),
