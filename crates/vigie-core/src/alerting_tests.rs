@@ -29,7 +29,7 @@ fn quarantine(n: &str) -> Alert {
         number: Some(number(n)),
         pool: Some(pool("A")),
         about: None,
-        evidence: "2 signalements".into(),
+        evidence: Finding::text("2 signalements"),
         action: AlertAction::Quarantined,
         at: minutes(0),
     }
@@ -42,7 +42,7 @@ fn pool_drop(code: &str, severity: Severity) -> Alert {
         number: None,
         pool: Some(pool(code)),
         about: None,
-        evidence: "answer rate 41% over 600 calls against 60% expected".into(),
+        evidence: Finding::text("answer rate 41% over 600 calls against 60% expected"),
         action: AlertAction::AlertOnly,
         at: minutes(0),
     }
@@ -189,7 +189,7 @@ fn english_when_asked() {
 #[test]
 fn long_evidence_gives_way_to_the_signal_in_the_subject() {
     let mut a = pool_drop("B", Severity::Warning);
-    a.evidence = format!("{}\nsecond line", "x".repeat(10));
+    a.evidence = Finding::text(format!("{}\nsecond line", "x".repeat(10)));
     let r = a.render(Language::Fr, &Calendar::paris());
     assert_eq!(r.subject, "[Vigie] Pool B : baisse du taux de décroché du pool");
     assert!(r.text.contains("Numéro : —"), "{}", r.text);
@@ -201,7 +201,7 @@ fn long_evidence_gives_way_to_the_signal_in_the_subject() {
         number: None,
         pool: None,
         about: Some("source:huhu".into()),
-        evidence: "huhu: HTTP 503 since 08:40".into(),
+        evidence: Finding::text("huhu: HTTP 503 since 08:40"),
         action: AlertAction::Nothing,
         at: minutes(0),
     };

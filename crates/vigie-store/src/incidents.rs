@@ -4,14 +4,17 @@
 //! clean check, or retired with its replacement cost).
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{E164, IncidentTrigger, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration, Timestamp};
+use vigie_core::{
+    Calendar, E164, Finding, IncidentTrigger, Language, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration,
+    Timestamp,
+};
 
 use crate::db::micros;
 use crate::error::StoreError;
 
 /// What quarantined a number: the signal, when the trouble was first seen (for the time
 /// to detect), and the evidence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     /// `reports`, `answer_rate_drop`, `external_flag`, `manual`.
     pub signal: String,
@@ -19,7 +22,7 @@ pub struct Trigger {
     /// raised the alarm, the external reading.
     pub first_evidence_at: Timestamp,
     /// What was seen, in words.
-    pub evidence: String,
+    pub evidence: Finding,
 }
 
 /// Opens the incident of a number just quarantined, with its playbook steps and its
@@ -29,7 +32,7 @@ pub struct Trigger {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn open(
     tx: &mut AnyConnection,
-    playbook: &Playbook,
+    (playbook, calendar): (&Playbook, &Calendar),
     number: NumberId,
     e164: Option<&E164>,
     pool: &PoolCode,
@@ -60,13 +63,14 @@ pub(crate) async fn open(
         incident.complete_step(PlaybookStep::ReserveSwapped, now, "engine", &note)?;
     }
     let id: i64 = sqlx::query(
-        "INSERT INTO incidents (number_id, pool, trigger_signal, reason, opened_at, first_evidence_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO incidents (number_id, pool, trigger_signal, reason, reason_fr, opened_at, first_evidence_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(number.0)
     .bind(pool.as_str())
     .bind(trigger.signal.as_str())
-    .bind(trigger.evidence.as_str())
+    .bind(trigger.evidence.render(Language::En, calendar))
+    .bind(trigger.evidence.render(Language::Fr, calendar))
     .bind(micros(incident.opened_at))
     .bind(micros(incident.first_evidence_at))
     .fetch_one(&mut *tx)
@@ -86,19 +90,17 @@ pub(crate) async fn open(
         .execute(&mut *tx)
         .await?;
     }
-    let evidence = format!(
-        "{}; {moved} pending calls moved, {left} left without a number; incident {id} opened",
-        trigger.evidence
-    );
+    let evidence = Finding::Quarantined { cause: Box::new(trigger.evidence.clone()), moved, left, incident: id };
     sqlx::query(
-        "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, action, raised_at, last_seen_at) \
-         VALUES ($1, $2, 'critical', $3, $4, $5, 'quarantined', $6, $7)",
+        "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, evidence_fr, action, raised_at, last_seen_at) \
+         VALUES ($1, $2, 'critical', $3, $4, $5, $6, 'quarantined', $7, $8)",
     )
     .bind(format!("quarantine:{e164}:{id}"))
     .bind(trigger.signal.as_str())
     .bind(number.0)
     .bind(pool.as_str())
-    .bind(evidence)
+    .bind(evidence.render(Language::En, calendar))
+    .bind(evidence.render(Language::Fr, calendar))
     .bind(micros(now))
     .bind(micros(now))
     .execute(&mut *tx)
@@ -150,8 +152,10 @@ pub struct IncidentRecord {
     pub pool: String,
     /// The signal that quarantined it.
     pub trigger_signal: String,
-    /// Why, in words.
+    /// Why, in words (English).
     pub reason: String,
+    /// Why, in French (the English words for incidents opened before French was kept).
+    pub reason_fr: String,
     /// When it opened (the quarantine).
     pub opened_at: Timestamp,
     /// The first sign of trouble.
@@ -227,7 +231,8 @@ impl IncidentRecord {
 }
 
 pub(crate) const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigger_signal, i.reason, i.opened_at, i.first_evidence_at, \
-     i.closed_at, i.closed_by, i.resolution, i.replacement_cost_cents FROM incidents i JOIN numbers n ON n.id = i.number_id";
+     i.closed_at, i.closed_by, i.resolution, i.replacement_cost_cents, COALESCE(i.reason_fr, i.reason) \
+     FROM incidents i JOIN numbers n ON n.id = i.number_id";
 
 /// Reads incidents (with their steps) for the rows `sql` selects with `binds`.
 pub(crate) async fn read_incidents(
@@ -284,6 +289,7 @@ pub(crate) async fn read_incidents(
             pool: r.get(2),
             trigger_signal: r.get(3),
             reason: r.get(4),
+            reason_fr: r.get(11),
             opened_at: instant(r.get(5))?,
             first_evidence_at: instant(r.get(6))?,
             closed,

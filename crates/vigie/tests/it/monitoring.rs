@@ -104,6 +104,8 @@ pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_
     assert_eq!((alerts[0].severity.as_str(), alerts[0].action.as_str()), ("critical", "quarantined"));
     assert_eq!(alerts[0].number.as_ref().map(E164::as_str), Some(A1));
     assert!(alerts[0].evidence.contains("2 spam reports"), "{}", alerts[0].evidence);
+    assert!(alerts[0].evidence_fr.starts_with("2 signalements de spam le "), "{}", alerts[0].evidence_fr);
+    assert!(incident.reason_fr.starts_with("2 signalements de spam le "), "{}", incident.reason_fr);
 
     // A step past its deadline raises an alert, once.
     let id = incident.id;
@@ -232,7 +234,7 @@ pub(crate) async fn monitoring_alert_only_pools_and_alert_limits(db: TestDb) {
         number: None,
         pool: Some(PoolCode::parse(pool).expect("pool")),
         about: None,
-        evidence: "listed".into(),
+        evidence: vigie_core::Finding::text("listed"),
         action: AlertAction::Nothing,
         at: now,
     };
@@ -465,7 +467,9 @@ pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) 
         "quarantaine (pool A)",
         "Pool : A",
         "signalements de spam",
-        "2 spam reports",
+        // The evidence too is French in a French e-mail.
+        "Constat : 2 signalements de spam le",
+        "sans numéro ; incident",
         "Action prise : numéro mis en quarantaine",
         "08:00",
     ] {
