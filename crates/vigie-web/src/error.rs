@@ -65,9 +65,7 @@ impl IntoResponse for WebError {
                 "Formulaire expiré — Form expired",
                 "Rechargez la page et recommencez. — Reload the page and try again.",
             ),
-            WebError::NotFound(what) => {
-                message_page(StatusCode::NOT_FOUND, "Introuvable — Not found", what)
-            }
+            WebError::NotFound(what) => message_page(StatusCode::NOT_FOUND, "Introuvable — Not found", what),
             WebError::Invalid(field, rule) => {
                 message_page(StatusCode::BAD_REQUEST, "Saisie refusée — Input refused", &format!("{field}: {rule}"))
             }

@@ -161,7 +161,7 @@ pub(crate) async fn login(State(d): State<Dashboard>, headers: HeaderMap, Form(f
         Ok(SignIn::Session(s)) => {
             let cookie = set_cookie(SESSION_COOKIE, &s.token, "/", SESSION_TTL.as_secs());
             let clear = set_cookie(LOGIN_COOKIE, "", "/login", 0);
-            ([cookie, clear], Redirect::to("/")).into_response()
+            (axum::response::AppendHeaders([cookie, clear]), Redirect::to("/")).into_response()
         }
         Ok(SignIn::Refused) => {
             refused(lang.t("Identifiant ou mot de passe incorrect.", "Wrong user name or password.").to_owned())
