@@ -66,7 +66,7 @@ fn pool_card(l: &Lang, p: &PoolSummary, days: &HashMap<(String, Date), DayCounts
     };
     let used = if p.capacity_today > 0 { Some(f64::from(p.used_today) / f64::from(p.capacity_today)) } else { None };
     html! {
-        section.card data-pool=(p.code.as_str()) data-testid="pool-card" {
+        section.card data-pool=(p.code.as_str()) data-role=(p.role) data-testid="pool-card" {
             h2 { (l.t("Pool", "Pool")) " " (p.code.as_str()) " " small { (p.role) } }
             dl.counts {
                 div.active { dt { (l.t("Actifs", "Active")) } dd data-count="active" { (p.active) } }
@@ -80,8 +80,13 @@ fn pool_card(l: &Lang, p: &PoolSummary, days: &HashMap<(String, Date), DayCounts
                 meter min="0" max=(p.capacity_today.max(1)) value=(p.used_today) {}
             }
             p { (l.t("Taux de décroché (7 j)", "Answer rate (7 d)")) " : " strong { (l.percent(p.answer_rate_7d, 1)) } }
-            div.chart { (svg(chart(l.t("Taux de décroché, 30 jours", "Answer rate, 30 days"), l.t("décroché", "answered"), answer))) }
-            div.chart { (svg(chart(l.t("Taux de signalement spam, 30 jours", "Spam report rate, 30 days"), l.t("signalements", "reports"), spam))) }
+            // Inbound and reserve pools place no calls: no rate to draw.
+            @if p.role == "outbound" {
+                div.chart { (svg(chart(l.t("Taux de décroché, 30 jours", "Answer rate, 30 days"), l.t("décroché", "answered"), answer))) }
+                div.chart { (svg(chart(l.t("Taux de signalement spam, 30 jours", "Spam report rate, 30 days"), l.t("signalements", "reports"), spam))) }
+            } @else {
+                p.small { (l.t("Pool sans appels sortants : pas de taux à suivre.", "No outbound calls in this pool: no rate to follow.")) }
+            }
         }
     }
 }

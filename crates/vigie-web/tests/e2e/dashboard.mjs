@@ -34,7 +34,12 @@ const browser = await chromium.launch({
 try {
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "fr-FR" });
   const page = await context.newPage();
-  const shot = (name) => page.screenshot({ path: path.join(shots, name), fullPage: true });
+  // The whole page, up to two screens (the audit trail would be tens of screens).
+  const shot = async (name) => {
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const clip = { x: 0, y: 0, width: 1366, height: Math.min(height, 2 * 768) };
+    await page.screenshot({ path: path.join(shots, name), fullPage: true, clip });
+  };
 
   const signIn = async ({ user, password }) => {
     await page.goto(`${base}/login`);
@@ -57,7 +62,9 @@ try {
   // The pool cards.
   const cards = await page.locator("[data-testid=pool-card]").count();
   check(cards >= 4, `the overview shows a card per pool (${cards})`);
-  check(await page.locator("[data-testid=pool-card] svg").count() >= 2 * cards, "each card has its two 30-day charts");
+  const outbound = await page.locator("[data-testid=pool-card][data-role=outbound]").count();
+  check(outbound >= 4 && await page.locator("[data-testid=pool-card] svg").count() === 2 * outbound,
+    "each outbound pool's card has its two 30-day charts");
   await shot("overview.png");
 
   await page.goto(`${base}/numbers?sort=calls`);

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose};
-use vigie_store::{FAILED_SIGN_INS_MAX, NewCall, NewNumber, NewUser, OutcomeReport, SignIn, StoreError, UserRole};
+use vigie_core::{E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource};
+use vigie_store::{
+    FAILED_SIGN_INS_MAX, NewCall, NewNumber, NewReport, NewUser, OutcomeReport, SignIn, StoreError, UserRole,
+};
 
 use crate::helpers::{
     A1, A2, CallReq, NANTES, SAINT_JEAN, Setup, TestApp, TestDb, hours, mins, report, spawn_app_with, vigie_on,
@@ -432,7 +434,7 @@ async fn history(app: &TestApp) {
     let mut n = 0u32;
     for day in (1..=21i64).rev() {
         app.clock.set(start - hours(24 * day) + hours(2));
-        for i in 0..12u32 {
+        for i in 0..30u32 {
             n += 1;
             let (purpose, f) = purposes[(i % 3) as usize];
             let call = NewCall {
@@ -445,7 +447,7 @@ async fn history(app: &TestApp) {
             };
             let answer = app.store.allocate(call, "test").await.expect("a history call");
             // Answer rates that move from day to day, between about 50 and 75 %.
-            let answered = (n * 7 + day as u32 * 3) % 12 < 7 + (day as u32 % 3);
+            let answered = (n * 37) % 100 < 52 + (day as u32 % 5) * 5;
             let outcome = OutcomeReport {
                 outcome: if answered { Outcome::Answered } else { Outcome::NoAnswer },
                 duration_s: if answered { 90 } else { 0 },
@@ -455,6 +457,20 @@ async fn history(app: &TestApp) {
                 agent_note: None,
             };
             app.store.record_outcome(answer.call_id, outcome, "test").await.expect("an outcome");
+            // One report every fifth day: never two for a number in a day, so no
+            // quarantine, but a spam report rate to draw.
+            if i == 0
+                && day % 5 == 0
+                && let Some(number) = answer.caller_number
+            {
+                let report = NewReport {
+                    number,
+                    source: ReportSource::Patient,
+                    reported_at: app.clock.now(),
+                    detail: "history".into(),
+                };
+                app.store.report(report, "test").await.expect("a report");
+            }
         }
     }
     app.clock.set(start);
