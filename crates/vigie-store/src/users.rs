@@ -436,6 +436,12 @@ impl Store {
             .collect()
     }
 
+    /// Records that the dashboard refused `actor` a look at patient data (`subject`, such
+    /// as `call-id:42`): an attempt outside one's facilities is worth an auditor's eye.
+    pub async fn audit_refusal(&self, actor: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+        self.audit_one(Entry::new(self.now(), actor, "access.refused", subject, detail)).await
+    }
+
     /// Appends one entry to the audit trail in a transaction of its own.
     async fn audit_one(&self, entry: Entry) -> Result<(), StoreError> {
         let backend = self.shared.backend;

@@ -14,6 +14,23 @@
     setTimeout(() => item.remove(), 8000);
   };
 
+  // The overview's pool cards count numbers by state: after a change, the cards are
+  // read again from the server (at most once a second), the rest of the page stays.
+  let refreshing = null;
+  const refreshCards = () => {
+    const cards = document.querySelector(".cards");
+    if (!cards || refreshing) return;
+    refreshing = setTimeout(async () => {
+      try {
+        const response = await fetch(window.location.href, { credentials: "same-origin" });
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html").querySelector(".cards");
+        if (response.ok && fresh) document.querySelector(".cards").replaceWith(fresh);
+      } finally {
+        refreshing = null;
+      }
+    }, 1000);
+  };
+
   const feed = new EventSource("/live");
   feed.addEventListener("ready", () => { document.body.dataset.live = "open"; });
   feed.addEventListener("error", () => { document.body.dataset.live = "closed"; });
@@ -37,6 +54,7 @@
       rows.prepend(tr);
     }
     toast(`${change.number} : ${change.label}`);
+    refreshCards();
   });
 
   feed.addEventListener("alert", (message) => {

@@ -161,7 +161,7 @@ pub(crate) async fn incident(
                         option value="retired" { (l.t("Retiré", "Retired")) }
                     }
                 }
-                label { (l.t("Coût de remplacement (€, si retiré)", "Replacement cost (€, if retired)")) input name="cost_eur" inputmode="decimal"; }
+                label { (l.t("Coût de remplacement (€, si retiré)", "Replacement cost (€, if retired)")) input name="replacement_cost_eur" inputmode="decimal"; }
                 label.wide { (l.t("Note", "Note")) input name="note" maxlength="2000"; }
                 button type="submit" { (l.t("Clore", "Close")) }
             }
@@ -188,7 +188,7 @@ pub(crate) async fn step(
 pub(crate) struct CloseForm {
     csrf: String,
     resolution: String,
-    cost_eur: Option<String>,
+    replacement_cost_eur: Option<String>,
     note: Option<String>,
 }
 
@@ -202,20 +202,15 @@ pub(crate) async fn close(
     v.require(Permission::ActOnAlerts)?;
     v.check_csrf(&form.csrf)?;
     let id = id_of(&id, "incident")?;
-    let cost = form.cost_eur.as_deref().map(str::trim).filter(|c| !c.is_empty());
-    let resolution = match (form.resolution.as_str(), cost) {
-        ("returned", _) => Resolution::Returned,
-        ("retired", Some(c)) => match c.replace(',', ".").parse::<f64>() {
-            Ok(eur) if eur.is_finite() && (0.0..=100_000.0).contains(&eur) => {
-                Resolution::Retired { cost_cents: (eur * 100.0).round() as u64 }
-            }
-            _ => return Err(WebError::Invalid("cost_eur", "must be between 0 and 100000".into())),
-        },
-        ("retired", None) => {
-            return Err(WebError::Invalid("cost_eur", "is required when the number is retired".into()));
-        }
-        _ => return Err(WebError::Invalid("resolution", "must be returned or retired".into())),
+    let cost = match form.replacement_cost_eur.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.replace(',', ".")
+                .parse::<f64>()
+                .map_err(|_| WebError::Invalid("replacement_cost_eur", "must be a number".into()))?,
+        ),
     };
+    let resolution = Resolution::parse(&form.resolution, cost).map_err(|e| WebError::Invalid(e.field, e.rule))?;
     d.store.close_incident(id, resolution, &note(form.note.as_deref())?, &v.actor()).await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }

@@ -1,7 +1,7 @@
 //! A call's page, for those whose role sees calls and whose facilities include the
 //! call's; the patient's phone only for agents. Every read is in the audit trail (the
 //! store writes it before returning the call); a refusal is a 403 before anything of
-//! the call is read.
+//! the call is read, and itself in the audit trail.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -45,6 +45,7 @@ pub(crate) async fn page_handler(d: &Dashboard, v: &Viewer, id: i64) -> Result<H
     v.require(Permission::ViewCalls)?;
     let facility = d.store.call_facility(id).await?.ok_or(WebError::NotFound("call"))?;
     if !may_see_call(&v.user, &facility) {
+        d.store.audit_refusal(&v.actor(), &format!("call-id:{id}"), "outside the user's facilities").await?;
         return Err(WebError::Forbidden);
     }
     // The store decrypts the phone for the dialer role only; an agent reads as the

@@ -71,7 +71,14 @@ try {
   check(await page.locator("table.numbers tbody tr").count() >= 10, "the numbers list");
   await shot("numbers.png");
 
-  // Two reports through the API turn the open page's number quarantined, no reload.
+  // Two reports through the API turn the open page's number quarantined, no reload;
+  // an overview open in another tab counts it and lists the alert.
+  const overview = await context.newPage();
+  await overview.setViewportSize({ width: 1366, height: 768 });
+  await overview.goto(`${base}/`);
+  await overview.waitForSelector("body[data-live=open]", { timeout: 10_000 });
+  const quarantinedInA = () => overview.locator("[data-pool=A] [data-count=quarantined]").textContent();
+  const before = Number(await quarantinedInA());
   await page.goto(`${base}/numbers/${encodeURIComponent(number)}`);
   await page.waitForSelector("body[data-live=open]", { timeout: 10_000 });
   const state = page.locator("[data-testid=number-state]");
@@ -89,6 +96,13 @@ try {
   check(await page.evaluate(() => window.vigieNotReloaded === true), "quarantined on the open page without a reload");
   await page.waitForSelector(".toast", { timeout: 5_000 });
   await shot("number-quarantined.png");
+  await overview.waitForFunction(
+    (n) => document.querySelector("[data-pool=A] [data-count=quarantined]").textContent.trim() === String(n),
+    before + 1, { timeout: 10_000 });
+  check(true, `the overview's pool A card counts ${before + 1} quarantined without a reload`);
+  check((await overview.locator("#live-alerts li.alert", { hasText: number }).count()) >= 1,
+    "the overview lists the new alert without a reload");
+  await overview.close();
 
   // Acknowledge the quarantine's alert.
   await page.goto(`${base}/alerts`);

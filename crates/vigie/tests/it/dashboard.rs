@@ -302,6 +302,7 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert!(read("web:agent-l", "patient.read"), "the agent's read of the phone is audited");
     assert!(read("web:sup-n", "call.read"), "the supervisor's masked read is audited");
     assert!(!read("web:agent-n", "call.read") && !read("web:ops-o", "call.read"), "a refused read reads nothing");
+    assert!(read("web:agent-n", "access.refused"), "a call outside one's facilities is refused on the record");
 
     // Forms: the session's CSRF token, the role, the reason.
     let ops = &sessions["ops-o"];
@@ -334,6 +335,21 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert_eq!(res.status().as_u16(), 303);
     let acked = app.store.alert(alert.id).await.expect("read").expect("the alert");
     assert_eq!(acked.acknowledged.map(|a| a.1), Some("web:ops-o".to_owned()));
+
+    // The incident's playbook: a step done from the dashboard; the close waits for the
+    // cool-down (the store's rule, a 409 page).
+    let incident = app.store.incidents(true, 10).await.expect("incidents").into_iter().next().expect("the incident");
+    let step = incident.steps.iter().find(|s| s.done.is_none()).expect("a step to do").step.clone();
+    let path = format!("/incidents/{}/steps/{step}", incident.id);
+    let res = client.post(&path, Some(ops), &[("csrf", &ops.csrf), ("note", "done by phone")]).await;
+    assert_eq!(res.status().as_u16(), 303, "the step is done");
+    let incident = app.store.incident(incident.id).await.expect("read").expect("the incident");
+    assert!(incident.step_done(&step), "{step} is recorded");
+    let close = format!("/incidents/{}/close", incident.id);
+    let form = [("csrf", ops.csrf.as_str()), ("resolution", "returned"), ("replacement_cost_eur", "")];
+    assert_eq!(client.post(&close, Some(ops), &form).await.status().as_u16(), 409, "not before the cool-down");
+    let form = [("csrf", ops.csrf.as_str()), ("resolution", "retired"), ("replacement_cost_eur", "")];
+    assert_eq!(client.post(&close, Some(ops), &form).await.status().as_u16(), 400, "a retirement has its cost");
 
     // The live feed: two reports through the API reach an open page as events.
     let admin = &sessions["admin-a"];
@@ -532,6 +548,7 @@ async fn browser_case(db: TestDb) {
     .expect("node runs");
     let said = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "dashboard.mjs failed:\n{said}");
+    println!("{said}");
     // What the script did, seen from the store.
     let (number, _) = app.store.number(&E164::parse(A1).expect("A1")).await.expect("read").expect("A1");
     assert_eq!(number.state(), "quarantined", "{said}");
