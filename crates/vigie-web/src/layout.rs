@@ -96,7 +96,9 @@ pub(crate) fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
             div.who {
                 span data-testid="who" { (v.user.name) " · " (v.user.role.as_str()) }
                 " "
-                a href={ "/lang/fr?back=" (v.path) } lang="fr" { "FR" } "/" a href={ "/lang/en?back=" (v.path) } lang="en" { "EN" }
+                // A number's page has a `+` in its path, which a query string reads as a space.
+                @let back = v.path.replace('+', "%2B");
+                a href={ "/lang/fr?back=" (back) } lang="fr" { "FR" } "/" a href={ "/lang/en?back=" (back) } lang="en" { "EN" }
                 form.inline method="post" action="/logout" {
                     input type="hidden" name="csrf" value=(v.csrf);
                     button type="submit" { (l.t("Se déconnecter", "Sign out")) }

@@ -43,7 +43,8 @@ pub struct Dashboard {
 
 impl Dashboard {
     /// The dashboard over a store; starts the live feed's poller (a task that stops
-    /// when the last clone of the dashboard is dropped).
+    /// when the last clone of the dashboard is dropped), so it is called inside a Tokio
+    /// runtime.
     pub fn new(store: Store, centre_name: &str) -> Dashboard {
         let live = live::Live::start(store.clone(), LIVE_POLL);
         Dashboard { store, live, centre_name: centre_name.into() }

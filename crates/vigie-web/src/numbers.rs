@@ -278,3 +278,33 @@ pub(crate) async fn change(
     d.store.change_number(number.clone(), change, reason, v.actor()).await?;
     Ok(Redirect::to(&format!("/numbers/{}", number.as_str())).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(action: &str, pool: Option<&str>, reason: &str) -> ChangeForm {
+        ChangeForm { csrf: String::new(), action: action.into(), pool: pool.map(str::to_owned), reason: reason.into() }
+    }
+
+    fn refused_field(f: ChangeForm) -> Option<&'static str> {
+        match change_of(&f) {
+            Err(WebError::Invalid(field, _)) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_change_needs_a_reason_and_a_move_its_pool() {
+        assert!(
+            matches!(change_of(&form("quarantine", None, " seen ")), Ok((NumberChange::Quarantine, r)) if r == "seen")
+        );
+        assert!(
+            matches!(change_of(&form("move", Some("B"), "x")), Ok((NumberChange::Move(p), _)) if p.as_str() == "B")
+        );
+        assert_eq!(refused_field(form("release", None, "  ")), Some("reason"));
+        assert_eq!(refused_field(form("retire", None, &"x".repeat(REASON_CHARS_MAX + 1))), Some("reason"));
+        assert_eq!(refused_field(form("move", Some(""), "x")), Some("pool"));
+        assert_eq!(refused_field(form("identity", None, "x")), Some("action"));
+    }
+}

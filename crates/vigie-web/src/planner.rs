@@ -85,3 +85,31 @@ pub(crate) async fn page_handler(
     };
     Ok(Html(layout::page(&v, l.t("Planification de capacité", "Capacity planner"), body).into_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(calls: &str, mix: &str) -> PlanQuery {
+        PlanQuery { calls_per_day: Some(calls.into()), mix: Some(mix.into()), ..PlanQuery::default() }
+    }
+
+    #[test]
+    fn the_form_starts_from_the_seed_and_names_a_bad_field() {
+        let input = input(&PlanQuery::default()).expect("the defaults");
+        assert_eq!((input.calls_per_day, input.calls_per_day_max, input.reserve_margin_percent), (5_000, 80, 10));
+        let input = input_of("3000", "A=50,B=50%");
+        assert_eq!(input.mix.len(), 2);
+        assert_eq!(input.calls_per_day, 3_000);
+        assert_eq!(super::input(&query("many", "")).err().map(|e| e.0), Some("calls_per_day"));
+        assert_eq!(super::input(&query("100", "A:50")).err().map(|e| e.0), Some("mix"));
+        let plan = capacity_plan(&input_of("1000", "A=60,B=40")).expect("a plan");
+        assert_eq!(plan.pools.len(), 2);
+        let wrong_sum = capacity_plan(&input_of("1000", "A=60,B=30")).expect_err("the percents sum to 90");
+        assert_eq!(wrong_sum.field, "mix");
+    }
+
+    fn input_of(calls: &str, mix: &str) -> PlanInput {
+        input(&query(calls, mix)).expect("a valid form")
+    }
+}
