@@ -297,6 +297,16 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     }
     let (status, body) = client.get(&lc, sessions.get("admin-a")).await;
     assert_eq!((status, body.contains(patient)), (200, false), "admins see calls, masked");
+    let res = client
+        .http
+        .get(format!("{}{lc}", app.base))
+        .header(COOKIE, format!("vigie_session={}", sessions["agent-l"].cookie))
+        .send()
+        .await
+        .expect("the call page");
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(header("cache-control"), "no-store", "a page with a patient's phone is never cached");
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"), "never framed");
     let audit = app.store.audit_entries(500).await.expect("audit");
     let read = |actor: &str, action: &str| audit.iter().any(|e| e.actor == actor && e.action == action);
     assert!(read("web:agent-l", "patient.read"), "the agent's read of the phone is audited");
