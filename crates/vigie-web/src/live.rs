@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use vigie_store::{LiveChange, LiveCursor, Store};
 
 use crate::Dashboard;
@@ -30,30 +30,43 @@ const POLL_ROWS_MAX: u32 = 200;
 /// The process's feed.
 pub(crate) struct Live {
     changes: broadcast::Sender<LiveChange>,
+    /// Whether the poller has its cursor: from then on, every change committed is
+    /// read by a later poll.
+    started: watch::Receiver<bool>,
 }
 
 impl Live {
     /// Starts the poller; it stops once the returned feed is dropped.
     pub(crate) fn start(store: Store, every: Duration) -> Arc<Live> {
         let (changes, _) = broadcast::channel(CHANNEL_CAPACITY);
-        let live = Arc::new(Live { changes });
-        tokio::spawn(poll(store, Arc::downgrade(&live), every));
+        let (started_tx, started) = watch::channel(false);
+        let live = Arc::new(Live { changes, started });
+        tokio::spawn(poll(store, Arc::downgrade(&live), every, started_tx));
         live
     }
 }
 
-async fn poll(store: Store, live: Weak<Live>, every: Duration) {
+async fn poll(store: Store, live: Weak<Live>, every: Duration, started: watch::Sender<bool>) {
     let mut cursor: Option<LiveCursor> = None;
     loop {
-        tokio::time::sleep(every).await;
-        let Some(live) = live.upgrade() else { return };
+        if live.strong_count() == 0 {
+            return;
+        }
         let Some(after) = cursor else {
             match store.live_cursor().await {
-                Ok(c) => cursor = Some(c),
-                Err(e) => tracing::warn!(error = %e, "live feed: reading the cursor failed"),
+                Ok(c) => {
+                    cursor = Some(c);
+                    let _ = started.send(true);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: reading the cursor failed");
+                    tokio::time::sleep(every).await;
+                }
             }
             continue;
         };
+        tokio::time::sleep(every).await;
+        let Some(live) = live.upgrade() else { return };
         match store.live_changes(after, POLL_ROWS_MAX).await {
             Ok((changes, next)) => {
                 cursor = Some(next);
@@ -102,6 +115,12 @@ pub(crate) async fn stream(
     v: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     v.require(Permission::ViewOverview)?;
+    // Subscribed once the poller has its cursor, so that `ready` promises every change
+    // committed after it.
+    let mut started = d.live.started.clone();
+    if started.wait_for(|s| *s).await.is_err() {
+        return Err(WebError::NotFound("live feed"));
+    }
     let rx = d.live.changes.subscribe();
     let lang = v.lang;
     let first = Event::default().event("ready").data("{}");

@@ -389,6 +389,49 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert_eq!(client.get("/", Some(ops)).await.0, 200, "another session lives on");
 }
 
+/// A second server process on the same database (its own store, writer and live
+/// feed, as another `vigie serve` would have) sees the changes the first one makes:
+/// its open pages are told, because the feed reads the store rather than listening
+/// inside the process.
+pub(crate) async fn dashboard_live_feed_crosses_processes(db: TestDb) {
+    let app = spawn_app_with(&db, Setup { dashboard: true, ..Setup::default() }).await;
+    create_users(&app).await;
+    let now = app.clock.now();
+    let other = vigie_store::Store::open(
+        &vigie_store::StoreOptions {
+            compliance: crate::compliance::around_the_clock(),
+            ..vigie_store::StoreOptions::new(db.url.clone())
+        },
+        vigie_core::Catalog::seed_defaults(),
+        vigie_store::KeyRing::from(vigie_store::generate_data_key().0),
+        vigie_core::Calendar::paris(),
+        std::sync::Arc::new(move || now),
+    )
+    .await
+    .expect("a second store on the same database");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let router = vigie_web::router(vigie_web::Dashboard::new(other, "Centre test"));
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.expect("the second server") });
+    let client = Client::new(&base);
+    let ops = client.sign_in("ops-o", PASSWORD).await.expect("signed in on the second server");
+    let mut live = client
+        .http
+        .get(format!("{base}/live"))
+        .header(COOKIE, format!("vigie_session={}", ops.cookie))
+        .send()
+        .await
+        .expect("the second server's live feed");
+    let mut seen = String::new();
+    read_until(&mut live, "event: ready", &mut seen).await;
+    // The change is made through the first server's API and writer.
+    let change = serde_json::json!({"action": "retire", "reason": "replaced"});
+    app.patch(&format!("/v1/numbers/{A2}"), &app.keys.ops, &change).await.expect(200, "retired on the first server");
+    read_until(&mut live, &format!(r#""number":"{A2}""#), &mut seen).await;
+    read_until(&mut live, r#""state":"retired""#, &mut seen).await;
+    server.abort();
+}
+
 /// Reads the live feed until it says `needle` (15 s at most).
 async fn read_until(live: &mut reqwest::Response, needle: &str, seen: &mut String) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);

@@ -136,6 +136,7 @@ on_both_backends! {
         monitoring::monitoring_scores_numbers_with_reasons_and_history,
         dashboard::dashboard_users_are_checked_and_locked_out,
         dashboard::dashboard_roles_forms_and_the_live_feed,
+        dashboard::dashboard_live_feed_crosses_processes,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,
