@@ -76,11 +76,11 @@ try {
   const overview = await context.newPage();
   await overview.setViewportSize({ width: 1366, height: 768 });
   await overview.goto(`${base}/`);
-  await overview.waitForSelector("body[data-live=open]", { timeout: 10_000 });
+  await overview.waitForSelector("body[data-live=open]", { timeout: 20_000 });
   const quarantinedInA = () => overview.locator("[data-pool=A] [data-count=quarantined]").textContent();
   const before = Number(await quarantinedInA());
   await page.goto(`${base}/numbers/${encodeURIComponent(number)}`);
-  await page.waitForSelector("body[data-live=open]", { timeout: 10_000 });
+  await page.waitForSelector("body[data-live=open]", { timeout: 20_000 });
   const state = page.locator("[data-testid=number-state]");
   check((await state.getAttribute("data-state")) === "active", "the number is active");
   await page.evaluate(() => { window.vigieNotReloaded = true; });
@@ -92,13 +92,13 @@ try {
     });
     check(res.status === 202, `report from ${source} accepted (${res.status})`);
   }
-  await page.waitForSelector("[data-testid=number-state][data-state=quarantined]", { timeout: 10_000 });
+  await page.waitForSelector("[data-testid=number-state][data-state=quarantined]", { timeout: 20_000 });
   check(await page.evaluate(() => window.vigieNotReloaded === true), "quarantined on the open page without a reload");
-  await page.waitForSelector(".toast", { timeout: 5_000 });
+  await page.waitForSelector(".toast", { timeout: 20_000 });
   await shot("number-quarantined.png");
   await overview.waitForFunction(
     (n) => document.querySelector("[data-pool=A] [data-count=quarantined]").textContent.trim() === String(n),
-    before + 1, { timeout: 10_000 });
+    before + 1, { timeout: 20_000 });
   check(true, `the overview's pool A card counts ${before + 1} quarantined without a reload`);
   check((await overview.locator("#live-alerts li.alert", { hasText: number }).count()) >= 1,
     "the overview lists the new alert without a reload");

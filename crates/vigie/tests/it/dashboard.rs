@@ -432,9 +432,9 @@ pub(crate) async fn dashboard_live_feed_crosses_processes(db: TestDb) {
     server.abort();
 }
 
-/// Reads the live feed until it says `needle` (15 s at most).
+/// Reads the live feed until it says `needle` (30 s at most).
 async fn read_until(live: &mut reqwest::Response, needle: &str, seen: &mut String) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !seen.contains(needle) {
         let chunk = tokio::time::timeout_at(deadline, live.chunk()).await;
         let Ok(Ok(Some(bytes))) = chunk else { panic!("the feed never said {needle:?}; it said {seen}") };
