@@ -153,7 +153,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) sms: SmsPolicy,
     pub(crate) playbook: Playbook,
-    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    pub(crate) keys: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
 /// The store. Cheap to clone; the writer stops when the last clone is dropped.

@@ -143,6 +143,8 @@ pub enum SignIn {
 /// An API key as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
+    /// Identity.
+    pub id: i64,
     /// Who or what holds it.
     pub name: String,
     /// Its role.
@@ -420,20 +422,51 @@ impl Store {
 
     /// Every API key, newest first (names and roles; secrets are never stored).
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        sqlx::query("SELECT name, role, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id DESC")
+        sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id DESC")
             .fetch_all(&self.shared.pool)
             .await?
             .iter()
             .map(|r| {
                 Ok(ApiKeyRecord {
-                    name: r.get(0),
-                    role: Role::parse(&r.get::<String, _>(1))
+                    id: r.get(0),
+                    name: r.get(1),
+                    role: Role::parse(&r.get::<String, _>(2))
                         .ok_or_else(|| StoreError::Corrupt("unknown API key role".into()))?,
-                    created_at: instant(r.get(2))?,
-                    revoked_at: r.get::<Option<i64>, _>(3).map(instant).transpose()?,
+                    created_at: instant(r.get(3))?,
+                    revoked_at: r.get::<Option<i64>, _>(4).map(instant).transpose()?,
                 })
             })
             .collect()
+    }
+
+    /// Revokes an API key: refused at once by this process, within the minute by the
+    /// others (they cache a key's answer for a minute). Revoking it again is a conflict.
+    pub async fn revoke_key(&self, id: i64, actor: &str) -> Result<(), StoreError> {
+        let backend = self.shared.backend;
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let name: Option<String> =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING name")
+                .bind(micros(now))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.get(0));
+        let Some(name) = name else {
+            let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+            return Err(match exists {
+                Some(_) => StoreError::Conflict { field: "key", message: "the key is already revoked".into() },
+                None => StoreError::NotFound { what: "API key", field: "key" },
+            });
+        };
+        audit::append(&mut tx, backend, &[Entry::new(now, actor, "key.revoke", format!("key:{name}"), "revoked")])
+            .await?;
+        tx.commit().await?;
+        if let Ok(mut cache) = self.shared.keys.lock() {
+            cache.clear();
+        }
+        Ok(())
     }
 
     /// Records that the dashboard refused `actor` a look at patient data (`subject`, such

@@ -3,8 +3,8 @@
 //! create them.
 
 use axum::Form;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use vigie_core::FacilityId;
@@ -42,8 +42,8 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
             input type="hidden" name="csrf" value=(v.csrf);
             label { (l.t("Nom", "Name")) input name="name" required maxlength="64"; }
             label { (l.t("Rôle", "Role")) select name="role" { @for r in UserRole::ALL { option value=(r.as_str()) { (r.as_str()) } } } }
-            label { (l.t("Établissement (agents et superviseurs)", "Facility (agents and supervisors)"))
-                select name="facility" { option value="" { (l.t("tous", "all")) } @for f in &facilities { option value=(f.id.as_str()) { (f.name) } } }
+            label { (l.t("Établissements (aucun : tous ; requis pour agents et superviseurs)", "Facilities (none: all; required for agents and supervisors)"))
+                select name="facility" multiple size="4" { @for f in &facilities { option value=(f.id.as_str()) { (f.name) } } }
             }
             button type="submit" { (l.t("Créer l'utilisateur", "Create the user")) }
         }
@@ -52,7 +52,17 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
             thead { tr { th { (l.t("Nom", "Name")) } th { (l.t("Rôle", "Role")) } th { (l.t("Créée", "Created")) } th { (l.t("Révoquée", "Revoked")) } } }
             tbody {
                 @for k in &keys {
-                    tr { td { (k.name) } td { (k.role.as_str()) } td { (l.when(k.created_at)) } td { @if let Some(r) = k.revoked_at { (l.when(r)) } @else { "—" } } }
+                    tr {
+                        td { (k.name) } td { (k.role.as_str()) } td { (l.when(k.created_at)) }
+                        td {
+                            @if let Some(r) = k.revoked_at { (l.when(r)) } @else {
+                                form.inline method="post" action={ "/admin/keys/" (k.id) "/revoke" } {
+                                    input type="hidden" name="csrf" value=(v.csrf);
+                                    button type="submit" { (l.t("Révoquer", "Revoke")) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -72,29 +82,24 @@ pub(crate) async fn page_handler(State(d): State<Dashboard>, v: Viewer) -> Resul
     render(&d, &v, None).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct UserForm {
-    csrf: String,
-    name: String,
-    role: String,
-    facility: Option<String>,
-}
-
-/// `POST /admin/users`: creates the user and shows its generated password once.
+/// `POST /admin/users`: creates the user and shows its generated password once. The
+/// form's `facility` repeats, one per facility of the scope (none: every facility).
 pub(crate) async fn create_user(
     State(d): State<Dashboard>,
     v: Viewer,
-    Form(form): Form<UserForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Html<String>, WebError> {
     v.require(Permission::ManageUsers)?;
-    v.check_csrf(&form.csrf)?;
-    let role = UserRole::parse(&form.role).map_err(|e| WebError::Invalid(e.field, e.rule))?;
-    let facilities = match form.facility.as_deref().filter(|f| !f.is_empty()) {
-        Some(f) => vec![FacilityId::parse(f).map_err(|e| WebError::Invalid("facility", e.rule))?],
-        None => Vec::new(),
-    };
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, value)| value.as_str());
+    v.check_csrf(field("csrf"))?;
+    let role = UserRole::parse(field("role")).map_err(|e| WebError::Invalid(e.field, e.rule))?;
+    let facilities = fields
+        .iter()
+        .filter(|(k, value)| k == "facility" && !value.is_empty())
+        .map(|(_, f)| FacilityId::parse(f).map_err(|e| WebError::Invalid("facility", e.rule)))
+        .collect::<Result<Vec<_>, _>>()?;
     let password = generate_password();
-    let user = NewUser { name: form.name.trim().to_owned(), role, facilities };
+    let user = NewUser { name: field("name").trim().to_owned(), role, facilities };
     d.store.create_user(&user, &password, &v.actor()).await?;
     let l = &v.lang;
     let shown = html! {
@@ -132,4 +137,18 @@ pub(crate) async fn create_key(
         " — " (l.t("affichée une seule fois.", "shown only once."))
     };
     render(&d, &v, Some(shown)).await
+}
+
+/// `POST /admin/keys/{key_id}/revoke`.
+pub(crate) async fn revoke_key(
+    State(d): State<Dashboard>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<crate::session::CsrfForm>,
+) -> Result<Response, WebError> {
+    v.require(Permission::ManageUsers)?;
+    v.check_csrf(&form.csrf)?;
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound("API key"))?;
+    d.store.revoke_key(id, &v.actor()).await?;
+    Ok(Redirect::to("/admin").into_response())
 }

@@ -78,6 +78,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/admin", get(admin::page_handler))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/keys", post(admin::create_key))
+        .route("/admin/keys/{key_id}/revoke", post(admin::revoke_key))
         .route("/live", get(live::stream))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
         .route("/assets/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS) }))

@@ -346,6 +346,32 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     let acked = app.store.alert(alert.id).await.expect("read").expect("the alert");
     assert_eq!(acked.acknowledged.map(|a| a.1), Some("web:ops-o".to_owned()));
 
+    // Users and API keys, by the admin only.
+    let admin = &sessions["admin-a"];
+    let form = [
+        ("csrf", admin.csrf.as_str()),
+        ("name", "sup-2"),
+        ("role", "supervisor"),
+        ("facility", SAINT_JEAN),
+        ("facility", NANTES),
+    ];
+    let res = client.post("/admin/users", Some(admin), &form).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let page = res.text().await.expect("the users page");
+    let generated =
+        page.split(r#"data-testid="new-secret">"#).nth(1).and_then(|r| r.split('<').next()).expect("the password");
+    let sup2 = app.store.user("sup-2").await.expect("read").expect("sup-2");
+    assert_eq!(sup2.facilities, vec![facility(NANTES), facility(SAINT_JEAN)], "both facilities in the scope");
+    assert!(matches!(app.store.sign_in("sup-2", generated).await, Ok(SignIn::Session(_))), "the shown password works");
+    let form = [("csrf", ops.csrf.as_str()), ("name", "x-ops"), ("role", "admin")];
+    assert_eq!(client.post("/admin/users", Some(ops), &form).await.status().as_u16(), 403, "only admins add users");
+    let key = app.store.api_keys().await.expect("keys").into_iter().find(|k| k.name == "auditor-1").expect("a key");
+    let revoke = format!("/admin/keys/{}/revoke", key.id);
+    assert_eq!(client.post(&revoke, Some(ops), &[("csrf", &ops.csrf)]).await.status().as_u16(), 403);
+    assert_eq!(app.get("/v1/numbers", &app.keys.auditor).await.status, 200, "the key works before");
+    assert_eq!(client.post(&revoke, Some(admin), &[("csrf", &admin.csrf)]).await.status().as_u16(), 303);
+    assert_eq!(app.get("/v1/numbers", &app.keys.auditor).await.status, 401, "a revoked key is refused at once");
+
     // The incident's playbook: a step done from the dashboard; the close waits for the
     // cool-down (the store's rule, a 409 page).
     let incident = app.store.incidents(true, 10).await.expect("incidents").into_iter().next().expect("the incident");
@@ -362,7 +388,6 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert_eq!(client.post(&close, Some(ops), &form).await.status().as_u16(), 400, "a retirement has its cost");
 
     // The live feed: two reports through the API reach an open page as events.
-    let admin = &sessions["admin-a"];
     let mut live = client
         .http
         .get(format!("{}/live", app.base))
