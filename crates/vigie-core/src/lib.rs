@@ -58,7 +58,7 @@ pub use jiff::{SignedDuration, Timestamp};
 pub use number_audit::{AUDIT_CALLS_MIN, AUDIT_CHECKS, AuditCheck, NumberFacts, Verdict, audit_number, audit_summary};
 pub use numbering::{DiallingMode, NumberPrefix, NumberingRefusal, NumberingRules, PREFIXES_MAX, check_presentation};
 pub use phone::{E164, NumberCategory, PhoneError};
-pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan};
+pub use plan::{CapacityPlan, NaivePlan, PlanInput, PoolPlan, PoolShare, SensitivityRow, capacity_plan, parse_mix};
 pub use reputation::{
     AnswerCounts, BASELINE_CALLS_MIN, Baseline, BaselineError, BaselineRate, BaselineSource, BaselineTable, CallSignal,
     ExternalCheck, ExternalKind, LocalHour, NumberLevel, RATE_MAX, RATE_MIN, RateWeight, Reason, ReasonCode,

@@ -23,6 +23,22 @@ pub struct PoolShare {
     pub percent: u32,
 }
 
+/// Parses a mix written `A=40,B=25,C=20,D=15` (a `%` after a percent is allowed), as
+/// `vigie plan --mix` and the dashboard's planner take it; the percents' sum is checked
+/// by [`capacity_plan`].
+pub fn parse_mix(text: &str) -> Result<Vec<PoolShare>, InvalidField> {
+    text.split(',')
+        .map(|part| {
+            let bad = || InvalidField::new("mix", format!("'{}' must be POOL=PERCENT", part.trim()));
+            let (pool, percent) = part.split_once('=').ok_or_else(bad)?;
+            Ok(PoolShare {
+                pool: PoolCode::parse(pool.trim()).map_err(|_| bad())?,
+                percent: percent.trim().trim_end_matches('%').trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
 /// What a capacity plan is computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanInput {

@@ -238,20 +238,8 @@ pub(crate) async fn post_incident_close(
     let incident_id = id("incident_id", &incident_id)?;
     let input: CloseIn = parse(&body)?;
     let text = note("note", input.note.as_deref().unwrap_or(""), 2_000)?;
-    let resolution = match (input.resolution.as_str(), input.replacement_cost_eur) {
-        ("returned", None) => Resolution::Returned,
-        ("returned", Some(_)) => {
-            return Err(ApiError::invalid("replacement_cost_eur", "is only given when the number is retired"));
-        }
-        ("retired", Some(eur)) if eur.is_finite() && (0.0..=100_000.0).contains(&eur) => {
-            Resolution::Retired { cost_cents: (eur * 100.0).round() as u64 }
-        }
-        ("retired", Some(_)) => return Err(ApiError::invalid("replacement_cost_eur", "must be between 0 and 100000")),
-        ("retired", None) => {
-            return Err(ApiError::invalid("replacement_cost_eur", "is required when the number is retired"));
-        }
-        _ => return Err(ApiError::invalid("resolution", "must be returned or retired")),
-    };
+    let resolution = Resolution::parse(&input.resolution, input.replacement_cost_eur)
+        .map_err(|e| ApiError::invalid(e.field, e.rule))?;
     let closed = s.store.close_incident(incident_id, resolution, &text, &caller.0.name).await?;
     Ok(Json(IncidentOut::new(closed, s.store.now())))
 }

@@ -108,8 +108,8 @@ pub(crate) fn duration(minutes: f64, language: Language) -> String {
     format!("{}\u{A0}{unit}", number_trimmed(value, decimals, language))
 }
 
-/// The figure's label in a table.
-pub(crate) fn label(figure: Figure, language: Language) -> &'static str {
+/// The figure's label in a table (the dashboard shows it too).
+pub fn label(figure: Figure, language: Language) -> &'static str {
     match (figure, language) {
         (Figure::SpamReportRate, Language::Fr) => "Taux de signalement spam",
         (Figure::SpamReportRate, Language::En) => "Spam report rate",
@@ -140,8 +140,8 @@ pub(crate) fn label(figure: Figure, language: Language) -> &'static str {
     }
 }
 
-/// The figure's value as shown.
-pub(crate) fn value(figure: Figure, value: Option<f64>, language: Language) -> String {
+/// The figure's value as shown (the dashboard shows it too).
+pub fn value(figure: Figure, value: Option<f64>, language: Language) -> String {
     let Some(value) = value.filter(|v| v.is_finite()) else {
         return MISSING.to_owned();
     };

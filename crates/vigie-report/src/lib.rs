@@ -27,6 +27,7 @@ mod week;
 pub use csv_out::{DAILY_CSV, FIGURES_CSV, render_csv};
 pub use figures::{Better, Day, Figure, MONTH_DAYS, Period, PoolWeek, Totals, WEEK_DAYS, WeeklyFigures, YEAR_DAYS};
 pub use files::{REPORT_HTML, write_report};
+pub use format::{label as figure_label, value as figure_value};
 pub use html::render_html;
 pub use seed::{SEED_FIGURES, SeedFigure, SeedValue, seed_figure};
 pub use week::{InvalidWeek, Week};

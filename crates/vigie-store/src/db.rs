@@ -104,6 +104,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "sms", "0008_sms"),
     migration!(9, "call_changes", "0009_call_changes"),
     migration!(10, "monitoring", "0010_monitoring"),
+    migration!(11, "dashboard", "0011_dashboard"),
     migration!(12, "findings", "0012_findings"),
 ];
 

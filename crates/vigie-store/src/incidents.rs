@@ -5,8 +5,8 @@
 
 use sqlx::{AnyConnection, Row};
 use vigie_core::{
-    Calendar, E164, Finding, IncidentTrigger, Language, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration,
-    Timestamp,
+    Calendar, E164, Finding, IncidentTrigger, InvalidField, Language, NumberId, Playbook, PlaybookStep, PoolCode,
+    SignedDuration, Timestamp,
 };
 
 use crate::db::micros;
@@ -132,6 +132,22 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// The resolution an operator asks for: `returned`, or `retired` with its
+    /// replacement cost in euros (0 to 100,000), as the API and the dashboard take it.
+    pub fn parse(resolution: &str, replacement_cost_eur: Option<f64>) -> Result<Resolution, InvalidField> {
+        const COST: &str = "replacement_cost_eur";
+        match (resolution, replacement_cost_eur) {
+            ("returned", None) => Ok(Resolution::Returned),
+            ("returned", Some(_)) => Err(InvalidField::new(COST, "is only given when the number is retired")),
+            ("retired", Some(eur)) if eur.is_finite() && (0.0..=100_000.0).contains(&eur) => {
+                Ok(Resolution::Retired { cost_cents: (eur * 100.0).round() as u64 })
+            }
+            ("retired", Some(_)) => Err(InvalidField::new(COST, "must be between 0 and 100000")),
+            ("retired", None) => Err(InvalidField::new(COST, "is required when the number is retired")),
+            _ => Err(InvalidField::new("resolution", "must be returned or retired")),
+        }
+    }
+
     /// `returned` or `retired`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -191,7 +207,7 @@ impl IncidentRecord {
     /// step or a close is decided by [`vigie_core::Incident`]'s methods and nowhere
     /// else.
     pub(crate) fn to_core(&self) -> Result<vigie_core::Incident, StoreError> {
-        let corrupt = |e: vigie_core::InvalidField| StoreError::Corrupt(format!("incident {}: {e}", self.id));
+        let corrupt = |e: InvalidField| StoreError::Corrupt(format!("incident {}: {e}", self.id));
         let mut steps = Vec::with_capacity(self.steps.len());
         for s in &self.steps {
             steps.push(vigie_core::StepRecord {

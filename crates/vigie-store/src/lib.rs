@@ -7,6 +7,7 @@ mod audit;
 mod audit_facts;
 mod compliance;
 mod crypto;
+mod dashboard;
 mod db;
 mod error;
 mod incidents;
@@ -15,6 +16,7 @@ mod monitor;
 mod privacy;
 mod read;
 mod sms;
+mod users;
 mod weekly;
 mod writer;
 
@@ -35,6 +37,7 @@ pub use compliance::{
     Consent, IdentityUpdate, NewConsent, NumberCompliance, NumberIdentity, Opposition, OppositionKind,
 };
 pub use crypto::{CryptoError, DataKey, FIRST_KEY_ID, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
+pub use dashboard::{LiveChange, LiveCursor, NumberDay, NumbersFigures};
 pub use db::Backend;
 pub use error::StoreError;
 pub use incidents::{IncidentMaterial, IncidentRecord, Resolution, StepRecord, Trigger};
@@ -53,6 +56,10 @@ pub use privacy::{
 pub use sms::{
     AnnouncedRate, CLAIM_TIMEOUT, DueSms, PurposeSms, RECEIPT_TIMEOUT, ReplyOutcome, SmsCount, SmsPolicy, SmsView,
     SubmitResult,
+};
+pub use users::{
+    ApiKeyRecord, FAILED_SIGN_INS_MAX, LOCKOUT, NewUser, PASSWORD_CHARS_MIN, SESSION_TTL, Session, SignIn, User,
+    UserRole, generate_password,
 };
 pub use weekly::{DayCounts, PeriodCounts, PoolWeekData, WEEKLY_REPORT_SENT, WeeklyFiguresData};
 
@@ -146,7 +153,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) sms: SmsPolicy,
     pub(crate) playbook: Playbook,
-    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    pub(crate) keys: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
 /// The store. Cheap to clone; the writer stops when the last clone is dropped.

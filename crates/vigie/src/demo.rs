@@ -17,7 +17,9 @@ use vigie_core::{
     E164, FacilityId, Outcome, PoolCode, Purpose, ReportSource, SignedDuration, SmsPlan, Territory, Timestamp,
     Unannounceable, plan_sms,
 };
-use vigie_store::{DataKey, Facility, NewCall, NewNumber, NewReport, OutcomeReport, Role, Store, StoreError};
+use vigie_store::{
+    DataKey, Facility, NewCall, NewNumber, NewReport, NewUser, OutcomeReport, Role, Store, StoreError, UserRole,
+};
 
 use crate::DbArgs;
 use crate::config::Config;
@@ -113,6 +115,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     store.add_numbers(&numbers, "demo").await?;
     let admin = store.create_key("demo-admin", Role::Admin, "demo").await?;
     let dialer = store.create_key("demo-dialer", Role::Dialer, "demo").await?;
+    let password = vigie_store::generate_password();
+    let user = NewUser { name: "admin".into(), role: UserRole::Admin, facilities: Vec::new() };
+    store.create_user(&user, &password, "demo").await?;
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let url = format!("http://{}", listener.local_addr()?);
     println!(
@@ -121,6 +126,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         FACILITIES.len(),
         args.db.display()
     );
+    println!("  dashboard:  {url}/   (user: admin, password: {password})");
     println!("  API:        {url}/v1/pools   (OpenAPI at {url}/openapi.json, metrics at {url}/metrics)");
     println!("  admin key:  {admin}");
     println!("  dialer key: {dialer}");
@@ -135,7 +141,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let state = vigie_http::AppState::new(store.clone())
         .with_sms_webhooks(sms.webhooks)
         .with_report_webhooks(crate::config::report_webhooks(&config)?);
-    let router = vigie_http::router(state, crate::http_options(&config));
+    let router = vigie_http::router(state, crate::http_options(&config)).merge(crate::dashboard(&store, &config)?);
     let refused = Arc::new(AtomicU64::new(0));
     let traffic = tokio::spawn(simulate(store.clone(), args.calls_per_second, args.seed, Arc::clone(&refused)));
     let stop = async move {

@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigie_core::{Calendar, DialWindow, SignedDuration};
-use vigie_store::{Clock, DataKey, KeyRing, Role, Store, StoreOptions};
+use vigie_store::{Clock, DataKey, KeyRing, NewUser, Role, Store, StoreOptions, UserRole};
 
 use config::Config;
 
@@ -83,6 +83,31 @@ enum Command {
     },
     /// Prints the default configuration file, commented.
     Config,
+    /// The dashboard's users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Creates a dashboard user and prints their password once: generated, or taken
+    /// from VIGIE_USER_PASSWORD (at least 12 characters).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// admin, ops_manager, supervisor, agent or auditor.
+        #[arg(long)]
+        role: String,
+        /// The sign-in name.
+        #[arg(long)]
+        name: String,
+        /// A facility of the user's scope (repeat for several); required for agents and
+        /// supervisors, none means every facility.
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +374,12 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// The dashboard's routes over the store, merged beside the API by `serve` and `demo`.
+pub(crate) fn dashboard(store: &Store, config: &Config) -> anyhow::Result<axum::Router> {
+    let setup = config::weekly_report(config)?;
+    Ok(vigie_web::router(vigie_web::Dashboard::new(store.clone(), &setup.centre_name)))
+}
+
 pub(crate) fn http_options(config: &Config) -> vigie_http::HttpOptions {
     vigie_http::HttpOptions {
         body_bytes_max: config.server.body_bytes_max,
@@ -394,10 +425,10 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, backend = store.backend().as_str(), "vigie serving");
             println!("vigie listening on http://{}", listener.local_addr()?);
-            let state = vigie_http::AppState::new(store)
+            let state = vigie_http::AppState::new(store.clone())
                 .with_sms_webhooks(sms.webhooks)
                 .with_report_webhooks(config::report_webhooks(&config)?);
-            let router = vigie_http::router(state, http_options(&config));
+            let router = vigie_http::router(state, http_options(&config)).merge(dashboard(&store, &config)?);
             vigie_http::serve(listener, router, shutdown_signal()).await?;
             monitor.abort();
             for task in [notifier, sources, weekly].into_iter().flatten() {
@@ -465,6 +496,31 @@ async fn main() -> anyhow::Result<()> {
             weekly::run(&store, week.as_deref(), out, &language, &setup.centre_name).await?;
         }
         Command::Config => print!("{}", config::EXAMPLE),
+        Command::Users { command: UsersCommand::Create { db, role, name, facilities } } => {
+            let config = Config::load(db.config.as_deref())?;
+            let role = UserRole::parse(&role).map_err(|e| anyhow::anyhow!("--role: {}", e.rule))?;
+            let facilities = facilities
+                .iter()
+                .map(|f| vigie_core::FacilityId::parse(f).map_err(|e| anyhow::anyhow!("--facility {f}: {}", e.rule)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let (password, generated) = match std::env::var("VIGIE_USER_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (vigie_store::generate_password(), true),
+            };
+            let store = open_store(&db, &config, DataKey::generate().0).await?;
+            let user = NewUser { name: name.trim().to_owned(), role, facilities };
+            store.create_user(&user, &password, "cli").await?;
+            if generated {
+                println!("{password}");
+                eprintln!(
+                    "Dashboard user {} ({}) created; the password above is shown only once.",
+                    user.name,
+                    role.as_str()
+                );
+            } else {
+                eprintln!("Dashboard user {} ({}) created with VIGIE_USER_PASSWORD.", user.name, role.as_str());
+            }
+        }
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `vigie plan`: the capacity plan, printed with its arithmetic.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use vigie_core::{PlanInput, PoolCode, PoolShare, capacity_plan};
+use vigie_core::{PlanInput, capacity_plan, parse_mix};
 
 #[derive(Args, Debug)]
 pub(crate) struct PlanArgs {
@@ -26,26 +26,9 @@ pub(crate) struct PlanArgs {
     margin: String,
 }
 
-fn parse_mix(text: &str) -> anyhow::Result<Vec<PoolShare>> {
-    text.split(',')
-        .map(|part| {
-            let (pool, percent) =
-                part.split_once('=').with_context(|| format!("--mix: '{part}' must be POOL=PERCENT"))?;
-            Ok(PoolShare {
-                pool: PoolCode::parse(pool.trim()).with_context(|| format!("--mix: '{part}'"))?,
-                percent: percent
-                    .trim()
-                    .trim_end_matches('%')
-                    .parse()
-                    .with_context(|| format!("--mix: '{part}': percent"))?,
-            })
-        })
-        .collect()
-}
-
 pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let mut input = PlanInput::seed(args.calls_per_day);
-    input.mix = parse_mix(&args.mix)?;
+    input.mix = parse_mix(&args.mix).map_err(|e| anyhow::anyhow!("--mix: {}", e.rule))?;
     input.calls_per_day_max = args.cap;
     input.intensive_calls_min = args.intensive;
     input.healthy_calls_per_day = args.healthy;

@@ -18,8 +18,8 @@ use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use vigie_alert::{Attachment, Channel, Notification, RetryPolicy, deliver_with_retry};
 use vigie_core::{Language, SignedDuration, Timestamp};
-use vigie_report::{Day, Period, PoolWeek, Totals, Week, WeeklyFigures, write_report};
-use vigie_store::{PeriodCounts, Store, WeeklyFiguresData};
+use vigie_report::{Period, Week, WeeklyFigures, write_report};
+use vigie_store::Store;
 
 /// The hour (Europe/Paris) the report goes out on Mondays.
 pub(crate) const SEND_HOUR: i8 = 8;
@@ -79,48 +79,9 @@ pub(crate) fn last_complete_week(today: Date) -> Week {
     Week::containing(today).previous()
 }
 
-/// The report's figures from the store's counts.
-pub(crate) fn figures(week: Week, data: &WeeklyFiguresData, centre_name: &str) -> WeeklyFigures {
-    let period = |p: &PeriodCounts| Period {
-        calls: p.calls,
-        answered: p.answered,
-        spam_reports: p.spam_reports,
-        numbers_active: p.numbers_active,
-        numbers_quarantined: p.numbers_quarantined,
-        numbers_retired: p.numbers_retired,
-        incidents: p.incidents,
-        median_detection_minutes: p.median_detection_minutes,
-        replacement_cost_cents: p.replacement_cost_cents,
-        sms_sent: p.sms_sent,
-        sms_delivered: p.sms_delivered,
-    };
-    WeeklyFigures {
-        week,
-        generated_at: data.generated_at,
-        centre_name: centre_name.to_owned(),
-        centre: Totals { current: period(&data.centre.0), previous: period(&data.centre.1) },
-        pools: data
-            .pools
-            .iter()
-            .map(|p| PoolWeek {
-                pool: p.pool.clone(),
-                current: period(&p.current),
-                previous: period(&p.previous),
-                daily: p
-                    .daily
-                    .iter()
-                    .map(|d| Day {
-                        date: d.date,
-                        calls: d.calls,
-                        answered: d.answered,
-                        spam_reports: d.spam_reports,
-                        quarantines: d.quarantines,
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
+/// The report's figures from the store's counts (one conversion, shared with the
+/// dashboard's archive).
+pub(crate) use vigie_web::weekly_figures as figures;
 
 /// Reads `week`'s figures (and the week before) from the store.
 pub(crate) async fn build(store: &Store, week: Week, centre_name: &str) -> anyhow::Result<WeeklyFigures> {

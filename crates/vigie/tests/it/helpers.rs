@@ -283,6 +283,9 @@ pub(crate) struct Setup {
     pub(crate) sms_webhooks: Vec<vigie_sms::WebhookConfig>,
     /// The feeds that push spam reports. Default: none.
     pub(crate) report_webhooks: Vec<vigie_http::ReportWebhook>,
+    /// Whether the dashboard's routes are merged beside the API, as `vigie serve`
+    /// does. Default: no.
+    pub(crate) dashboard: bool,
 }
 
 impl Default for Setup {
@@ -297,6 +300,7 @@ impl Default for Setup {
             sms: SmsPolicy::default(),
             sms_webhooks: Vec::new(),
             report_webhooks: Vec::new(),
+            dashboard: false,
         }
     }
 }
@@ -401,7 +405,10 @@ pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let state = vigie_http::AppState::new(store.clone())
         .with_sms_webhooks(setup.sms_webhooks)
         .with_report_webhooks(setup.report_webhooks);
-    let router = vigie_http::router(state, setup.http);
+    let mut router = vigie_http::router(state, setup.http);
+    if setup.dashboard {
+        router = router.merge(vigie_web::router(vigie_web::Dashboard::new(store.clone(), "Centre test")));
+    }
     let server = tokio::spawn(async move {
         vigie_http::serve(listener, router, std::future::pending()).await.expect("the server runs");
     });

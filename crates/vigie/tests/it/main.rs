@@ -12,6 +12,7 @@ mod audit;
 mod bad_input;
 mod call_changes;
 mod compliance;
+mod dashboard;
 mod helpers;
 mod monitoring;
 mod privacy;
@@ -133,6 +134,9 @@ on_both_backends! {
         monitoring::monitoring_an_incident_comes_with_its_cause_and_delisting_requests,
         monitoring::monitoring_external_sources_flag_numbers_and_fail_safely,
         monitoring::monitoring_scores_numbers_with_reasons_and_history,
+        dashboard::dashboard_users_are_checked_and_locked_out,
+        dashboard::dashboard_roles_forms_and_the_live_feed,
+        dashboard::dashboard_live_feed_crosses_processes,
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,
