@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for kind in PolicyKind::ALL {
         let started = Instant::now();
-        let report = run(&model, &PolicySpec::of(kind, &model), seed, days);
+        let report = run(&model, &PolicySpec::of(kind, &model), seed, days)?;
         println!("{}  ({:.1} s)", report.summary, started.elapsed().as_secs_f64());
     }
     Ok(())

@@ -5,10 +5,11 @@
 mod model;
 mod report;
 mod sim;
+mod watch;
 
-pub use model::{Answer, Apps, CallMix, MODEL_TOML, Model, ModelError, Policies, Population, Reports};
+pub use model::{Answer, Apps, CallMix, MODEL_TOML, Model, ModelError, Policies, Population, Reports, Sms};
 pub use report::{DayFigures, Report, Summary};
-pub use sim::{Detection, PolicyKind, PolicySpec, START_DAY, run};
+pub use sim::{Detection, PolicyKind, PolicySpec, START_DAY, SimError, run, run_with_progress};
 
 #[cfg(test)]
 mod tests;
