@@ -16,6 +16,7 @@ mod helpers;
 mod monitoring;
 mod privacy;
 mod processes;
+mod sim;
 mod sms;
 mod sms_api;
 mod weekly;
