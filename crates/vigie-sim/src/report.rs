@@ -82,6 +82,9 @@ pub struct Summary {
     pub announced_rate: f64,
     /// Incidents of numbers no app labelled, per 30 days.
     pub cleared_per_month: f64,
+    /// Quarantines per 30 days on the day's reports, on an external source's listing,
+    /// and on a number chart's alarm.
+    pub quarantines_per_month: [f64; 3],
 }
 
 /// A run: its days and their summary.
@@ -118,6 +121,11 @@ impl Summary {
             unplaced: sum(|d| d.unplaced),
             announced_rate: ratio(sum(|d| d.announced)),
             cleared_per_month: sum(|d| d.cleared) as f64 * 30.0 / n,
+            quarantines_per_month: [
+                sum(|d| d.quarantined) as f64 * 30.0 / n,
+                sum(|d| d.source_quarantines) as f64 * 30.0 / n,
+                sum(|d| d.chart_quarantines) as f64 * 30.0 / n,
+            ],
         }
     }
 }

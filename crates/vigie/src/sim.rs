@@ -197,9 +197,13 @@ fn table(reports: &[Report]) -> String {
         }
         out.push('\n');
     }
-    let extra: [(&str, SummaryText); 4] = [
+    let extra: [(&str, SummaryText); 5] = [
         ("Calls placed", |s| s.calls.to_string()),
         ("Calls announced by SMS", |s| format!("{:.1}%", s.announced_rate * 100.0)),
+        ("Quarantines/month on reports, sources, charts", |s| {
+            let [r, e, c] = s.quarantines_per_month;
+            format!("{r:.1}, {e:.1}, {c:.1}")
+        }),
         ("Quarantines of numbers never labelled/month", |s| format!("{:.1}", s.cleared_per_month)),
         ("Calls no number could take", |s| s.unplaced.to_string()),
     ];
@@ -313,6 +317,8 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
         "shown_as_spam",
         "labelled",
         "quarantined_on_reports",
+        "quarantined_on_sources",
+        "quarantined_on_charts",
         "incidents",
         "incidents_of_labelled",
         "detection_hours",
@@ -337,6 +343,8 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 d.shown_as_spam,
                 d.labelled,
                 d.quarantined,
+                d.source_quarantines,
+                d.chart_quarantines,
                 d.incidents,
                 d.detected,
             ];
@@ -369,6 +377,11 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 "replacement_cost_per_year_eur": s.replacement_cost_per_year_eur,
                 "announced_rate": s.announced_rate,
                 "quarantines_without_label_per_month": s.cleared_per_month,
+                "quarantines_per_month": {
+                    "reports": s.quarantines_per_month[0],
+                    "sources": s.quarantines_per_month[1],
+                    "charts": s.quarantines_per_month[2],
+                },
                 "unplaced": s.unplaced,
                 "invariant_checks": r.invariant_checks,
                 "weekly": weeks,
