@@ -1,6 +1,8 @@
-//! Vigie's deterministic simulator: the real engine of vigie-core driven through
-//! simulated days of a call centre, under a policy, with outcomes, spam reports and
-//! app labels drawn from a documented model; it reports the seed's before/after table.
+//! Vigie's deterministic simulator: the real rules of vigie-core (calling rules, SMS
+//! timing, the allocation engine, quarantine on reports, the monitoring charts,
+//! incidents) driven through simulated days of a call centre under a policy, with
+//! outcomes, spam reports and app labels drawn from a documented model; it reports the
+//! seed's before/after table. `vigie sim` is its command.
 
 mod model;
 mod report;

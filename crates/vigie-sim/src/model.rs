@@ -386,6 +386,9 @@ impl Model {
         if q.retire_after_days == 0 {
             return bad("policies.retire_after_days", "must be at least 1");
         }
+        if q.baseline_detection_days_max > 365 {
+            return bad("policies.baseline_detection_days_max", "must be at most 365");
+        }
         if q.baseline_detection_days_min > q.baseline_detection_days_max {
             return bad("policies.baseline_detection_days_min", "must be at most baseline_detection_days_max");
         }
