@@ -160,3 +160,18 @@ fn invariants_hold_under_every_policy_even_when_pools_run_short() {
         }
     }
 }
+
+#[test]
+fn a_broken_invariant_names_the_seed_to_replay() {
+    let e = crate::SimError::Invariant {
+        seed: 42,
+        policy: "vigie".into(),
+        day: crate::START_DAY,
+        what: "pool A: index and numbers disagree".into(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "invariant broken on 2026-01-05 under policy vigie (seed 42, replay with --seed 42): \
+         pool A: index and numbers disagree"
+    );
+}
