@@ -592,6 +592,31 @@ impl PoolState {
         candidates.into_iter().map(|(_, id)| id).collect()
     }
 
+    /// Forgets what the rules no longer read on `today` and after, keeping the state a
+    /// store loads for that day (vigie-store's `load_pool`): each number's calls over
+    /// the last [`PoolState::NUMBER_DAYS_KEPT`] days (any run of intensive days), the
+    /// pool's daily totals over [`PoolState::TOTAL_DAYS_KEPT`] days (the expected
+    /// demand), the rests that end after the first of those ten days. A long-running
+    /// holder of a pool (the simulator) calls it once a day so that neither the
+    /// decisions nor [`PoolState::check_invariants`] grow with its history.
+    pub fn trim_history(&mut self, today: Date, cal: &Calendar) {
+        let counts_from = add_days(today, -PoolState::NUMBER_DAYS_KEPT);
+        let totals_from = add_days(today, -PoolState::TOTAL_DAYS_KEPT);
+        self.days.retain(|day, _| *day >= totals_from);
+        for (_, load) in self.days.range_mut(..counts_from) {
+            *load = DayLoad { total: load.total, ..DayLoad::default() };
+        }
+        let rests_from = cal.start_of(counts_from);
+        for n in &mut self.numbers {
+            n.rests.retain(|r| r.until > rests_from);
+        }
+    }
+
+    /// Days of each number's calls a pool's state needs (see [`PoolState::trim_history`]).
+    pub const NUMBER_DAYS_KEPT: i32 = 10;
+    /// Days of the pool's totals a pool's state needs (see [`PoolState::trim_history`]).
+    pub const TOTAL_DAYS_KEPT: i32 = 28;
+
     /// Checks what must always hold; tests and the simulator call it after each step.
     pub fn check_invariants(&self, cal: &Calendar) -> Result<(), String> {
         let p = self.policy();

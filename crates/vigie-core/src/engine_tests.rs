@@ -1188,3 +1188,35 @@ fn rests_last_rest_hours_as_instants_across_both_changes() {
         assert_eq!(pool.number(NumberId(1)).map(|n| n.rests.clone()), Some(vec![rest]));
     }
 }
+
+/// A pool trimmed every evening decides every call as the same pool holding its whole
+/// history, rests included, and stays consistent.
+#[test]
+fn trimming_the_history_changes_no_decision() {
+    let cal = Calendar::paris();
+    let mut full = PoolState::new(pool_def("A", PoolRole::Outbound, Policy::default()));
+    for id in 1..=4 {
+        full.add_number(slot(id, &format!("n{id}")));
+    }
+    let mut trimmed = full.clone();
+    let f = facility("clinique-a");
+    let mut day: Date = "2026-03-02".parse().expect("date");
+    let mut rests = 0;
+    for _ in 0..60 {
+        let start = local(&cal, &format!("{day}T09:00"));
+        for i in 0..300 {
+            let dial_at = start + SignedDuration::from_secs(60 * i);
+            let call = CallSpec { facility: &f, patient_zone: None, affinity: None, dial_at };
+            let a = full.allocate(&call, &cal, dial_at).map(|a| (a.number, a.rest));
+            let b = trimmed.allocate(&call, &cal, dial_at).map(|a| (a.number, a.rest));
+            assert_eq!(a, b, "{day} call {i}");
+            rests += usize::from(a.is_ok_and(|(_, rest)| rest.is_some()));
+        }
+        day = next(day);
+        trimmed.trim_history(day, &cal);
+        assert_eq!(trimmed.check_invariants(&cal), Ok(()), "{day}");
+    }
+    assert_eq!(full.check_invariants(&cal), Ok(()));
+    assert!(rests > 0, "no rest was exercised");
+    assert_eq!(trimmed.calls_on(NumberId(1), "2026-03-02".parse().expect("date")), 0, "old counts forgotten");
+}

@@ -24,6 +24,9 @@ pub struct Model {
     pub reports: Reports,
     /// How anti-spam apps and community databases label a number.
     pub apps: Apps,
+    /// When calls are planned, which decides whether vigie-core's SMS timing can
+    /// announce them.
+    pub sms: Sms,
     /// What the policies do that the engine does not decide.
     pub policies: Policies,
 }
@@ -46,6 +49,10 @@ pub struct Population {
     pub day_start_hour: u8,
     /// Hour calling stops. Assumption.
     pub day_end_hour: u8,
+    /// A Saturday's calls as a share of a weekday's. Assumption: the seed's "10,000
+    /// calls per day" are taken as working days; vigie-core's care hours allow
+    /// Saturdays, and its calling rules refuse Sundays and public holidays.
+    pub saturday_share: f64,
 }
 
 impl Default for Population {
@@ -58,6 +65,7 @@ impl Default for Population {
             zones: 5,
             day_start_hour: 9,
             day_end_hour: 18,
+            saturday_share: 0.0,
         }
     }
 }
@@ -116,6 +124,16 @@ pub struct Answer {
     /// A labelled number's calls rejected before they ring (SIP 607/608).
     /// Assumption (research/dynamics.md §6.1, "blocked means the call never rings").
     pub labelled_rejected_share: f64,
+    /// An unlabelled number's unanswered calls that end in 607/608 (a patient marking
+    /// a wanted call unwanted). Assumption, the healthy rate vigie-core's detector
+    /// assumes too (`SignalModel`).
+    pub rejected_share: f64,
+    /// Unanswered calls of an unlabelled number that end within two seconds (phone
+    /// off, busy, quick decline). Assumption, as vigie-core's `SignalModel`.
+    pub quick_end_share: f64,
+    /// The same for a labelled number's unanswered calls that were not rejected.
+    /// Assumption (issue 5: a blocking app "ends it within a ring or two").
+    pub quick_end_share_labelled: f64,
     /// An answered labelled call whose patient tells the agent it showed as spam.
     /// Assumption.
     pub agent_told_share: f64,
@@ -136,6 +154,9 @@ impl Default for Answer {
             short_share: 0.10,
             short_share_labelled: 0.30,
             labelled_rejected_share: 0.30,
+            rejected_share: 0.002,
+            quick_end_share: 0.06,
+            quick_end_share_labelled: 0.50,
             agent_told_share: 0.30,
         }
     }
@@ -208,6 +229,11 @@ pub struct Apps {
     /// Days without reports or pattern after which a label goes. research/dynamics.md
     /// §6.3 (half-life of 7–14 days; the value is an assumption).
     pub delabel_quiet_days: u32,
+    /// Per app: whether the centre's external sources (a community database, a
+    /// verification tool, polled by `[[sources]]`) see its labels. Assumption: the
+    /// first app's labels reach a community database, the others' (a private app
+    /// database, the phone's own filter) do not.
+    pub visible_to_sources: Vec<bool>,
 }
 
 impl Default for Apps {
@@ -220,7 +246,32 @@ impl Default for Apps {
             pattern_answer_rate_max: 0.15,
             pattern_short_share_min: 0.30,
             delabel_quiet_days: 10,
+            visible_to_sources: vec![true, false, false],
         }
+    }
+}
+
+/// When calls are planned and whether their SMS arrives. Whether and when a call's
+/// SMS goes is vigie-core's `plan_sms` (window 30 to 15 minutes before the call, quiet
+/// hours, Sundays and holidays); a call it cannot announce in time is moved to the
+/// earliest time it can (the `sms_announcement` rule's `next_allowed_at`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sms {
+    /// Hour of the evening before at which the day's calls are planned. Assumption.
+    pub planned_hour: u8,
+    /// Share of calls planned less than the SMS window ahead (call-backs, same-day
+    /// requests), uniformly within `late_planned_minutes`. Assumption.
+    pub late_planned_share: f64,
+    /// How late those are planned at most, in minutes before the call. Assumption.
+    pub late_planned_minutes: u32,
+    /// Share of SMS delivered. Assumption.
+    pub delivered_share: f64,
+}
+
+impl Default for Sms {
+    fn default() -> Sms {
+        Sms { planned_hour: 18, late_planned_share: 0.10, late_planned_minutes: 15, delivered_share: 0.97 }
     }
 }
 
@@ -239,15 +290,11 @@ pub struct Policies {
     pub baseline_detection_days_min: u32,
     /// At the latest. Seed table.
     pub baseline_detection_days_max: u32,
-    /// The seed's monitoring finds a label within this many hours. Seed table
-    /// (< 2 hours after).
-    pub seed_detection_hours: f64,
-    /// Vigie's monitor (answer-rate CUSUM and external sources) finds it within this
-    /// many hours. Assumption (BENCHMARKS.md detection figures not wired in).
-    pub vigie_detection_hours: f64,
-    /// Days a number quarantined on reports (but not labelled) stays out before it
-    /// returns. Assumption (vigie-core's incident cool-down).
-    pub quarantine_days: u32,
+    /// Days after its quarantine at which a number that still fails vigie-core's
+    /// clean check (an external source still lists it) is retired and replaced.
+    /// Assumption (research/dynamics.md: delisting "typically clears within a few
+    /// business days", 3–5 for Hiya).
+    pub retire_after_days: u32,
     /// Numbers per pool over its expected calls at the healthy volume. Seed text
     /// ("approximately 150 active numbers ... with a safety margin").
     pub pool_headroom: f64,
@@ -260,9 +307,7 @@ impl Default for Policies {
             baseline_numbers: 100,
             baseline_detection_days_min: 5,
             baseline_detection_days_max: 10,
-            seed_detection_hours: 2.0,
-            vigie_detection_hours: 1.0,
-            quarantine_days: 7,
+            retire_after_days: 7,
             pool_headroom: 1.15,
         }
     }
@@ -315,12 +360,34 @@ impl Model {
         if self.apps.user_shares.iter().sum::<f64>() > 1.0 || self.apps.user_shares.iter().any(|s| *s < 0.0) {
             return bad("apps.user_shares", "shares must be non-negative and add up to at most 1");
         }
+        if !(0.0..=1.0).contains(&p.saturday_share) {
+            return bad("population.saturday_share", "must lie in 0..1");
+        }
+        if self.apps.visible_to_sources.len() > self.apps.user_shares.len() {
+            return bad("apps.visible_to_sources", "must have at most one entry per app of user_shares");
+        }
+        let s = &self.sms;
+        if s.planned_hour > 23 {
+            return bad("sms.planned_hour", "must be 0 to 23");
+        }
+        if !(0.0..=1.0).contains(&s.late_planned_share) || !(0.0..=1.0).contains(&s.delivered_share) {
+            return bad("sms", "late_planned_share and delivered_share must lie in 0..1");
+        }
+        if s.late_planned_minutes == 0 || s.late_planned_minutes > 24 * 60 {
+            return bad("sms.late_planned_minutes", "must be 1 to 1440");
+        }
         if self.apps.report_window_days == 0 {
             return bad("apps.report_window_days", "must be at least 1");
         }
         let q = &self.policies;
         if q.baseline_numbers == 0 {
             return bad("policies.baseline_numbers", "must be at least 1");
+        }
+        if q.retire_after_days == 0 {
+            return bad("policies.retire_after_days", "must be at least 1");
+        }
+        if q.baseline_detection_days_max > 365 {
+            return bad("policies.baseline_detection_days_max", "must be at most 365");
         }
         if q.baseline_detection_days_min > q.baseline_detection_days_max {
             return bad("policies.baseline_detection_days_min", "must be at most baseline_detection_days_max");

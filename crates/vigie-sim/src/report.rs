@@ -9,6 +9,14 @@ pub struct DayFigures {
     pub day: Option<Date>,
     /// Calls placed on a number.
     pub calls: u64,
+    /// Calls announced by an SMS that arrived.
+    pub announced: u64,
+    /// SMS planned by vigie-core's `plan_sms` (delivered or not).
+    pub sms_sent: u64,
+    /// Calls moved later so that their SMS could go in time.
+    pub moved_for_sms: u64,
+    /// Calls the calling rules or the SMS timing put off to another day.
+    pub deferred: u64,
     /// Calls answered.
     pub answered: u64,
     /// Calls rejected before they rang (SIP 607/608) because the number was labelled.
@@ -21,10 +29,23 @@ pub struct DayFigures {
     pub labelled: u64,
     /// Numbers quarantined on reports that day.
     pub quarantined: u64,
-    /// Labelled numbers the policy found and took out that day.
-    pub detected: u64,
-    /// Sum of their detection times, in hours (label shown to number out).
+    /// Numbers quarantined on their chart's alarm that day.
+    pub chart_quarantines: u64,
+    /// Numbers quarantined because an external source listed them that day.
+    pub source_quarantines: u64,
+    /// Incidents opened that day (any trigger).
+    pub incidents: u64,
+    /// Sum of their detection times, in hours (vigie-core's `Incident::time_to_detect`:
+    /// from the first evidence, a report or the start of a chart's run or the label,
+    /// to the quarantine).
     pub detection_hours: f64,
+    /// Of those incidents, numbers labelled by an app by the end of the day.
+    pub detected: u64,
+    /// Of those incidents, numbers no app labelled: quarantined on reports or a
+    /// chart's alarm before any label, or a chart's false alarm.
+    pub cleared: u64,
+    /// Pool charts' alarms (alerts, the number stays in service).
+    pub pool_alerts: u64,
     /// Numbers replaced (retired after a label).
     pub replaced: u64,
     /// Cost of those replacements, in euros.
@@ -50,13 +71,20 @@ pub struct Summary {
     pub spam_report_rate: f64,
     /// Labelled numbers per 30 days (seed: 4–6 before, 0–1 after).
     pub blacklisted_per_month: f64,
-    /// Mean hours from a label to the number out of service (seed: 5–10 days before,
-    /// under 2 hours after); `None` when no label was found.
+    /// Mean hours from the first evidence to the quarantine over the incidents
+    /// (seed: 5–10 days before, under 2 hours after); `None` when there was none.
     pub detection_hours: Option<f64>,
     /// Replacement cost per 365 days, in euros (seed: €12,000 before, €1,500 after).
     pub replacement_cost_per_year_eur: f64,
     /// Calls no number could take.
     pub unplaced: u64,
+    /// Calls announced by an SMS that arrived, over placed calls.
+    pub announced_rate: f64,
+    /// Incidents of numbers no app labelled, per 30 days.
+    pub cleared_per_month: f64,
+    /// Quarantines per 30 days on the day's reports, on an external source's listing,
+    /// and on a number chart's alarm.
+    pub quarantines_per_month: [f64; 3],
 }
 
 /// A run: its days and their summary.
@@ -77,7 +105,7 @@ impl Summary {
     pub fn of(policy: &str, days: &[DayFigures]) -> Summary {
         let sum = |f: fn(&DayFigures) -> u64| days.iter().map(f).sum::<u64>();
         let calls = sum(|d| d.calls);
-        let detected = sum(|d| d.detected);
+        let incidents = sum(|d| d.incidents);
         let n = days.len().max(1) as f64;
         let ratio = |x: u64| if calls == 0 { 0.0 } else { x as f64 / calls as f64 };
         Summary {
@@ -87,10 +115,17 @@ impl Summary {
             answer_rate: ratio(sum(|d| d.answered)),
             spam_report_rate: ratio(sum(|d| d.spam_reports)),
             blacklisted_per_month: sum(|d| d.labelled) as f64 * 30.0 / n,
-            detection_hours: (detected > 0)
-                .then(|| days.iter().map(|d| d.detection_hours).sum::<f64>() / detected as f64),
+            detection_hours: (incidents > 0)
+                .then(|| days.iter().map(|d| d.detection_hours).sum::<f64>() / incidents as f64),
             replacement_cost_per_year_eur: days.iter().map(|d| d.replacement_cost_eur).sum::<f64>() * 365.0 / n,
             unplaced: sum(|d| d.unplaced),
+            announced_rate: ratio(sum(|d| d.announced)),
+            cleared_per_month: sum(|d| d.cleared) as f64 * 30.0 / n,
+            quarantines_per_month: [
+                sum(|d| d.quarantined) as f64 * 30.0 / n,
+                sum(|d| d.source_quarantines) as f64 * 30.0 / n,
+                sum(|d| d.chart_quarantines) as f64 * 30.0 / n,
+            ],
         }
     }
 }

@@ -10,6 +10,7 @@ mod notify;
 mod plan;
 mod privacy;
 mod reports;
+mod sim;
 mod sms;
 mod sources;
 mod weekly;
@@ -63,6 +64,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// An embedded server with demo data and simulated traffic.
     Demo(demo::DemoArgs),
+    /// Replays days of the centre through the real engine under one policy, or several
+    /// side by side (`--compare baseline,seed,vigie`), and prints the seed's
+    /// before/after table; `--out` also writes charts, daily.csv and summary.json.
+    Sim(sim::SimArgs),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -474,6 +479,7 @@ async fn main() -> anyhow::Result<()> {
             reports::run(&store, &file).await?;
         }
         Command::Plan(args) => plan::run(&args)?,
+        Command::Sim(args) => sim::run(&args)?,
         Command::Demo(args) => demo::run(args).await?,
         Command::Audit { command: AuditCommand::Verify { db } } => {
             let config = Config::load(db.config.as_deref())?;

@@ -17,6 +17,7 @@ mod helpers;
 mod monitoring;
 mod privacy;
 mod processes;
+mod sim;
 mod sms;
 mod sms_api;
 mod weekly;
