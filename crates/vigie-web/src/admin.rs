@@ -77,7 +77,7 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
 }
 
 /// `GET /admin`.
-pub(crate) async fn page_handler(State(d): State<Dashboard>, v: Viewer) -> Result<Html<String>, WebError> {
+pub(crate) async fn page(State(d): State<Dashboard>, v: Viewer) -> Result<Html<String>, WebError> {
     v.require(Permission::ManageUsers)?;
     render(&d, &v, None).await
 }
