@@ -439,6 +439,37 @@ impl Store {
             .collect()
     }
 
+    /// Gives a user a new password (checked as at creation), lifts any lock-out and
+    /// ends the user's sessions.
+    pub async fn reset_password(&self, name: &str, password: &str, actor: &str) -> Result<(), StoreError> {
+        if password.chars().count() < PASSWORD_CHARS_MIN {
+            return Err(
+                InvalidField::new("password", format!("must be at least {PASSWORD_CHARS_MIN} characters")).into()
+            );
+        }
+        let password = password.to_owned();
+        let hash = blocking(move || hash_password(&password)).await??;
+        let backend = self.shared.backend;
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let id: Option<i64> = sqlx::query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE name = $2 RETURNING id",
+        )
+        .bind(hash)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get(0));
+        let id = id.ok_or(StoreError::NotFound { what: "user", field: "name" })?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        let entry =
+            Entry::new(now, actor, "user.password_reset", format!("user:{name}"), "lock-out lifted, sessions ended");
+        audit::append(&mut tx, backend, &[entry]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Revokes an API key: refused at once by this process, within the minute by the
     /// others (they cache a key's answer for a minute). Revoking it again is a conflict.
     pub async fn revoke_key(&self, id: i64, actor: &str) -> Result<(), StoreError> {

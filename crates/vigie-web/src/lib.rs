@@ -77,6 +77,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/audit", get(records::audit))
         .route("/admin", get(admin::page))
         .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/password", post(admin::reset_password))
         .route("/admin/keys", post(admin::create_key))
         .route("/admin/keys/{key_id}/revoke", post(admin::revoke_key))
         .route("/live", get(live::stream))
