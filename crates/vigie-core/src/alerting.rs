@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::calendar::{Calendar, hours};
 use crate::catalog::{InvalidField, PoolCode};
+use crate::finding::Finding;
 use crate::names::named_enum;
 use crate::phone::E164;
 use crate::sms::Language;
@@ -61,7 +62,7 @@ named_enum!(
 
 /// An alert: what happened, to which number or pool, on what evidence, and what Vigie
 /// did about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     /// What it is about.
     pub signal: AlertSignal,
@@ -71,8 +72,12 @@ pub struct Alert {
     pub number: Option<E164>,
     /// The pool concerned, if one is.
     pub pool: Option<PoolCode>,
-    /// The evidence in words and figures ("2 signalements le 27/11 : patient, agent").
-    pub evidence: String,
+    /// What else tells this alert apart from others of the same signal and number (or
+    /// pool): the failing source's name, the incident and step that are overdue. Part
+    /// of the dedup key, so that two failing sources are two alerts.
+    pub about: Option<String>,
+    /// What was found, written out in the alert's language.
+    pub evidence: Finding,
     /// What was done.
     pub action: AlertAction,
     /// When it was raised.
@@ -217,29 +222,35 @@ impl AlertAction {
 }
 
 impl Alert {
-    /// What makes two alerts the same: the signal and the number, or else the pool.
+    /// What makes two alerts the same: the signal and the number, or else the pool,
+    /// and what the alert is [about](Alert::about), if it says.
     pub fn dedup_key(&self) -> String {
-        match (&self.number, &self.pool) {
+        let base = match (&self.number, &self.pool) {
             (Some(number), _) => format!("{}:{}", self.signal, number),
             (None, Some(pool)) => format!("{}:pool:{}", self.signal, pool),
             (None, None) => self.signal.as_str().to_owned(),
+        };
+        match &self.about {
+            Some(about) => format!("{base}:{about}"),
+            None => base,
         }
     }
 
     /// The alert's subject and text in `language`, times in the calendar's zone.
     pub fn render(&self, language: Language, calendar: &Calendar) -> RenderedAlert {
         let number = self.number.as_ref().map(spaced_number);
+        let evidence = self.evidence.render(language, calendar);
         RenderedAlert {
-            subject: self.subject(language, number.as_deref()),
-            text: self.text(language, calendar, number.as_deref()),
+            subject: self.subject(language, number.as_deref(), &evidence),
+            text: self.text(language, calendar, number.as_deref(), &evidence),
         }
     }
 
     /// "[Vigie] Numéro … mis en quarantaine (pool A) : <evidence>", the evidence
     /// replaced by the signal's name when it does not fit one short line.
-    fn subject(&self, language: Language, number: Option<&str>) -> String {
+    fn subject(&self, language: Language, number: Option<&str>, evidence: &str) -> String {
         let fr = language == Language::Fr;
-        let evidence = self.evidence.trim();
+        let evidence = evidence.trim();
         let short = !evidence.is_empty()
             && !evidence.contains(['\n', '\r'])
             && evidence.chars().count() <= SUBJECT_EVIDENCE_CHARS_MAX;
@@ -268,9 +279,9 @@ impl Alert {
 
     /// One line per item: number, pool, signal, severity, evidence, action taken, what
     /// to do next, time.
-    fn text(&self, language: Language, calendar: &Calendar, number: Option<&str>) -> String {
+    fn text(&self, language: Language, calendar: &Calendar, number: Option<&str>, evidence: &str) -> String {
         let fr = language == Language::Fr;
-        let evidence = self.evidence.trim();
+        let evidence = evidence.trim();
         let local = calendar.tz().to_datetime(self.at);
         let when =
             format!("{} ({})", local.strftime("%Y-%m-%d %H:%M"), calendar.tz().iana_name().unwrap_or("local time"));

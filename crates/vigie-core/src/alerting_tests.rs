@@ -28,7 +28,8 @@ fn quarantine(n: &str) -> Alert {
         severity: Severity::Critical,
         number: Some(number(n)),
         pool: Some(pool("A")),
-        evidence: "2 signalements".into(),
+        about: None,
+        evidence: Finding::text("2 signalements"),
         action: AlertAction::Quarantined,
         at: minutes(0),
     }
@@ -40,7 +41,8 @@ fn pool_drop(code: &str, severity: Severity) -> Alert {
         severity,
         number: None,
         pool: Some(pool(code)),
-        evidence: "answer rate 41% over 600 calls against 60% expected".into(),
+        about: None,
+        evidence: Finding::text("answer rate 41% over 600 calls against 60% expected"),
         action: AlertAction::AlertOnly,
         at: minutes(0),
     }
@@ -187,7 +189,7 @@ fn english_when_asked() {
 #[test]
 fn long_evidence_gives_way_to_the_signal_in_the_subject() {
     let mut a = pool_drop("B", Severity::Warning);
-    a.evidence = format!("{}\nsecond line", "x".repeat(10));
+    a.evidence = Finding::text(format!("{}\nsecond line", "x".repeat(10)));
     let r = a.render(Language::Fr, &Calendar::paris());
     assert_eq!(r.subject, "[Vigie] Pool B : baisse du taux de décroché du pool");
     assert!(r.text.contains("Numéro : —"), "{}", r.text);
@@ -198,10 +200,14 @@ fn long_evidence_gives_way_to_the_signal_in_the_subject() {
         severity: Severity::Warning,
         number: None,
         pool: None,
-        evidence: "huhu: HTTP 503 since 08:40".into(),
+        about: Some("source:huhu".into()),
+        evidence: Finding::text("huhu: HTTP 503 since 08:40"),
         action: AlertAction::Nothing,
         at: minutes(0),
     };
+    assert_eq!(source.dedup_key(), "source_failing:source:huhu");
+    let other = Alert { about: Some("source:hoho".into()), ..source.clone() };
+    assert_ne!(other.dedup_key(), source.dedup_key(), "two failing sources are two alerts");
     let r = source.render(Language::En, &Calendar::paris());
     assert_eq!(r.subject, "[Vigie] monitoring source failing: huhu: HTTP 503 since 08:40");
     assert!(r.text.contains("Action taken: none"));

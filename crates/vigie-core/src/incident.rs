@@ -37,7 +37,8 @@ pub const PLAYBOOK_STEPS: usize = 5;
 const _: () = assert!(PlaybookStep::ALL.len() == PLAYBOOK_STEPS);
 
 impl PlaybookStep {
-    fn index(self) -> usize {
+    /// The step's place in [`PlaybookStep::ALL`] (and in [`Incident::steps`]).
+    pub fn index(self) -> usize {
         self as usize
     }
 }

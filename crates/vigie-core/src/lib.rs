@@ -9,6 +9,7 @@ mod compliance;
 mod detect;
 mod detect_bench;
 mod engine;
+mod finding;
 mod holidays;
 mod hours;
 mod incident;
@@ -42,6 +43,7 @@ pub use detect_bench::{
     BenchConfig, BenchError, BenchReport, DelayFigures, FalseAlarmFigures, FloorRow, SweepRow, run_detection_bench,
 };
 pub use engine::{Allocation, CallSpec, NoCapacity, NumberId, NumberSlot, NumberStatus, PoolState, Rest};
+pub use finding::Finding;
 pub use holidays::{EXTRA_HOLIDAYS_MAX, Holiday, HolidayCalendar, easter_sunday, public_holiday, public_holidays};
 pub use hours::{RANGES_PER_DAY_MAX, TimeRange, WeeklyHours};
 pub use incident::{

@@ -81,8 +81,10 @@ pub enum LiveChange {
         severity: String,
         /// The number, if it is about one.
         number: Option<E164>,
-        /// What was seen.
+        /// What was seen (English).
         evidence: String,
+        /// What was seen, in French.
+        evidence_fr: String,
     },
 }
 
@@ -227,7 +229,7 @@ impl Store {
             });
         }
         for r in sqlx::query(
-            "SELECT a.id, a.signal, a.severity, n.e164, a.evidence FROM alerts a LEFT JOIN numbers n ON n.id = a.number_id \
+            "SELECT a.id, a.signal, a.severity, n.e164, a.evidence, COALESCE(a.evidence_fr, a.evidence) FROM alerts a LEFT JOIN numbers n ON n.id = a.number_id \
              WHERE a.id > $1 ORDER BY a.id LIMIT $2",
         )
         .bind(after.alert)
@@ -242,6 +244,7 @@ impl Store {
                 severity: r.get(2),
                 number: r.get::<Option<String>, _>(3).map(|n| E164::parse(&n)).transpose().map_err(corrupt)?,
                 evidence: r.get(4),
+                evidence_fr: r.get(5),
             });
         }
         Ok((out, cursor))

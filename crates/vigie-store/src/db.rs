@@ -105,6 +105,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "call_changes", "0009_call_changes"),
     migration!(10, "monitoring", "0010_monitoring"),
     migration!(11, "dashboard", "0011_dashboard"),
+    migration!(12, "findings", "0012_findings"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

@@ -52,3 +52,18 @@ pub enum StoreError {
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
 }
+
+impl From<vigie_core::IncidentError> for StoreError {
+    /// vigie-core's refusals of an incident change, as the store's: the field at fault
+    /// and the core's own words.
+    fn from(e: vigie_core::IncidentError) -> StoreError {
+        use vigie_core::IncidentError as E;
+        let field = match e {
+            E::Invalid(f) => return StoreError::Invalid(f),
+            E::Closed { .. } | E::BeforeOpening { .. } => "incident_id",
+            E::AlreadyDone { .. } => "step",
+            E::CoolingDown { .. } | E::NotClean { .. } => "resolution",
+        };
+        StoreError::Conflict { field, message: e.to_string() }
+    }
+}

@@ -4,14 +4,17 @@
 //! clean check, or retired with its replacement cost).
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{E164, InvalidField, NumberId, Playbook, PlaybookStep, PoolCode, SignedDuration, Timestamp};
+use vigie_core::{
+    Calendar, E164, Finding, IncidentTrigger, InvalidField, Language, NumberId, Playbook, PlaybookStep, PoolCode,
+    SignedDuration, Timestamp,
+};
 
 use crate::db::micros;
 use crate::error::StoreError;
 
 /// What quarantined a number: the signal, when the trouble was first seen (for the time
 /// to detect), and the evidence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     /// `reports`, `answer_rate_drop`, `external_flag`, `manual`.
     pub signal: String,
@@ -19,7 +22,7 @@ pub struct Trigger {
     /// raised the alarm, the external reading.
     pub first_evidence_at: Timestamp,
     /// What was seen, in words.
-    pub evidence: String,
+    pub evidence: Finding,
 }
 
 /// Opens the incident of a number just quarantined, with its playbook steps and its
@@ -29,7 +32,7 @@ pub struct Trigger {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn open(
     tx: &mut AnyConnection,
-    playbook: &Playbook,
+    (playbook, calendar): (&Playbook, &Calendar),
     number: NumberId,
     e164: Option<&E164>,
     pool: &PoolCode,
@@ -37,47 +40,67 @@ pub(crate) async fn open(
     now: Timestamp,
     (moved, left): (u32, u32),
 ) -> Result<i64, StoreError> {
+    let e164 = match e164 {
+        Some(n) => n.clone(),
+        None => {
+            let text: String =
+                sqlx::query("SELECT e164 FROM numbers WHERE id = $1").bind(number.0).fetch_one(&mut *tx).await?.get(0);
+            E164::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        }
+    };
+    // The playbook's deadlines, and the engine's own step, come from vigie-core's
+    // incident; the rows below only record it.
+    let mut incident = vigie_core::Incident::open(
+        e164.clone(),
+        pool.clone(),
+        IncidentTrigger::parse(&trigger.signal)?,
+        trigger.first_evidence_at.min(now),
+        now,
+        playbook,
+    )?;
+    if left == 0 {
+        let note = format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number");
+        incident.complete_step(PlaybookStep::ReserveSwapped, now, "engine", &note)?;
+    }
     let id: i64 = sqlx::query(
-        "INSERT INTO incidents (number_id, pool, trigger_signal, reason, opened_at, first_evidence_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO incidents (number_id, pool, trigger_signal, reason, reason_fr, opened_at, first_evidence_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(number.0)
     .bind(pool.as_str())
     .bind(trigger.signal.as_str())
-    .bind(trigger.evidence.as_str())
-    .bind(micros(now))
-    .bind(micros(trigger.first_evidence_at.min(now)))
+    .bind(trigger.evidence.render(Language::En, calendar))
+    .bind(trigger.evidence.render(Language::Fr, calendar))
+    .bind(micros(incident.opened_at))
+    .bind(micros(incident.first_evidence_at))
     .fetch_one(&mut *tx)
     .await?
     .get(0);
-    for step in PlaybookStep::ALL {
-        let done = *step == PlaybookStep::ReserveSwapped && left == 0;
+    for record in &incident.steps {
+        let done = record.done.as_ref();
         sqlx::query(
             "INSERT INTO incident_steps (incident_id, step, deadline_at, done_at, done_by, note) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
-        .bind(step.as_str())
-        .bind(micros(now + playbook.deadline(*step)))
-        .bind(done.then(|| micros(now)))
-        .bind(done.then_some("engine"))
-        .bind(done.then(|| format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number")))
+        .bind(record.step.as_str())
+        .bind(micros(record.deadline))
+        .bind(done.map(|d| micros(d.at)))
+        .bind(done.map(|d| d.by.clone()))
+        .bind(done.map(|d| d.note.clone()))
         .execute(&mut *tx)
         .await?;
     }
-    let target = e164.map_or_else(|| format!("number {}", number.0), ToString::to_string);
-    let evidence = format!(
-        "{}; {moved} pending calls moved, {left} left without a number; incident {id} opened",
-        trigger.evidence
-    );
+    let evidence = Finding::Quarantined { cause: Box::new(trigger.evidence.clone()), moved, left, incident: id };
     sqlx::query(
-        "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, action, raised_at, last_seen_at) \
-         VALUES ($1, $2, 'critical', $3, $4, $5, 'quarantined', $6, $7)",
+        "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, evidence_fr, action, raised_at, last_seen_at) \
+         VALUES ($1, $2, 'critical', $3, $4, $5, $6, 'quarantined', $7, $8)",
     )
-    .bind(format!("quarantine:{target}:{id}"))
+    .bind(format!("quarantine:{e164}:{id}"))
     .bind(trigger.signal.as_str())
     .bind(number.0)
     .bind(pool.as_str())
-    .bind(evidence)
+    .bind(evidence.render(Language::En, calendar))
+    .bind(evidence.render(Language::Fr, calendar))
     .bind(micros(now))
     .bind(micros(now))
     .execute(&mut *tx)
@@ -145,8 +168,10 @@ pub struct IncidentRecord {
     pub pool: String,
     /// The signal that quarantined it.
     pub trigger_signal: String,
-    /// Why, in words.
+    /// Why, in words (English).
     pub reason: String,
+    /// Why, in French (the English words for incidents opened before French was kept).
+    pub reason_fr: String,
     /// When it opened (the quarantine).
     pub opened_at: Timestamp,
     /// The first sign of trouble.
@@ -177,13 +202,56 @@ impl IncidentRecord {
     pub fn step_done(&self, step: &str) -> bool {
         self.steps.iter().any(|s| s.step == step && s.done.is_some())
     }
+
+    /// The incident as vigie-core's rules see it, rebuilt from its rows, so that a
+    /// step or a close is decided by [`vigie_core::Incident`]'s methods and nowhere
+    /// else.
+    pub(crate) fn to_core(&self) -> Result<vigie_core::Incident, StoreError> {
+        let corrupt = |e: InvalidField| StoreError::Corrupt(format!("incident {}: {e}", self.id));
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            steps.push(vigie_core::StepRecord {
+                step: PlaybookStep::parse(&s.step).map_err(corrupt)?,
+                deadline: s.deadline_at,
+                done: s.done.as_ref().map(|(at, by, note)| vigie_core::StepDone {
+                    at: *at,
+                    by: by.clone(),
+                    note: note.clone(),
+                }),
+            });
+        }
+        steps.sort_by_key(|s| s.step.index());
+        let steps: [vigie_core::StepRecord; vigie_core::PLAYBOOK_STEPS] = steps
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("incident {}: not one row per playbook step", self.id)))?;
+        let closed = self.closed.as_ref().map(|(at, by, resolution)| vigie_core::Closure {
+            at: *at,
+            by: by.clone(),
+            resolution: match resolution {
+                Resolution::Returned => vigie_core::Resolution::ReturnedToService,
+                Resolution::Retired { cost_cents } => {
+                    vigie_core::Resolution::Retired { replacement_cost_cents: *cost_cents }
+                }
+            },
+        });
+        Ok(vigie_core::Incident {
+            number: self.number.clone(),
+            pool: PoolCode::parse(&self.pool).map_err(corrupt)?,
+            trigger: IncidentTrigger::parse(&self.trigger_signal).map_err(corrupt)?,
+            first_evidence_at: self.first_evidence_at,
+            opened_at: self.opened_at,
+            steps,
+            closed,
+        })
+    }
 }
 
-const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigger_signal, i.reason, i.opened_at, i.first_evidence_at, \
-     i.closed_at, i.closed_by, i.resolution, i.replacement_cost_cents FROM incidents i JOIN numbers n ON n.id = i.number_id";
+pub(crate) const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigger_signal, i.reason, i.opened_at, i.first_evidence_at, \
+     i.closed_at, i.closed_by, i.resolution, i.replacement_cost_cents, COALESCE(i.reason_fr, i.reason) \
+     FROM incidents i JOIN numbers n ON n.id = i.number_id";
 
 /// Reads incidents (with their steps) for the rows `sql` selects with `binds`.
-async fn read_incidents(
+pub(crate) async fn read_incidents(
     conn: &mut AnyConnection,
     sql: String,
     bind: Option<i64>,
@@ -237,6 +305,7 @@ async fn read_incidents(
             pool: r.get(2),
             trigger_signal: r.get(3),
             reason: r.get(4),
+            reason_fr: r.get(11),
             opened_at: instant(r.get(5))?,
             first_evidence_at: instant(r.get(6))?,
             closed,
@@ -272,12 +341,13 @@ impl crate::Store {
     ) -> Result<IncidentRecord, StoreError> {
         let backend = self.shared.backend;
         let now = self.now();
+        let step = PlaybookStep::parse(step)?;
         let incident =
             self.incident(id).await?.ok_or(StoreError::NotFound { what: "incident", field: "incident_id" })?;
-        if incident.closed.is_some() {
-            return Err(StoreError::Conflict { field: "incident_id", message: "the incident is closed".into() });
-        }
-        let step = PlaybookStep::parse(step)?.as_str();
+        // vigie-core decides (closed, done already, before the opening, the texts);
+        // the update below is guarded too, for a step done meanwhile by another process.
+        incident.to_core()?.complete_step(step, now, by, note)?;
+        let step = step.as_str();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, backend.begin_write()).await?;
         let n = sqlx::query(

@@ -346,7 +346,8 @@ impl Store {
     /// Quarantines a number on monitoring's evidence (an alarm, an external flag): the
     /// incident opens with `trigger`'s signal and first evidence. Returns once durable.
     pub async fn quarantine(&self, number: E164, trigger: Trigger, actor: &str) -> Result<(), StoreError> {
-        let reason = trigger.evidence.clone();
+        // The number's history keeps the English words; the incident keeps both.
+        let reason = trigger.evidence.render(vigie_core::Language::En, &self.shared.calendar);
         let request = Request::Change {
             number,
             change: NumberChange::Quarantine,

@@ -6,8 +6,8 @@
 
 use sqlx::{AssertSqlSafe, Connection, Row};
 use vigie_core::{
-    Alert, AlertGate, AlertPolicy, CallSignal, Decision, E164, NumberId, NumberStatus, Outcome, PoolCode, Purpose,
-    SentAlert, Severity, SignedDuration, SipCode, Timestamp,
+    Alert, AlertGate, AlertPolicy, CallSignal, Decision, E164, Language, NumberId, NumberStatus, Outcome, PoolCode,
+    Purpose, SentAlert, Severity, SignedDuration, SipCode, Timestamp,
 };
 
 use crate::audit::{self, Entry};
@@ -119,8 +119,11 @@ pub struct AlertRecord {
     pub number: Option<E164>,
     /// The pool.
     pub pool: Option<String>,
-    /// What was seen.
+    /// What was seen (English).
     pub evidence: String,
+    /// What was seen, in French (the English words for alerts raised before French
+    /// was kept).
+    pub evidence_fr: String,
     /// What was done.
     pub action: String,
     /// When it was first raised.
@@ -140,8 +143,8 @@ pub struct AlertRecord {
 }
 
 const ALERT_COLUMNS: &str = "SELECT a.id, a.dedup_key, a.signal, a.severity, n.e164, a.pool, a.evidence, a.action, a.raised_at, \
-     a.repeats, a.last_seen_at, a.suppressed, a.notified_at, a.notify_error, a.acknowledged_at, a.acknowledged_by \
-     FROM alerts a LEFT JOIN numbers n ON n.id = a.number_id";
+     a.repeats, a.last_seen_at, a.suppressed, a.notified_at, a.notify_error, a.acknowledged_at, a.acknowledged_by, \
+     COALESCE(a.evidence_fr, a.evidence) FROM alerts a LEFT JOIN numbers n ON n.id = a.number_id";
 
 fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRecord, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(e);
@@ -157,6 +160,7 @@ fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRecord, StoreError> {
             .map_err(|e| corrupt(e.to_string()))?,
         pool: r.get(5),
         evidence: r.get(6),
+        evidence_fr: r.get(16),
         action: r.get(7),
         raised_at: instant(r.get(8))?,
         repeats: u64::try_from(r.get::<i64, _>(9)).unwrap_or_default(),
@@ -377,6 +381,8 @@ impl Store {
     pub async fn raise_alert(&self, alert: &Alert, policy: &AlertPolicy) -> Result<Raised, StoreError> {
         let backend = self.shared.backend;
         let key = alert.dedup_key();
+        let english = alert.evidence.render(Language::En, &self.shared.calendar);
+        let french = alert.evidence.render(Language::Fr, &self.shared.calendar);
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         if backend == Backend::Postgres {
@@ -410,10 +416,13 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 let id: i64 = open.get(0);
-                sqlx::query("UPDATE alerts SET repeats = repeats + 1, last_seen_at = $1, evidence = $2 WHERE id = $3")
-                    .bind(micros(alert.at))
-                    .bind(alert.evidence.as_str())
-                    .bind(id)
+                sqlx::query(
+                    "UPDATE alerts SET repeats = repeats + 1, last_seen_at = $1, evidence = $2, evidence_fr = $3 WHERE id = $4",
+                )
+                .bind(micros(alert.at))
+                .bind(english)
+                .bind(french)
+                .bind(id)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -423,15 +432,16 @@ impl Store {
             Decision::Send => false,
         };
         let id: i64 = sqlx::query(
-            "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, action, raised_at, last_seen_at, suppressed) \
-             VALUES ($1, $2, $3, (SELECT id FROM numbers WHERE e164 = $4), $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, evidence_fr, action, raised_at, last_seen_at, suppressed) \
+             VALUES ($1, $2, $3, (SELECT id FROM numbers WHERE e164 = $4), $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(key.as_str())
         .bind(alert.signal.as_str())
         .bind(alert.severity.as_str())
         .bind(alert.number.as_ref().map(E164::as_str))
         .bind(alert.pool.as_ref().map(PoolCode::as_str))
-        .bind(alert.evidence.as_str())
+        .bind(english)
+        .bind(french)
         .bind(alert.action.as_str())
         .bind(micros(alert.at))
         .bind(micros(alert.at))

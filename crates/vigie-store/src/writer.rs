@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering;
 use sqlx::{AnyConnection, AssertSqlSafe, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
-    Allocation, CallSpec, Date, E164, FacilityId, NumberId, NumberSlot, NumberStatus, PoolCode, PoolRole, PoolState,
-    Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
+    Allocation, CallSpec, Date, E164, FacilityId, Finding, Language, NumberId, NumberSlot, NumberStatus, PoolCode,
+    PoolRole, PoolState, Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
 };
 
 use crate::Shared;
@@ -697,9 +697,11 @@ impl Writer {
         // A reserve number is quarantined too, so that a flagged number is never promoted.
         let in_service = matches!(number.status, NumberStatus::Active | NumberStatus::Reserve);
         if reports_quarantine(count, threshold) && in_service {
-            let reason = format!("{count} spam reports on {d} (latest from {})", report.source.as_str());
-            let trigger =
-                Trigger { signal: "reports".into(), first_evidence_at: first_report, evidence: reason.clone() };
+            let finding = Finding::Reports { count, day: d, latest_source: report.source.as_str().to_owned() };
+            // The number's history and the audit trail keep English; the incident and
+            // its alert keep both languages.
+            let reason = finding.render(Language::En, &self.shared.calendar);
+            let trigger = Trigger { signal: "reports".into(), first_evidence_at: first_report, evidence: finding };
             let (moved, left) = self
                 .set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine", Some(&trigger))
                 .await?;
@@ -832,7 +834,8 @@ impl Writer {
                         message: "a retired number stays retired".into(),
                     }));
                 }
-                let manual = Trigger { signal: "manual".into(), first_evidence_at: batch.now, evidence: reason.into() };
+                let manual =
+                    Trigger { signal: "manual".into(), first_evidence_at: batch.now, evidence: Finding::text(reason) };
                 self.set_status(tx, batch, &number, status, reason, actor, Some(trigger.unwrap_or(&manual))).await?;
             }
             NumberChange::Release => {
@@ -932,7 +935,7 @@ impl Writer {
             let e164 = self.cache.get(&number.pool).and_then(|c| c.state.number(number.id)).map(|n| n.e164.clone());
             let id = incidents::open(
                 tx,
-                &self.shared.playbook,
+                (&self.shared.playbook, &self.shared.calendar),
                 number.id,
                 e164.as_ref(),
                 &number.pool,

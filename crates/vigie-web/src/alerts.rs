@@ -55,7 +55,7 @@ pub(crate) async fn list(State(d): State<Dashboard>, v: Viewer) -> Result<Html<S
                         td { (l.when(a.raised_at)) @if a.repeats > 0 { " (+" (a.repeats) ")" } }
                         td { (a.signal) } td.severity { (a.severity) }
                         td { @if let Some(n) = &a.number { a href={ "/numbers/" (n.as_str()) } { (n.as_str()) } } @else if let Some(p) = &a.pool { "pool " (p) } }
-                        td { (a.evidence) } td { (a.action) }
+                        td { (l.pick(&a.evidence_fr, &a.evidence)) } td { (a.action) }
                         td {
                             @if let Some((at, by)) = &a.acknowledged {
                                 span.ok data-testid="acknowledged" { (l.t("acquittée", "acknowledged")) " · " (by) " · " (l.when(*at)) }
@@ -128,7 +128,7 @@ pub(crate) async fn incident(
             a href={ "/numbers/" (i.number.as_str()) } { (i.number.as_str()) } " · pool " (i.pool) " · " (i.trigger_signal)
             " · " (l.t("ouvert le", "opened")) " " (l.when(i.opened_at))
         }
-        p { (i.reason) }
+        p { (l.pick(&i.reason_fr, &i.reason)) }
         @if let Some((at, by, r)) = &i.closed { p.ok { (l.t("Clos", "Closed")) " : " (r.as_str()) " · " (by) " · " (l.when(*at)) } }
         h2 { (l.t("Étapes du plan de crise", "Playbook steps")) }
         table.data {

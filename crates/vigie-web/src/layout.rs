@@ -21,6 +21,14 @@ impl Lang {
     }
 
     /// The text in the page's language: French, or English.
+    /// Stored words kept in both languages (an alert's evidence, an incident's reason).
+    pub(crate) fn pick<'a>(&self, fr: &'a str, en: &'a str) -> &'a str {
+        match self.language {
+            Language::Fr => fr,
+            Language::En => en,
+        }
+    }
+
     pub(crate) fn t(&self, fr: &'static str, en: &'static str) -> &'static str {
         match self.language {
             Language::Fr => fr,

@@ -94,17 +94,19 @@ fn event(lang: &Lang, change: &LiveChange) -> Event {
             })
             .to_string(),
         ),
-        LiveChange::Alert { id, signal, severity, number, evidence } => Event::default().event("alert").data(
-            json!({
-                "id": id,
-                "signal": signal,
-                "severity": severity,
-                "number": number.as_ref().map(|n| n.as_str()),
-                "evidence": evidence,
-                "title": lang.t("Nouvelle alerte", "New alert"),
-            })
-            .to_string(),
-        ),
+        LiveChange::Alert { id, signal, severity, number, evidence, evidence_fr } => {
+            Event::default().event("alert").data(
+                json!({
+                    "id": id,
+                    "signal": signal,
+                    "severity": severity,
+                    "number": number.as_ref().map(|n| n.as_str()),
+                    "evidence": lang.pick(evidence_fr, evidence),
+                    "title": lang.t("Nouvelle alerte", "New alert"),
+                })
+                .to_string(),
+            )
+        }
     }
 }
 

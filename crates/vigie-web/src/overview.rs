@@ -114,7 +114,7 @@ pub(crate) async fn page(State(d): State<Dashboard>, v: Viewer) -> Result<Html<S
                     @for a in &alerts {
                         li.alert data-severity=(a.severity) {
                             @if see_alerts { a href="/alerts" { (a.signal) } } @else { (a.signal) }
-                            " · " (a.severity) " · " @if let Some(n) = &a.number { (n.as_str()) " · " } (a.evidence)
+                            " · " (a.severity) " · " @if let Some(n) = &a.number { (n.as_str()) " · " } (l.pick(&a.evidence_fr, &a.evidence))
                         }
                     }
                     @if alerts.is_empty() { li.none { (l.t("Aucune alerte ouverte.", "No open alert.")) } }

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use vigie_core::{
     AlarmAction, AlarmSubject, Alert, AlertAction, AlertPolicy, AlertSignal, AnswerCounts, AnswerFall, Baseline,
-    BaselineRate, BaselineSource, BaselineTable, LocalHour, MonitorConfig, MonitorDesign, NumberDetector, NumberId,
-    NumberLevel, NumberStatus, PoolCode, PoolDetector, PoolRole, Reporting, Severity, SignalModel, SignedDuration,
-    Timestamp,
+    BaselineRate, BaselineSource, BaselineTable, Finding, LocalHour, MonitorConfig, MonitorDesign, NumberDetector,
+    NumberId, NumberLevel, NumberStatus, PlaybookStep, PoolCode, PoolDetector, PoolRole, Reporting, Severity,
+    SignalModel, SignedDuration, Timestamp,
 };
 use vigie_store::{OutcomeCursor, OutcomeSignal, Store, StoreError, Trigger};
 
@@ -273,22 +273,26 @@ impl Monitor {
     async fn overdue_steps(&mut self, now: Timestamp, report: &mut TickReport) -> anyhow::Result<()> {
         for incident in self.store.incidents(true, 500).await? {
             for step in incident.overdue(now) {
+                // Steps are written from vigie-core's list; another name is not one.
+                let Ok(playbook_step) = PlaybookStep::parse(&step.step) else { continue };
                 let alert = Alert {
                     signal: AlertSignal::IncidentOverdue,
                     severity: Severity::Warning,
                     number: Some(incident.number.clone()),
                     pool: PoolCode::parse(&incident.pool).ok(),
-                    evidence: format!(
-                        "incident {}: step {} was due at {} and is not done",
-                        incident.id, step.step, step.deadline_at
-                    ),
+                    about: Some(format!("incident:{}:{}", incident.id, step.step)),
+                    evidence: Finding::StepOverdue {
+                        incident: incident.id,
+                        step: playbook_step,
+                        due: step.deadline_at,
+                    },
                     action: AlertAction::Nothing,
                     at: now,
                 };
                 if let vigie_store::Raised::New(_) | vigie_store::Raised::RateLimited(_) =
                     self.store.raise_alert(&alert, &self.settings.alerts).await?
                 {
-                    report.alerts.push(format!("incident_overdue:{}:{}", incident.id, step.step));
+                    report.alerts.push(alert.dedup_key());
                 }
             }
         }
@@ -316,22 +320,13 @@ impl Monitor {
             None
         };
         if let Some(alarm) = pool_alarm {
-            let e = &alarm.evidence;
-            let evidence = format!(
-                "pool {} answered {} of its last {} calls where {:.1} were expected (CUSUM {:.2} over {:.2} since {})",
-                o.pool,
-                e.run_answered,
-                e.run_calls,
-                e.run_expected_answered,
-                e.statistic,
-                e.threshold,
-                e.run_started_at
-            );
+            let evidence = Finding::AnswerRateFall { alarm, number: None };
             let alert = Alert {
                 signal: AlertSignal::PoolAnswerRateDrop,
                 severity: Severity::Warning,
                 number: None,
                 pool: Some(o.pool.clone()),
+                about: None,
                 evidence,
                 action: AlertAction::AlertOnly,
                 at: now,
@@ -341,31 +336,12 @@ impl Monitor {
         }
         let Some(alarm) = number_alarm else { return Ok(()) };
         let AlarmSubject::Number(_) = alarm.subject else { return Ok(()) };
-        let e = &alarm.evidence;
-        let s = &e.signals;
-        let evidence = format!(
-            "{}: answered {} of its last {} calls where {:.1} were expected; {} rejected (607/608), {} ended within a ring, \
-             {} answered under 10 s, {} noted shown as spam; strongest signal {} (CUSUM {:.2} over {:.2} since {})",
-            o.e164,
-            e.run_answered,
-            e.run_calls,
-            e.run_expected_answered,
-            s.unwanted_sip,
-            s.quick_ends,
-            s.short_answers,
-            s.shown_as_spam,
-            alarm.signal.as_str(),
-            e.statistic,
-            e.threshold,
-            e.run_started_at
-        );
-        match alarm.action {
+        let (action, run_started_at) = (alarm.action, alarm.evidence.run_started_at);
+        let evidence = Finding::AnswerRateFall { alarm, number: Some(o.e164.clone()) };
+        match action {
             AlarmAction::Quarantine => {
-                let trigger = Trigger {
-                    signal: "answer_rate_drop".into(),
-                    first_evidence_at: e.run_started_at,
-                    evidence: format!("answer rate drop detected: {evidence}"),
-                };
+                let trigger =
+                    Trigger { signal: "answer_rate_drop".into(), first_evidence_at: run_started_at, evidence };
                 match self.store.quarantine(o.e164.clone(), trigger, "monitor").await {
                     Ok(()) => report.quarantined.push(o.e164.to_string()),
                     // Another process (or a report) took it out first.
@@ -379,6 +355,7 @@ impl Monitor {
                     severity: Severity::Warning,
                     number: Some(o.e164.clone()),
                     pool: Some(o.pool.clone()),
+                    about: None,
                     evidence,
                     action: AlertAction::AlertOnly,
                     at: now,

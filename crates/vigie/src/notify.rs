@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use vigie_alert::{Channel, Notification, RetryPolicy, deliver_with_retry};
-use vigie_core::{Alert, AlertAction, AlertSignal, Calendar, Language, PoolCode, Severity, Timestamp};
+use vigie_core::{Alert, AlertAction, AlertSignal, Calendar, Finding, Language, PoolCode, Severity, Timestamp};
 use vigie_store::{AlertRecord, Store};
 
 /// What one round did.
@@ -94,7 +94,9 @@ fn core_alert(a: &AlertRecord) -> Option<Alert> {
         severity: Severity::parse(&a.severity).ok()?,
         number: a.number.clone(),
         pool: a.pool.as_deref().and_then(|p| PoolCode::parse(p).ok()),
-        evidence: a.evidence.clone(),
+        // Only the dedup key needs it, and the stored alert has its key already.
+        about: None,
+        evidence: Finding::Text { fr: a.evidence_fr.clone(), en: a.evidence.clone() },
         action: AlertAction::parse(&a.action).ok()?,
         at: a.raised_at,
     })

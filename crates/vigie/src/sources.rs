@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigie_core::{Alert, AlertAction, AlertPolicy, AlertSignal, Severity};
+use vigie_core::{Alert, AlertAction, AlertPolicy, AlertSignal, Finding, Severity};
 use vigie_core::{E164, NumberStatus, PoolRole, Timestamp};
 use vigie_store::{SourceReading, Store, StoreError, Trigger};
 
@@ -345,14 +345,13 @@ impl Poller {
                 continue;
             }
             round.flagged.push(n.number.to_string());
-            let evidence = format!(
-                "{} ({}) flags {}{}{}",
-                source.name(),
-                source.kind(),
-                n.number,
-                check.label.as_deref().map_or(String::new(), |l| format!(" as \"{l}\"")),
-                check.score.map_or(String::new(), |s| format!(", score {s:.0}/100"))
-            );
+            let evidence = Finding::ExternalFlag {
+                source: source.name().to_owned(),
+                kind: source.kind().to_owned(),
+                number: n.number.clone(),
+                label: check.label.clone(),
+                score: check.score,
+            };
             match self.on_flag {
                 OnFlag::Quarantine => {
                     let trigger = Trigger { signal: "external_flag".into(), first_evidence_at: now, evidence };
@@ -368,6 +367,7 @@ impl Poller {
                         severity: Severity::Warning,
                         number: Some(n.number.clone()),
                         pool: Some(n.pool.clone()),
+                        about: Some(format!("source:{}", source.name())),
                         evidence,
                         action: AlertAction::AlertOnly,
                         at: now,
@@ -380,19 +380,17 @@ impl Poller {
         if failed {
             *failures += 1;
             if *failures >= 2 {
-                // One key for every failing source (the core's keys name a number or a
-                // pool): the evidence names this one.
                 let alert = Alert {
                     signal: AlertSignal::SourceFailing,
                     severity: Severity::Warning,
                     number: None,
                     pool: None,
-                    evidence: format!(
-                        "{} failed {} rounds in a row: {}",
-                        source.name(),
-                        *failures,
-                        round.errors.first().map_or("", String::as_str)
-                    ),
+                    about: Some(format!("source:{}", source.name())),
+                    evidence: Finding::SourceFailing {
+                        source: source.name().to_owned(),
+                        rounds: *failures,
+                        error: round.errors.first().cloned().unwrap_or_default(),
+                    },
                     action: AlertAction::Nothing,
                     at: now,
                 };

@@ -3,13 +3,13 @@
 //! transaction.
 
 use sqlx::{AnyConnection, Row};
-use vigie_core::{CleanCheck, E164, NumberStatus};
+use vigie_core::{CleanCheck, NumberStatus, Timestamp};
 
 use super::{Batch, Writer};
 use crate::audit::Entry;
-use crate::db::{instant, micros};
+use crate::db::micros;
 use crate::error::StoreError;
-use crate::incidents::Resolution;
+use crate::incidents::{INCIDENT_COLUMNS, Resolution, read_incidents};
 use crate::model::NumberChange;
 
 impl Writer {
@@ -23,74 +23,41 @@ impl Writer {
         note: &str,
         actor: &str,
     ) -> Result<Result<(), StoreError>, StoreError> {
+        let sql = format!("{INCIDENT_COLUMNS} WHERE i.id = $1");
+        let Some(record) = read_incidents(tx, sql, Some(id)).await?.pop() else {
+            return Ok(Err(StoreError::NotFound { what: "incident", field: "incident_id" }));
+        };
+        let mut incident = record.to_core()?;
         let row = sqlx::query(
-            "SELECT i.number_id, n.e164, n.status, i.opened_at, i.closed_at FROM incidents i \
-             JOIN numbers n ON n.id = i.number_id WHERE i.id = $1",
+            "SELECT i.number_id, n.status FROM incidents i JOIN numbers n ON n.id = i.number_id WHERE i.id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(Err(StoreError::NotFound { what: "incident", field: "incident_id" })) };
-        let conflict = |message: String| Ok(Err(StoreError::Conflict { field: "resolution", message }));
-        if row.get::<Option<i64>, _>(4).is_some() {
-            return Ok(Err(StoreError::Conflict { field: "incident_id", message: "the incident is closed".into() }));
-        }
         let number_id: i64 = row.get(0);
-        let e164 = E164::parse(&row.get::<String, _>(1)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let status = NumberStatus::parse(&row.get::<String, _>(2))
+        let status = NumberStatus::parse(&row.get::<String, _>(1))
             .ok_or_else(|| StoreError::Corrupt("unknown number status".into()))?;
-        let opened_at = instant(row.get(3))?;
-        let change = match resolution {
+        let e164 = incident.number.clone();
+        // vigie-core decides: closed already, the cool-down, the clean check (with the
+        // identity step); the store gathers what the check reads.
+        let decided = match resolution {
             Resolution::Returned => {
-                // The clean check: the cool-down is over, the identity was checked, no
-                // report came since the quarantine and no source flags the number now.
-                let until = opened_at + self.shared.playbook.cool_down;
-                if batch.now < until {
-                    return conflict(format!("the cool-down runs until {until}"));
-                }
-                if status != NumberStatus::Quarantined {
-                    return conflict(format!("the number is {}, not quarantined", status.as_str()));
-                }
-                let identity = sqlx::query(
-                    "SELECT 1 FROM incident_steps WHERE incident_id = $1 AND step = 'identity_checked' AND done_at IS NOT NULL",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if identity.is_none() {
-                    return conflict("the identity_checked step is not done".into());
-                }
-                let reports: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND received_at > $2")
-                        .bind(number_id)
-                        .bind(micros(opened_at))
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .get(0);
-                let still_listed: Vec<String> = sqlx::query(
-                    "SELECT source FROM source_readings r WHERE number_id = $1 AND flagged = 1 AND id IN \
-                     (SELECT MAX(id) FROM source_readings WHERE number_id = $2 GROUP BY source) ORDER BY source",
-                )
-                .bind(number_id)
-                .bind(number_id)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-                // vigie-core's clean check (no test calls are recorded by the store yet).
-                let check = CleanCheck {
-                    reports_since_quarantine: u32::try_from(reports).unwrap_or(u32::MAX),
-                    still_listed,
-                    test_calls: None,
-                };
-                let verdict = check.verdict(&self.shared.playbook);
-                if !verdict.faults.is_empty() {
-                    let faults: Vec<String> = verdict.faults.iter().map(ToString::to_string).collect();
-                    return conflict(format!("the clean check fails: {}", faults.join("; ")));
-                }
-                NumberChange::Release
+                let check = self.clean_check(tx, number_id, incident.opened_at).await?;
+                incident.close_returning(batch.now, actor, &check, &self.shared.playbook)
             }
+            Resolution::Retired { cost_cents } => incident.close_retiring(batch.now, actor, *cost_cents),
+        };
+        if let Err(e) = decided {
+            return Ok(Err(e.into()));
+        }
+        let change = match resolution {
+            Resolution::Returned if status != NumberStatus::Quarantined => {
+                return Ok(Err(StoreError::Conflict {
+                    field: "resolution",
+                    message: format!("the number is {}, not quarantined", status.as_str()),
+                }));
+            }
+            Resolution::Returned => NumberChange::Release,
             Resolution::Retired { .. } => NumberChange::Retire,
         };
         let reason = match resolution {
@@ -126,5 +93,38 @@ impl Writer {
             format!("resolution={} number={e164} {reason}", resolution.as_str()),
         ));
         Ok(Ok(()))
+    }
+
+    /// What vigie-core's clean check reads, gathered in the closing transaction: the
+    /// reports since the quarantine and the sources whose latest reading flags the
+    /// number (no test calls are recorded by the store yet).
+    async fn clean_check(
+        &self,
+        tx: &mut AnyConnection,
+        number_id: i64,
+        opened_at: Timestamp,
+    ) -> Result<CleanCheck, StoreError> {
+        let reports: i64 = sqlx::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND received_at > $2")
+            .bind(number_id)
+            .bind(micros(opened_at))
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        let still_listed: Vec<String> = sqlx::query(
+            "SELECT source FROM source_readings r WHERE number_id = $1 AND flagged = 1 AND id IN \
+             (SELECT MAX(id) FROM source_readings WHERE number_id = $2 GROUP BY source) ORDER BY source",
+        )
+        .bind(number_id)
+        .bind(number_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        Ok(CleanCheck {
+            reports_since_quarantine: u32::try_from(reports).unwrap_or(u32::MAX),
+            still_listed,
+            test_calls: None,
+        })
     }
 }

@@ -356,6 +356,10 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert_eq!(res.status().as_u16(), 303);
     let acked = app.store.alert(alert.id).await.expect("read").expect("the alert");
     assert_eq!(acked.acknowledged.map(|a| a.1), Some("web:ops-o".to_owned()));
+    // The evidence reads in the page's language.
+    let (_, page) = client.get("/alerts", Some(ops)).await;
+    assert!(page.contains("checked by hand ; 1 appels en attente"), "French evidence on a French page: {page}");
+    assert!(!page.contains("pending calls moved"), "no English evidence on a French page");
 
     // Users and API keys, by the admin only.
     let admin = &sessions["admin-a"];

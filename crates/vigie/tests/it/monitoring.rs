@@ -104,6 +104,8 @@ pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_
     assert_eq!((alerts[0].severity.as_str(), alerts[0].action.as_str()), ("critical", "quarantined"));
     assert_eq!(alerts[0].number.as_ref().map(E164::as_str), Some(A1));
     assert!(alerts[0].evidence.contains("2 spam reports"), "{}", alerts[0].evidence);
+    assert!(alerts[0].evidence_fr.starts_with("2 signalements de spam le "), "{}", alerts[0].evidence_fr);
+    assert!(incident.reason_fr.starts_with("2 signalements de spam le "), "{}", incident.reason_fr);
 
     // A step past its deadline raises an alert, once.
     let id = incident.id;
@@ -111,7 +113,7 @@ pub(crate) async fn monitoring_a_quarantine_opens_an_incident_that_closes_after_
     app.clock.advance(hours(3));
     let r = monitor.tick(app.clock.now()).await.expect("tick");
     let overdue: Vec<&String> = r.alerts.iter().filter(|k| k.starts_with("incident_overdue")).collect();
-    assert!(overdue.contains(&&format!("incident_overdue:{id}:identity_checked")), "{r:?}");
+    assert!(overdue.contains(&&format!("incident_overdue:{A1}:incident:{id}:identity_checked")), "{r:?}");
     assert!(!overdue.iter().any(|k| k.ends_with("reserve_swapped")), "done by the engine: {r:?}");
     app.clock.advance(mins(2));
     let again = monitor.tick(app.clock.now()).await.expect("tick");
@@ -231,7 +233,8 @@ pub(crate) async fn monitoring_alert_only_pools_and_alert_limits(db: TestDb) {
         severity,
         number: None,
         pool: Some(PoolCode::parse(pool).expect("pool")),
-        evidence: "listed".into(),
+        about: None,
+        evidence: vigie_core::Finding::text("listed"),
         action: AlertAction::Nothing,
         at: now,
     };
@@ -464,7 +467,9 @@ pub(crate) async fn monitoring_alerts_reach_a_webhook_and_a_mailbox(db: TestDb) 
         "quarantaine (pool A)",
         "Pool : A",
         "signalements de spam",
-        "2 spam reports",
+        // The evidence too is French in a French e-mail.
+        "Constat : 2 signalements de spam le",
+        "sans numéro ; incident",
         "Action prise : numéro mis en quarantaine",
         "08:00",
     ] {
@@ -689,13 +694,16 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
 
     // A source that is down: errors, a growing back-off, an alert from the second
     // failed round; allocation does not wait for it.
-    let down: Vec<Arc<dyn ReputationSource>> = vec![Arc::new(
-        HttpJsonSource::new(sources::HttpSourceConfig {
-            flagged: Some((path("$.listed"), Vec::new())),
-            ..source("down", "community_db", format!("{base}/down/{{national}}"))
-        })
-        .expect("a source"),
-    )];
+    let failing = |name: &str| -> Arc<dyn ReputationSource> {
+        Arc::new(
+            HttpJsonSource::new(sources::HttpSourceConfig {
+                flagged: Some((path("$.listed"), Vec::new())),
+                ..source(name, "community_db", format!("{base}/down/{{national}}"))
+            })
+            .expect("a source"),
+        )
+    };
+    let down = vec![failing("down"), failing("down-too")];
     let poller = Poller::new(app.store.clone(), down, OnFlag::Quarantine, AlertPolicy::default());
     let mut failures = 0;
     let first = poller.round(0, &mut failures, now).await.expect("a round");
@@ -705,6 +713,22 @@ pub(crate) async fn monitoring_external_sources_flag_numbers_and_fail_safely(db:
     let second = poller.round(0, &mut failures, now).await.expect("a round");
     assert_eq!(second.next_in, std::time::Duration::from_secs(240));
     assert!(app.store.alerts(true, 20).await.expect("alerts").iter().any(|a| a.signal == "source_failing"));
+    // A second failing source is an alert of its own, not a repeat of the first.
+    let mut failures_too = 0;
+    for _ in 0..2 {
+        poller.round(1, &mut failures_too, now).await.expect("a round");
+    }
+    let failing_keys: Vec<String> = app
+        .store
+        .alerts(true, 20)
+        .await
+        .expect("alerts")
+        .into_iter()
+        .filter(|a| a.signal == "source_failing")
+        .map(|a| a.dedup_key)
+        .collect();
+    assert_eq!(failing_keys.len(), 2, "{failing_keys:?}");
+    assert!(failing_keys.contains(&"source_failing:source:down-too".to_owned()), "{failing_keys:?}");
     place(&app, "while-down", answered(app.clock.now())).await;
 
     // A wrong key is an error naming the status, not a reading.
