@@ -205,10 +205,21 @@ fn check_new_user(user: &NewUser, password: &str) -> Result<(), InvalidField> {
     if user.role.needs_facility() && user.facilities.is_empty() {
         return Err(InvalidField::new("facility", format!("a {} works for at least one facility", user.role.as_str())));
     }
+    check_password(password)
+}
+
+fn check_password(password: &str) -> Result<(), InvalidField> {
     if password.chars().count() < PASSWORD_CHARS_MIN {
         return Err(InvalidField::new("password", format!("must be at least {PASSWORD_CHARS_MIN} characters")));
     }
     Ok(())
+}
+
+/// The Argon2id hash of a new password, checked first, computed off the async threads.
+async fn new_password_hash(password: &str) -> Result<String, StoreError> {
+    check_password(password)?;
+    let password = password.to_owned();
+    blocking(move || hash_password(&password)).await?
 }
 
 const USER_COLUMNS: &str = "SELECT id, name, role, failed_logins, locked_until, created_at FROM users";
@@ -222,8 +233,7 @@ impl Store {
                 return Err(StoreError::Invalid(InvalidField::new("facility", format!("facility {f} does not exist"))));
             }
         }
-        let password = password.to_owned();
-        let hash = blocking(move || hash_password(&password)).await??;
+        let hash = new_password_hash(password).await?;
         let backend = self.shared.backend;
         let now = self.now();
         let mut conn = self.shared.pool.acquire().await?;
@@ -442,13 +452,7 @@ impl Store {
     /// Gives a user a new password (checked as at creation), lifts any lock-out and
     /// ends the user's sessions.
     pub async fn reset_password(&self, name: &str, password: &str, actor: &str) -> Result<(), StoreError> {
-        if password.chars().count() < PASSWORD_CHARS_MIN {
-            return Err(
-                InvalidField::new("password", format!("must be at least {PASSWORD_CHARS_MIN} characters")).into()
-            );
-        }
-        let password = password.to_owned();
-        let hash = blocking(move || hash_password(&password)).await??;
+        let hash = new_password_hash(password).await?;
         let backend = self.shared.backend;
         let now = self.now();
         let mut conn = self.shared.pool.acquire().await?;
