@@ -203,7 +203,7 @@ fn check_new_user(user: &NewUser, password: &str) -> Result<(), InvalidField> {
         return Err(InvalidField::new("name", "must be 1 to 64 characters, without spaces at either end"));
     }
     if user.role.needs_facility() && user.facilities.is_empty() {
-        return Err(InvalidField::new("facility", format!("a {} works for at least one facility", user.role.as_str())));
+        return Err(InvalidField::new("facility", "agents and supervisors work for at least one facility"));
     }
     check_password(password)
 }
