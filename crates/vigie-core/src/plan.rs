@@ -496,6 +496,16 @@ mod tests {
     }
 
     #[test]
+    fn mixes_are_parsed_with_or_without_percent_signs() {
+        let mix = parse_mix("A=40, B = 25%,C=35").expect("a mix");
+        let got: Vec<(&str, u32)> = mix.iter().map(|s| (s.pool.as_str(), s.percent)).collect();
+        assert_eq!(got, [("A", 40), ("B", 25), ("C", 35)]);
+        for bad in ["A40", "A=forty", "=40", "A=40,"] {
+            assert_eq!(parse_mix(bad).map_err(|e| e.field), Err("mix"), "{bad}");
+        }
+    }
+
+    #[test]
     fn ten_thousand_calls_need_about_150_active_numbers() {
         let plan = planned(&PlanInput::seed(10_000));
         assert_eq!(plan.healthy_calls_per_day, 65);

@@ -203,12 +203,23 @@ fn check_new_user(user: &NewUser, password: &str) -> Result<(), InvalidField> {
         return Err(InvalidField::new("name", "must be 1 to 64 characters, without spaces at either end"));
     }
     if user.role.needs_facility() && user.facilities.is_empty() {
-        return Err(InvalidField::new("facility", format!("a {} works for at least one facility", user.role.as_str())));
+        return Err(InvalidField::new("facility", "agents and supervisors work for at least one facility"));
     }
+    check_password(password)
+}
+
+fn check_password(password: &str) -> Result<(), InvalidField> {
     if password.chars().count() < PASSWORD_CHARS_MIN {
         return Err(InvalidField::new("password", format!("must be at least {PASSWORD_CHARS_MIN} characters")));
     }
     Ok(())
+}
+
+/// The Argon2id hash of a new password, checked first, computed off the async threads.
+async fn new_password_hash(password: &str) -> Result<String, StoreError> {
+    check_password(password)?;
+    let password = password.to_owned();
+    blocking(move || hash_password(&password)).await?
 }
 
 const USER_COLUMNS: &str = "SELECT id, name, role, failed_logins, locked_until, created_at FROM users";
@@ -222,8 +233,7 @@ impl Store {
                 return Err(StoreError::Invalid(InvalidField::new("facility", format!("facility {f} does not exist"))));
             }
         }
-        let password = password.to_owned();
-        let hash = blocking(move || hash_password(&password)).await??;
+        let hash = new_password_hash(password).await?;
         let backend = self.shared.backend;
         let now = self.now();
         let mut conn = self.shared.pool.acquire().await?;
@@ -437,6 +447,31 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Gives a user a new password (checked as at creation), lifts any lock-out and
+    /// ends the user's sessions.
+    pub async fn reset_password(&self, name: &str, password: &str, actor: &str) -> Result<(), StoreError> {
+        let hash = new_password_hash(password).await?;
+        let backend = self.shared.backend;
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let id: Option<i64> = sqlx::query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE name = $2 RETURNING id",
+        )
+        .bind(hash)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get(0));
+        let id = id.ok_or(StoreError::NotFound { what: "user", field: "name" })?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        let entry =
+            Entry::new(now, actor, "user.password_reset", format!("user:{name}"), "lock-out lifted, sessions ended");
+        audit::append(&mut tx, backend, &[entry]).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Revokes an API key: refused at once by this process, within the minute by the

@@ -26,7 +26,10 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
         @if let Some(c) = created { div.created role="status" { (c) } }
         h2 { (l.t("Utilisateurs", "Users")) }
         table.data {
-            thead { tr { th { (l.t("Nom", "Name")) } th { (l.t("Rôle", "Role")) } th { (l.t("Établissements", "Facilities")) } th { (l.t("Verrouillé", "Locked")) } th { (l.t("Créé", "Created")) } } }
+            thead { tr {
+                th { (l.t("Nom", "Name")) } th { (l.t("Rôle", "Role")) } th { (l.t("Établissements", "Facilities")) }
+                th { (l.t("Verrouillé", "Locked")) } th { (l.t("Créé", "Created")) } th { (l.t("Mot de passe", "Password")) }
+            } }
             tbody {
                 @for u in &users {
                     tr {
@@ -34,6 +37,13 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
                         td { @if u.facilities.is_empty() { (l.t("tous", "all")) } @for f in &u.facilities { (f.as_str()) " " } }
                         td { @if let Some(until) = u.locked_until.filter(|t| *t > now) { (l.t("jusqu'à", "until")) " " (l.when(until)) } @else { "—" } }
                         td { (l.when(u.created_at)) }
+                        td {
+                            form.inline method="post" action="/admin/users/password" {
+                                input type="hidden" name="csrf" value=(v.csrf);
+                                input type="hidden" name="name" value=(u.name);
+                                button type="submit" { (l.t("Nouveau mot de passe", "New password")) }
+                            }
+                        }
                     }
                 }
             }
@@ -77,7 +87,7 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
 }
 
 /// `GET /admin`.
-pub(crate) async fn page_handler(State(d): State<Dashboard>, v: Viewer) -> Result<Html<String>, WebError> {
+pub(crate) async fn page(State(d): State<Dashboard>, v: Viewer) -> Result<Html<String>, WebError> {
     v.require(Permission::ManageUsers)?;
     render(&d, &v, None).await
 }
@@ -151,4 +161,29 @@ pub(crate) async fn revoke_key(
     let id: i64 = id.parse().map_err(|_| WebError::NotFound("API key"))?;
     d.store.revoke_key(id, &v.actor()).await?;
     Ok(Redirect::to("/admin").into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResetForm {
+    csrf: String,
+    name: String,
+}
+
+/// `POST /admin/users/password`: a new generated password, shown once; the lock-out is
+/// lifted and the user's sessions end.
+pub(crate) async fn reset_password(
+    State(d): State<Dashboard>,
+    v: Viewer,
+    Form(form): Form<ResetForm>,
+) -> Result<Html<String>, WebError> {
+    v.require(Permission::ManageUsers)?;
+    v.check_csrf(&form.csrf)?;
+    let password = generate_password();
+    d.store.reset_password(&form.name, &password, &v.actor()).await?;
+    let l = &v.lang;
+    let shown = html! {
+        (l.t("Nouveau mot de passe de", "New password of")) " " strong { (form.name) } " : " code data-testid="new-secret" { (password) }
+        " — " (l.t("affiché une seule fois.", "shown only once."))
+    };
+    render(&d, &v, Some(shown)).await
 }

@@ -40,8 +40,8 @@ pub(crate) async fn find(v: Viewer, Query(q): Query<FindQuery>) -> Result<Respon
     Ok(Html(layout::page(&v, l.t("Appels", "Calls"), body).into_string()).into_response())
 }
 
-/// `GET /calls/{call_id}`.
-pub(crate) async fn page_handler(d: &Dashboard, v: &Viewer, id: i64) -> Result<Html<String>, WebError> {
+/// The call's page, once the role and the facility scope allow it.
+async fn render(d: &Dashboard, v: &Viewer, id: i64) -> Result<Html<String>, WebError> {
     v.require(Permission::ViewCalls)?;
     let facility = d.store.call_facility(id).await?.ok_or(WebError::NotFound("call"))?;
     if !may_see_call(&v.user, &facility) {
@@ -84,5 +84,5 @@ pub(crate) async fn page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
     let id: i64 = id.parse().map_err(|_| WebError::NotFound("call"))?;
-    page_handler(&d, &v, id).await
+    render(&d, &v, id).await
 }

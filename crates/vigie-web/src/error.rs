@@ -22,6 +22,9 @@ pub(crate) enum WebError {
     /// Nothing by that name.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Too many pages follow the live feed already.
+    #[error("busy")]
+    Busy,
     /// A form field breaks a rule (field, rule).
     #[error("{0}: {1}")]
     Invalid(&'static str, String),
@@ -64,6 +67,11 @@ impl IntoResponse for WebError {
                 StatusCode::FORBIDDEN,
                 "Formulaire expiré — Form expired",
                 "Rechargez la page et recommencez. — Reload the page and try again.",
+            ),
+            WebError::Busy => message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Occupé — Busy",
+                "Trop de pages suivent le direct ; réessayez. — Too many pages follow the live feed; try again.",
             ),
             WebError::NotFound(what) => message_page(StatusCode::NOT_FOUND, "Introuvable — Not found", what),
             WebError::Invalid(field, rule) => {

@@ -24,14 +24,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
 use vigie_store::Store;
 
 pub use records::weekly_figures;
 
 /// How often the live feed reads the store for new state changes and alerts.
 pub const LIVE_POLL: Duration = Duration::from_millis(500);
+/// The longest a page or a form may take.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest form accepted.
+const FORM_BYTES_MAX: usize = 64 * 1024;
 
 /// What every dashboard handler shares.
 #[derive(Clone)]
@@ -56,7 +61,7 @@ const APP_JS: &str = include_str!("../assets/app.js");
 
 /// The dashboard's routes, all outside `/v1`.
 pub fn router(dashboard: Dashboard) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(overview::page))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
@@ -71,20 +76,22 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/incidents/{incident_id}", get(alerts::incident))
         .route("/incidents/{incident_id}/steps/{step}", post(alerts::step))
         .route("/incidents/{incident_id}/close", post(alerts::close))
-        .route("/planner", get(planner::page_handler))
+        .route("/planner", get(planner::page))
         .route("/reports", get(records::weekly_list))
         .route("/reports/{week}", get(records::weekly_report))
         .route("/audit", get(records::audit))
-        .route("/admin", get(admin::page_handler))
+        .route("/admin", get(admin::page))
         .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/password", post(admin::reset_password))
         .route("/admin/keys", post(admin::create_key))
         .route("/admin/keys/{key_id}/revoke", post(admin::revoke_key))
-        .route("/live", get(live::stream))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
         .route("/assets/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS) }))
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(axum::middleware::map_response(protect))
-        .with_state(dashboard)
+        .layer(DefaultBodyLimit::max(FORM_BYTES_MAX))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, PAGE_TIMEOUT));
+    // The live feed stays open as long as its page: no timeout.
+    let live = Router::new().route("/live", get(live::stream));
+    pages.merge(live).layer(axum::middleware::map_response(protect)).with_state(dashboard)
 }
 
 /// The headers every dashboard answer carries: pages that may show patient data are

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use vigie_store::{LiveChange, LiveCursor, Store};
 
 use crate::Dashboard;
@@ -26,6 +26,9 @@ use crate::session::Viewer;
 const CHANNEL_CAPACITY: usize = 256;
 /// Most rows of each kind one poll reads.
 const POLL_ROWS_MAX: u32 = 200;
+/// Most pages following the feed at once, per process; more get a 503 (and their
+/// script tries again).
+const STREAMS_MAX: usize = 512;
 
 /// The process's feed.
 pub(crate) struct Live {
@@ -33,6 +36,8 @@ pub(crate) struct Live {
     /// Whether the poller has its cursor: from then on, every change committed is
     /// read by a later poll.
     started: watch::Receiver<bool>,
+    /// One permit per open page.
+    streams: Arc<Semaphore>,
 }
 
 impl Live {
@@ -40,7 +45,7 @@ impl Live {
     pub(crate) fn start(store: Store, every: Duration) -> Arc<Live> {
         let (changes, _) = broadcast::channel(CHANNEL_CAPACITY);
         let (started_tx, started) = watch::channel(false);
-        let live = Arc::new(Live { changes, started });
+        let live = Arc::new(Live { changes, started, streams: Arc::new(Semaphore::new(STREAMS_MAX)) });
         tokio::spawn(poll(store, Arc::downgrade(&live), every, started_tx));
         live
     }
@@ -123,12 +128,15 @@ pub(crate) async fn stream(
     if started.wait_for(|s| *s).await.is_err() {
         return Err(WebError::NotFound("live feed"));
     }
+    let permit = Arc::clone(&d.live.streams).try_acquire_owned().map_err(|_| WebError::Busy)?;
     let rx = d.live.changes.subscribe();
     let lang = v.lang;
     let first = Event::default().event("ready").data("{}");
-    let events = futures_util::stream::unfold((rx, lang, Some(first)), |(mut rx, lang, first)| async move {
+    // The permit lives in the stream's state: it is given back when the page goes.
+    let state = (rx, lang, Some(first), permit);
+    let events = futures_util::stream::unfold(state, |(mut rx, lang, first, permit)| async move {
         if let Some(first) = first {
-            return Some((Ok(first), (rx, lang, None)));
+            return Some((Ok(first), (rx, lang, None, permit)));
         }
         let next = match rx.recv().await {
             Ok(change) => event(&lang, &change),
@@ -136,7 +144,7 @@ pub(crate) async fn stream(
             Err(broadcast::error::RecvError::Lagged(_)) => Event::default().event("reload").data("{}"),
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(next), (rx, lang, None)))
+        Some((Ok(next), (rx, lang, None, permit)))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -170,6 +170,18 @@ pub(crate) async fn page_of(d: &Dashboard, v: &Viewer, number: &E164) -> Result<
         days.iter().map(|x| Some(f64::from(x.reports))).collect(),
         YFormat::Number,
     );
+    // The reputation score: the day's last reading, a gap on days without one.
+    let first_day = days.first().map(|x| x.date).unwrap_or_else(|| d.store.calendar().day_of(d.store.now()));
+    let scores = d.store.score_history(number, d.store.calendar().start_of(first_day)).await?;
+    let mut daily_score: Vec<Option<f64>> = vec![None; days.len()];
+    for point in &scores {
+        let day = d.store.calendar().day_of(point.at);
+        if let Some(i) = days.iter().position(|x| x.date == day) {
+            daily_score[i] = Some(f64::from(point.score));
+        }
+    }
+    let score =
+        chart(l.t("Score de réputation (0–100)", "Reputation score (0–100)"), "score", daily_score, YFormat::Number);
     let state = shown_state(&n);
     let body = html! {
         p.lead {
@@ -185,6 +197,13 @@ pub(crate) async fn page_of(d: &Dashboard, v: &Viewer, number: &E164) -> Result<
             div.chart { (svg(bar_chart(&calls))) }
             div.chart { (svg(line_chart(&answer))) }
             div.chart { (svg(bar_chart(&reports))) }
+            div.chart { (svg(line_chart(&score))) }
+        }
+        @if let Some(latest) = scores.last() {
+            details {
+                summary { (l.t("Dernier score", "Latest score")) " : " strong { (latest.score) } " (" (l.when(latest.at)) ")" }
+                pre { (latest.reasons) }
+            }
         }
         @if v.may(Permission::ChangeNumbers) {
             h2 { (l.t("Agir sur le numéro", "Act on the number")) }

@@ -43,7 +43,7 @@ fn input(q: &PlanQuery) -> Result<PlanInput, (&'static str, String)> {
 }
 
 /// `GET /planner`.
-pub(crate) async fn page_handler(
+pub(crate) async fn page(
     State(_d): State<Dashboard>,
     v: Viewer,
     Query(q): Query<PlanQuery>,

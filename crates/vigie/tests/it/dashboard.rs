@@ -187,6 +187,17 @@ pub(crate) async fn dashboard_users_are_checked_and_locked_out(db: TestDb) {
     assert!(page.contains("verrouillé"), "the page says why: {page}");
     app.clock.advance(mins(16));
     assert!(client.sign_in("ops-o", PASSWORD).await.is_ok(), "the lock-out ends");
+    // An admin lifts a lock-out at once with a new password, which ends the sessions.
+    for _ in 0..FAILED_SIGN_INS_MAX {
+        store.sign_in("audit-u", "wrong password!").await.expect("a refusal");
+    }
+    let admin = client.sign_in("admin-a", PASSWORD).await.expect("the admin");
+    let res = client.post("/admin/users/password", Some(&admin), &[("csrf", &admin.csrf), ("name", "audit-u")]).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let page = res.text().await.expect("the users page");
+    let fresh = page.split(r#"data-testid="new-secret">"#).nth(1).and_then(|r| r.split('<').next()).expect("shown");
+    assert!(client.sign_in("audit-u", fresh).await.is_ok(), "the new password works at once");
+    assert_eq!(client.sign_in("audit-u", PASSWORD).await.err().map(|e| e.0), Some(403), "the old one no more");
     assert_eq!(client.sign_in("nobody", PASSWORD).await.err().map(|e| e.0), Some(403), "an unknown name is a 403");
     let audit = store.audit_entries(200).await.expect("audit");
     for action in ["user.create", "user.sign_in", "user.sign_in_refused", "user.locked"] {
