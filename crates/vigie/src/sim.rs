@@ -210,9 +210,10 @@ fn table(reports: &[Report]) -> String {
         }
         out.push('\n');
     }
-    let extra: [(&str, SummaryText); 5] = [
+    let extra: [(&str, SummaryText); 6] = [
         ("Calls placed", |s| grouped(s.calls)),
         ("Calls announced by SMS", |s| format!("{:.1}%", s.announced_rate * 100.0)),
+        ("Calls shown with a spam label", |s| format!("{:.2}%", s.shown_labelled_rate * 100.0)),
         ("Quarantines/month on reports, sources, charts", |s| {
             let [r, e, c] = s.quarantines_per_month;
             format!("{r:.1}, {e:.1}, {c:.1}")
@@ -325,6 +326,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
         "calls",
         "answered",
         "announced",
+        "shown_labelled",
         "rejected",
         "spam_reports",
         "shown_as_spam",
@@ -351,6 +353,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 d.calls,
                 d.answered,
                 d.announced,
+                d.shown_labelled,
                 d.rejected,
                 d.spam_reports,
                 d.shown_as_spam,
@@ -389,6 +392,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 "detection_hours": s.detection_hours,
                 "replacement_cost_per_year_eur": s.replacement_cost_per_year_eur,
                 "announced_rate": s.announced_rate,
+                "shown_labelled_rate": s.shown_labelled_rate,
                 "quarantines_without_label_per_month": s.cleared_per_month,
                 "quarantines_per_month": {
                     "reports": s.quarantines_per_month[0],
