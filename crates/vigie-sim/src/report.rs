@@ -19,6 +19,8 @@ pub struct DayFigures {
     pub deferred: u64,
     /// Calls answered.
     pub answered: u64,
+    /// Calls whose patient's phone showed a spam label (the number labelled by their app).
+    pub shown_labelled: u64,
     /// Calls rejected before they rang (SIP 607/608) because the number was labelled.
     pub rejected: u64,
     /// Patients' and professionals' spam reports.
@@ -80,6 +82,8 @@ pub struct Summary {
     pub unplaced: u64,
     /// Calls announced by an SMS that arrived, over placed calls.
     pub announced_rate: f64,
+    /// Calls shown with a spam label, over placed calls.
+    pub shown_labelled_rate: f64,
     /// Incidents of numbers no app labelled, per 30 days.
     pub cleared_per_month: f64,
     /// Quarantines per 30 days on the day's reports, on an external source's listing,
@@ -120,6 +124,7 @@ impl Summary {
             replacement_cost_per_year_eur: days.iter().map(|d| d.replacement_cost_eur).sum::<f64>() * 365.0 / n,
             unplaced: sum(|d| d.unplaced),
             announced_rate: ratio(sum(|d| d.announced)),
+            shown_labelled_rate: ratio(sum(|d| d.shown_labelled)),
             cleared_per_month: sum(|d| d.cleared) as f64 * 30.0 / n,
             quarantines_per_month: [
                 sum(|d| d.quarantined) as f64 * 30.0 / n,

@@ -686,6 +686,7 @@ impl<'a> Sim<'a> {
         t.calls += 1;
         t.answered += u64::from(answered);
         t.announced += u64::from(announced);
+        t.shown_labelled += u64::from(labelled);
         t.rejected += u64::from(rejected);
         t.spam_reports += u64::from(reported);
         t.shown_as_spam += u64::from(told);

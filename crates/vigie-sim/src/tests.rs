@@ -139,6 +139,9 @@ fn the_number_charts_catch_labels_the_sources_miss() {
     let sources = |r: &Report| r.days.iter().map(|d| d.source_quarantines).sum::<u64>();
     assert_eq!((charts(&seed), sources(&seed), sources(&vigie)), (0, 0, 0));
     assert!(charts(&vigie) > 0, "no chart alarm in {:?}", vigie.summary);
+    // Caught from their calls, labelled numbers make fewer calls under their label.
+    let (s, v) = (seed.summary.shown_labelled_rate, vigie.summary.shown_labelled_rate);
+    assert!(v < s, "calls shown labelled: seed {s}, vigie {v}");
     assert!(matches!(PolicySpec::of(PolicyKind::Vigie, &model).detection, Detection::Monitor { number_charts: true }));
 }
 

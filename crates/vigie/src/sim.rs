@@ -160,9 +160,22 @@ fn cell(figure: Figure, s: &Summary) -> String {
             Some(h) if h >= 1.0 => format!("{h:.1} hours"),
             Some(h) => format!("{:.0} minutes", h * 60.0),
         },
-        Figure::ReplacementCostPerYear => format!("€{:.0}", s.replacement_cost_per_year_eur),
+        Figure::ReplacementCostPerYear => format!("€{}", grouped(s.replacement_cost_per_year_eur.round() as u64)),
         _ => String::new(),
     }
+}
+
+/// A count with its thousands separated by commas, as the seed's table writes them.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A figure of a summary as text.
@@ -171,7 +184,7 @@ type SummaryText = fn(&Summary) -> String;
 /// The seed's five figures, before and after, with each policy's; then what the
 /// simulator counted besides.
 fn table(reports: &[Report]) -> String {
-    let mut out = String::from("| metric | seed: before | seed: after |");
+    let mut out = String::from("| metric | seed table: before | seed table: after |");
     for r in reports {
         out.push_str(&format!(" {} |", r.summary.policy));
     }
@@ -197,15 +210,16 @@ fn table(reports: &[Report]) -> String {
         }
         out.push('\n');
     }
-    let extra: [(&str, SummaryText); 5] = [
-        ("Calls placed", |s| s.calls.to_string()),
+    let extra: [(&str, SummaryText); 6] = [
+        ("Calls placed", |s| grouped(s.calls)),
         ("Calls announced by SMS", |s| format!("{:.1}%", s.announced_rate * 100.0)),
+        ("Calls shown with a spam label", |s| format!("{:.2}%", s.shown_labelled_rate * 100.0)),
         ("Quarantines/month on reports, sources, charts", |s| {
             let [r, e, c] = s.quarantines_per_month;
             format!("{r:.1}, {e:.1}, {c:.1}")
         }),
         ("Quarantines of numbers never labelled/month", |s| format!("{:.1}", s.cleared_per_month)),
-        ("Calls no number could take", |s| s.unplaced.to_string()),
+        ("Calls no number could take", |s| grouped(s.unplaced)),
     ];
     for (name, value) in extra {
         out.push_str(&format!("| {name} | | |"));
@@ -312,6 +326,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
         "calls",
         "answered",
         "announced",
+        "shown_labelled",
         "rejected",
         "spam_reports",
         "shown_as_spam",
@@ -338,6 +353,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 d.calls,
                 d.answered,
                 d.announced,
+                d.shown_labelled,
                 d.rejected,
                 d.spam_reports,
                 d.shown_as_spam,
@@ -376,6 +392,7 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
                 "detection_hours": s.detection_hours,
                 "replacement_cost_per_year_eur": s.replacement_cost_per_year_eur,
                 "announced_rate": s.announced_rate,
+                "shown_labelled_rate": s.shown_labelled_rate,
                 "quarantines_without_label_per_month": s.cleared_per_month,
                 "quarantines_per_month": {
                     "reports": s.quarantines_per_month[0],
@@ -391,4 +408,15 @@ fn write_files(out: &Path, reports: &[Report]) -> anyhow::Result<()> {
     let json = json!({ "start": START_DAY.to_string(), "week_starts": labels, "policies": policies });
     write("summary.json", &serde_json::to_string_pretty(&json)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (12_000, "12,000"), (2_520_000, "2,520,000")];
+        for (n, text) in cases {
+            assert_eq!(super::grouped(n), text);
+        }
+    }
 }

@@ -23,7 +23,10 @@ fn compare_prints_the_seeds_table_and_writes_the_charts() {
     let out = sim(&[&args[..], &["--out", out_arg]].concat());
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("| metric | seed: before | seed: after | baseline | seed | vigie |"), "{stdout}");
+    assert!(
+        stdout.contains("| metric | seed table: before | seed table: after | baseline | seed | vigie |"),
+        "{stdout}"
+    );
     for row in [
         "| Spam report rate | 0.8% | 0.08% |",
         "| Answer rate | 41% | 63% |",
