@@ -106,6 +106,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "monitoring", "0010_monitoring"),
     migration!(11, "dashboard", "0011_dashboard"),
     migration!(12, "findings", "0012_findings"),
+    migration!(13, "user_access", "0013_user_access"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

@@ -103,6 +103,8 @@ pub struct User {
     pub locked_until: Option<Timestamp>,
     /// When the user was created.
     pub created_at: Timestamp,
+    /// When the user was disabled, if they are: no sign-in, no session.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl User {
@@ -222,7 +224,7 @@ async fn new_password_hash(password: &str) -> Result<String, StoreError> {
     blocking(move || hash_password(&password)).await?
 }
 
-const USER_COLUMNS: &str = "SELECT id, name, role, failed_logins, locked_until, created_at FROM users";
+const USER_COLUMNS: &str = "SELECT id, name, role, failed_logins, locked_until, created_at, disabled_at FROM users";
 
 impl Store {
     /// Creates a dashboard user with the password given (hashed with Argon2id).
@@ -311,6 +313,7 @@ impl Store {
             failed_sign_ins: u32::try_from(r.get::<i64, _>(3)).unwrap_or(u32::MAX),
             locked_until: r.get::<Option<i64>, _>(4).map(instant).transpose()?,
             created_at: instant(r.get(5))?,
+            disabled_at: r.get::<Option<i64>, _>(6).map(instant).transpose()?,
         })
     }
 
@@ -321,7 +324,7 @@ impl Store {
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<SignIn, StoreError> {
         let now = self.now();
         let name: String = name.chars().take(USER_NAME_CHARS_MAX).collect();
-        let row = sqlx::query("SELECT id, password_hash, locked_until FROM users WHERE name = $1")
+        let row = sqlx::query("SELECT id, password_hash, locked_until, disabled_at FROM users WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.shared.pool)
             .await?;
@@ -333,6 +336,13 @@ impl Store {
             return Ok(SignIn::Refused);
         };
         let id: i64 = row.get(0);
+        if row.get::<Option<i64>, _>(3).is_some() {
+            // As long as a wrong password takes: the answer does not tell a disabled user.
+            let password = password.to_owned();
+            blocking(move || password_matches(&password, decoy_hash())).await?;
+            self.audit_one(Entry::new(now, &name, "user.sign_in_refused", subject, "user disabled")).await?;
+            return Ok(SignIn::Refused);
+        }
         if let Some(until) = row.get::<Option<i64>, _>(2).map(instant).transpose()?
             && until > now
         {
@@ -404,7 +414,7 @@ impl Store {
     pub async fn session(&self, token: &str) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
             "SELECT u.name, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(hash_token(token))
         .bind(micros(self.now()))
@@ -472,6 +482,55 @@ impl Store {
         audit::append(&mut tx, backend, &[entry]).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Disables a user (refused at sign-in from now on, their sessions ended at once) or
+    /// enables them again. The last enabled admin cannot be disabled: someone must be
+    /// able to sign in and manage users.
+    pub async fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> Result<User, StoreError> {
+        let backend = self.shared.backend;
+        let now = self.now();
+        let mut conn = self.shared.pool.acquire().await?;
+        let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let row = sqlx::query("SELECT id, role, disabled_at FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound { what: "user", field: "name" })?;
+        let id: i64 = row.get(0);
+        let disabled = row.get::<Option<i64>, _>(2).is_some();
+        if disabled != enabled {
+            let state = if enabled { "enabled" } else { "disabled" };
+            return Err(StoreError::Conflict { field: "name", message: format!("the user is already {state}") });
+        }
+        if !enabled && row.get::<String, _>(1) == UserRole::Admin.as_str() {
+            let admins: i64 =
+                sqlx::query("SELECT COUNT(*) FROM users WHERE role = $1 AND disabled_at IS NULL AND id <> $2")
+                    .bind(UserRole::Admin.as_str())
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get(0);
+            if admins == 0 {
+                return Err(StoreError::Conflict {
+                    field: "name",
+                    message: "the last enabled admin cannot be disabled".into(),
+                });
+            }
+        }
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind((!enabled).then(|| micros(now)))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if !enabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        let (action, detail) =
+            if enabled { ("user.enable", "may sign in again") } else { ("user.disable", "sessions ended") };
+        audit::append(&mut tx, backend, &[Entry::new(now, actor, action, format!("user:{name}"), detail)]).await?;
+        tx.commit().await?;
+        self.user(name).await?.ok_or(StoreError::NotFound { what: "user", field: "name" })
     }
 
     /// Revokes an API key: refused at once by this process, within the minute by the

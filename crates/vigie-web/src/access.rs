@@ -133,6 +133,7 @@ mod tests {
             failed_sign_ins: 0,
             locked_until: None,
             created_at: jiff::Timestamp::UNIX_EPOCH,
+            disabled_at: None,
         }
     }
 

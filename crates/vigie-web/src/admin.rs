@@ -29,6 +29,7 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
             thead { tr {
                 th { (l.t("Nom", "Name")) } th { (l.t("Rôle", "Role")) } th { (l.t("Établissements", "Facilities")) }
                 th { (l.t("Verrouillé", "Locked")) } th { (l.t("Créé", "Created")) } th { (l.t("Mot de passe", "Password")) }
+                th { (l.t("Accès", "Access")) }
             } }
             tbody {
                 @for u in &users {
@@ -42,6 +43,22 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
                                 input type="hidden" name="csrf" value=(v.csrf);
                                 input type="hidden" name="name" value=(u.name);
                                 button type="submit" { (l.t("Nouveau mot de passe", "New password")) }
+                            }
+                        }
+                        td data-testid={ "access-" (u.name) } {
+                            @if let Some(at) = u.disabled_at { (l.t("désactivé le", "disabled on")) " " (l.when(at)) " " }
+                            @if u.name != v.user.name {
+                                form.inline method="post" action="/admin/users/access" {
+                                    input type="hidden" name="csrf" value=(v.csrf);
+                                    input type="hidden" name="name" value=(u.name);
+                                    @if u.disabled_at.is_some() {
+                                        input type="hidden" name="access" value="enable";
+                                        button type="submit" { (l.t("Réactiver", "Enable")) }
+                                    } @else {
+                                        input type="hidden" name="access" value="disable";
+                                        button type="submit" { (l.t("Désactiver", "Disable")) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -160,6 +177,34 @@ pub(crate) async fn revoke_key(
     v.check_csrf(&form.csrf)?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound("API key"))?;
     d.store.revoke_key(id, &v.actor()).await?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AccessForm {
+    csrf: String,
+    name: String,
+    access: String,
+}
+
+/// `POST /admin/users/access`: disables a user (a leaver: no sign-in, sessions ended at
+/// once) or enables them again. An admin does not disable themself here.
+pub(crate) async fn set_access(
+    State(d): State<Dashboard>,
+    v: Viewer,
+    Form(form): Form<AccessForm>,
+) -> Result<Response, WebError> {
+    v.require(Permission::ManageUsers)?;
+    v.check_csrf(&form.csrf)?;
+    let enabled = match form.access.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(WebError::Invalid("access", "must be enable or disable".into())),
+    };
+    if !enabled && form.name == v.user.name {
+        return Err(WebError::Invalid("name", "an admin does not disable their own account".into()));
+    }
+    d.store.set_user_enabled(&form.name, enabled, &v.actor()).await?;
     Ok(Redirect::to("/admin").into_response())
 }
 

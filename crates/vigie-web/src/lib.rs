@@ -83,6 +83,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/admin", get(admin::page))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/password", post(admin::reset_password))
+        .route("/admin/users/access", post(admin::set_access))
         .route("/admin/keys", post(admin::create_key))
         .route("/admin/keys/{key_id}/revoke", post(admin::revoke_key))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))

@@ -387,6 +387,36 @@ pub(crate) async fn dashboard_roles_forms_and_the_live_feed(db: TestDb) {
     assert_eq!(client.post(&revoke, Some(admin), &[("csrf", &admin.csrf)]).await.status().as_u16(), 303);
     assert_eq!(app.get("/v1/numbers", &app.keys.auditor).await.status, 401, "a revoked key is refused at once");
 
+    // A leaver: disabled by the admin, their open session ends at once and their
+    // sign-in is refused; enabled again, they sign in. Only admins do it, never to
+    // themselves, and the last admin stays.
+    let leaver = &sessions["agent-n"];
+    fn access<'a>(name: &'a str, what: &'a str, csrf: &'a str) -> [(&'a str, &'a str); 3] {
+        [("csrf", csrf), ("name", name), ("access", what)]
+    }
+    let ops_form = access("agent-n", "disable", &ops.csrf);
+    assert_eq!(client.post("/admin/users/access", Some(ops), &ops_form).await.status().as_u16(), 403);
+    let admin_csrf = admin.csrf.as_str();
+    let res = client.post("/admin/users/access", Some(admin), &access("agent-n", "disable", admin_csrf)).await;
+    assert_eq!(res.status().as_u16(), 303, "disabled");
+    assert_eq!(client.get("/", Some(leaver)).await.0, 303, "the leaver's open session ends at once");
+    assert!(client.sign_in("agent-n", PASSWORD).await.is_err(), "a disabled user cannot sign in");
+    let (_, page) = client.get("/admin", Some(admin)).await;
+    assert!(page.contains(r#"data-testid="access-agent-n">désactivé le"#), "the Users page says so");
+    let again = client.post("/admin/users/access", Some(admin), &access("agent-n", "disable", admin_csrf)).await;
+    assert_eq!(again.status().as_u16(), 409, "already disabled");
+    let own = client.post("/admin/users/access", Some(admin), &access("admin-a", "disable", admin_csrf)).await;
+    assert_eq!(own.status().as_u16(), 400, "not one's own account");
+    let last = app.store.set_user_enabled("admin-a", false, "test").await;
+    assert!(matches!(last, Err(StoreError::Conflict { .. })), "the last admin stays: {last:?}");
+    let res = client.post("/admin/users/access", Some(admin), &access("agent-n", "enable", admin_csrf)).await;
+    assert_eq!(res.status().as_u16(), 303, "enabled");
+    assert!(client.sign_in("agent-n", PASSWORD).await.is_ok(), "enabled again, the user signs in");
+    let trail = app.store.audit_entries(500).await.expect("audit");
+    for action in ["user.disable", "user.enable"] {
+        assert!(trail.iter().any(|e| e.action == action && e.actor == "web:admin-a"), "{action} in the audit trail");
+    }
+
     // The incident's playbook: a step done from the dashboard; the close waits for the
     // cool-down (the store's rule, a 409 page).
     let incident = app.store.incidents(true, 10).await.expect("incidents").into_iter().next().expect("the incident");
