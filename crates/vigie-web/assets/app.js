@@ -43,6 +43,12 @@
         el.textContent = change.label;
       }
     });
+    // "Since …: why" under a number's state follows the state it describes.
+    document.querySelectorAll("[data-since-of]").forEach((el) => {
+      if (el.dataset.sinceOf === change.number) {
+        el.textContent = `${el.dataset.sinceWord} ${change.at} : ${change.reason}`;
+      }
+    });
     const rows = document.getElementById("live-events");
     if (rows && rows.dataset.number === change.number) {
       const tr = document.createElement("tr");

@@ -192,7 +192,9 @@ pub(crate) async fn page_of(d: &Dashboard, v: &Viewer, number: &E164) -> Result<
             " · " (l.t("appels aujourd'hui", "calls today")) " " (n.calls_today)
             " · " (l.t("signalements aujourd'hui", "reports today")) " " (n.reports_today)
         }
-        p.small { (l.t("Depuis", "Since")) " " (l.when(n.status_since)) " : " (n.status_reason) }
+        p.small data-since-of=(n.number.as_str()) data-since-word=(l.t("Depuis", "Since")) {
+            (l.t("Depuis", "Since")) " " (l.when(n.status_since)) " : " (n.status_reason)
+        }
         div.charts {
             div.chart { (svg(bar_chart(&calls))) }
             div.chart { (svg(line_chart(&answer))) }

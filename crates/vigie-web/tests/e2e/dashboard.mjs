@@ -94,6 +94,8 @@ try {
   }
   await page.waitForSelector("[data-testid=number-state][data-state=quarantined]", { timeout: 20_000 });
   check(await page.evaluate(() => window.vigieNotReloaded === true), "quarantined on the open page without a reload");
+  const since = await page.locator("[data-since-of]").textContent();
+  check(since.includes("spam"), `the state's reason follows it (${since.trim()})`);
   await page.waitForSelector(".toast", { timeout: 20_000 });
   await shot("number-quarantined.png");
   await overview.waitForFunction(
