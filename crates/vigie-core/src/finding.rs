@@ -69,6 +69,26 @@ pub enum Finding {
         /// The incident opened.
         incident: i64,
     },
+    /// A number entered the inventory.
+    Added,
+    /// A number rests after its run of intensive days.
+    Rest {
+        /// Intensive days in a row that start a rest (the pool's policy).
+        intensive_days: u32,
+        /// The last of them (local day).
+        last_day: Date,
+    },
+    /// A reserve number was promoted into a pool short of capacity.
+    Promoted {
+        /// The reserve pool it came from.
+        reserve: PoolCode,
+        /// The pool it joined.
+        pool: PoolCode,
+        /// The local day short of capacity.
+        day: Date,
+        /// The pool's expected demand that day, in calls.
+        expected: u32,
+    },
     /// Words written by a person (an operator's reason), or stored before findings
     /// were kept as data: the same in both languages unless both were kept.
     Text {
@@ -137,6 +157,32 @@ impl Finding {
                 } else {
                     format!(
                         "{cause}; {moved} pending calls moved, {left} left without a number; incident {incident} opened"
+                    )
+                }
+            }
+            Finding::Added => {
+                if fr {
+                    "ajouté à l'inventaire".to_owned()
+                } else {
+                    "added to the inventory".to_owned()
+                }
+            }
+            Finding::Rest { intensive_days, last_day } => {
+                if fr {
+                    format!("{intensive_days} jours intensifs de suite jusqu'au {}", last_day.strftime("%d/%m/%Y"))
+                } else {
+                    format!("{intensive_days} consecutive intensive days ending {last_day}")
+                }
+            }
+            Finding::Promoted { reserve, pool, day, expected } => {
+                if fr {
+                    format!(
+                        "promu depuis la réserve {reserve} : capacité du pool {pool} insuffisante le {} (demande attendue {expected} appels plus la marge)",
+                        day.strftime("%d/%m/%Y")
+                    )
+                } else {
+                    format!(
+                        "promoted from reserve {reserve}: pool {pool} short of capacity on {day} (expected demand {expected} plus margin)"
                     )
                 }
             }
@@ -321,5 +367,23 @@ mod tests {
         );
         assert!(en.starts_with("2 spam reports on 2026-11-27"), "{en}");
         assert_eq!(both(&Finding::text("vu par l'équipe")).1, "vu par l'équipe", "a person's words stay as typed");
+        assert_eq!(both(&Finding::Added), ("ajouté à l'inventaire".into(), "added to the inventory".into()));
+        let rest = Finding::Rest { intensive_days: 3, last_day: "2026-03-29".parse().expect("day") };
+        assert_eq!(
+            both(&rest),
+            (
+                "3 jours intensifs de suite jusqu'au 29/03/2026".into(),
+                "3 consecutive intensive days ending 2026-03-29".into()
+            )
+        );
+        let promoted = Finding::Promoted {
+            reserve: PoolCode::parse("R").expect("pool"),
+            pool: PoolCode::parse("B").expect("pool"),
+            day: "2026-11-30".parse().expect("day"),
+            expected: 2400,
+        };
+        let (fr, en) = both(&promoted);
+        assert!(fr.starts_with("promu depuis la réserve R : capacité du pool B insuffisante le 30/11/2026"), "{fr}");
+        assert!(en.starts_with("promoted from reserve R: pool B short of capacity on 2026-11-30"), "{en}");
     }
 }

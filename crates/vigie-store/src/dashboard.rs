@@ -68,8 +68,10 @@ pub enum LiveChange {
         pool: String,
         /// When.
         at: Timestamp,
-        /// Why.
+        /// Why (English).
         reason: String,
+        /// Why, in French.
+        reason_fr: String,
     },
     /// An alert was raised.
     Alert {
@@ -211,7 +213,8 @@ impl Store {
         let mut cursor = after;
         let mut out = Vec::new();
         for r in sqlx::query(
-            "SELECT e.id, n.e164, e.state, e.pool, e.at, e.reason FROM number_events e JOIN numbers n ON n.id = e.number_id \
+            "SELECT e.id, n.e164, e.state, e.pool, e.at, e.reason, COALESCE(e.reason_fr, e.reason) FROM number_events e \
+             JOIN numbers n ON n.id = e.number_id \
              WHERE e.id > $1 ORDER BY e.id LIMIT $2",
         )
         .bind(after.event)
@@ -226,6 +229,7 @@ impl Store {
                 pool: r.get(3),
                 at: instant(r.get(4))?,
                 reason: r.get(5),
+                reason_fr: r.get(6),
             });
         }
         for r in sqlx::query(

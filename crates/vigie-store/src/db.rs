@@ -107,6 +107,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "dashboard", "0011_dashboard"),
     migration!(12, "findings", "0012_findings"),
     migration!(13, "user_access", "0013_user_access"),
+    migration!(14, "state_reasons_fr", "0014_state_reasons_fr"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

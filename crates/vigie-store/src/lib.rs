@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
-use vigie_core::{Calendar, Catalog, DialWindow, E164, Playbook, PoolRole, Timestamp};
+use vigie_core::{Calendar, Catalog, DialWindow, E164, Finding, Language, Playbook, PoolRole, Timestamp};
 
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use audit_facts::AUDIT_DAYS;
@@ -347,7 +347,7 @@ impl Store {
     /// incident opens with `trigger`'s signal and first evidence. Returns once durable.
     pub async fn quarantine(&self, number: E164, trigger: Trigger, actor: &str) -> Result<(), StoreError> {
         // The number's history keeps the English words; the incident keeps both.
-        let reason = trigger.evidence.render(vigie_core::Language::En, &self.shared.calendar);
+        let reason = trigger.evidence.render(Language::En, &self.shared.calendar);
         let request = Request::Change {
             number,
             change: NumberChange::Quarantine,
@@ -470,8 +470,8 @@ impl Store {
             let status = if role == Some(PoolRole::Reserve) { "reserve" } else { "active" };
             let category = n.number.category();
             let id: i64 = sqlx::query(
-                "INSERT INTO numbers (e164, pool, facility, display_name, callback, category, zone, status, status_since, status_reason, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                "INSERT INTO numbers (e164, pool, facility, display_name, callback, category, zone, status, status_since, status_reason, status_reason_fr, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             )
             .bind(n.number.as_str())
             .bind(n.pool.as_str())
@@ -482,7 +482,8 @@ impl Store {
             .bind(category.zone().map(i64::from))
             .bind(status)
             .bind(micros(now))
-            .bind("added to the inventory")
+            .bind(Finding::Added.render(Language::En, &self.shared.calendar))
+            .bind(Finding::Added.render(Language::Fr, &self.shared.calendar))
             .bind(micros(now))
             .fetch_one(&mut *tx)
             .await
@@ -497,13 +498,13 @@ impl Store {
             .get(0);
             writer::insert_event(
                 &mut tx,
-                self.shared.backend,
+                (self.shared.backend, &self.shared.calendar),
                 id,
                 now,
                 status,
                 n.pool.as_str(),
                 None,
-                "added to the inventory",
+                &Finding::Added,
                 actor,
                 &mut entries,
             )

@@ -226,8 +226,10 @@ pub struct NumberEvent {
     pub pool: PoolCode,
     /// For a rest, when it ends.
     pub until: Option<Timestamp>,
-    /// Why.
+    /// Why (English).
     pub reason: String,
+    /// Why, in French (an operator's words as typed; English for older rows).
+    pub reason_fr: String,
     /// Who (`engine`, an API key's name, `import`…).
     pub actor: String,
 }
@@ -255,8 +257,10 @@ pub struct NumberRecord {
     pub status: NumberStatus,
     /// When the state began.
     pub status_since: Timestamp,
-    /// Why.
+    /// Why (English).
     pub status_reason: String,
+    /// Why, in French (an operator's words as typed; English for older rows).
+    pub status_reason_fr: String,
     /// The end of the rest it is in, if any.
     pub resting_until: Option<Timestamp>,
     /// Calls today (local day).

@@ -32,7 +32,8 @@ const NUMBER_COLUMNS: &str = "SELECT n.id, n.e164, n.pool, n.facility, n.display
      (SELECT nd.calls FROM number_days nd WHERE nd.number_id = n.id AND nd.day = $1), \
      (SELECT COUNT(*) FROM reports r WHERE r.number_id = n.id AND r.day = $1), \
      (SELECT MAX(r.until_at) FROM rests r WHERE r.number_id = n.id AND r.from_at <= $2 AND r.until_at > $2), \
-     n.cnam_registered_at, n.directory_listed_at, n.directory_name, n.man_authenticated \
+     n.cnam_registered_at, n.directory_listed_at, n.directory_name, n.man_authenticated, \
+     COALESCE(n.status_reason_fr, n.status_reason) \
      FROM numbers n";
 
 fn number_row(r: &AnyRow, compliance: &ComplianceOptions) -> Result<NumberRecord, StoreError> {
@@ -56,6 +57,7 @@ fn number_row(r: &AnyRow, compliance: &ComplianceOptions) -> Result<NumberRecord
         status: NumberStatus::parse(&r.get::<String, _>(8)).ok_or_else(|| corrupt("unknown status"))?,
         status_since: instant(r.get(9))?,
         status_reason: r.get(10),
+        status_reason_fr: r.get(18),
         resting_until: until.map(instant).transpose()?,
         calls_today: u32::try_from(calls.unwrap_or(0)).unwrap_or(0),
         reports_today: u32::try_from(reports).unwrap_or(0),
@@ -176,7 +178,8 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let record = number_row(&row, &self.shared.compliance)?;
         let events = sqlx::query(
-            "SELECT at, state, pool, until_at, reason, actor FROM number_events WHERE number_id = $1 ORDER BY at DESC, id DESC LIMIT 200",
+            "SELECT at, state, pool, until_at, reason, actor, COALESCE(reason_fr, reason) FROM number_events \
+             WHERE number_id = $1 ORDER BY at DESC, id DESC LIMIT 200",
         )
         .bind(record.id)
         .fetch_all(&self.shared.pool)
@@ -189,6 +192,7 @@ impl Store {
                 pool: PoolCode::parse(&r.get::<String, _>(2)).map_err(corrupt)?,
                 until: r.get::<Option<i64>, _>(3).map(instant).transpose()?,
                 reason: r.get(4),
+                reason_fr: r.get(6),
                 actor: r.get(5),
             })
         })

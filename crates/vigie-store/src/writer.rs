@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering;
 use sqlx::{AnyConnection, AssertSqlSafe, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
-    Allocation, CallSpec, Date, E164, FacilityId, Finding, Language, NumberId, NumberSlot, NumberStatus, PoolCode,
-    PoolRole, PoolState, Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
+    Allocation, Calendar, CallSpec, Date, E164, FacilityId, Finding, Language, NumberId, NumberSlot, NumberStatus,
+    PoolCode, PoolRole, PoolState, Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
 };
 
 use crate::Shared;
@@ -598,13 +598,13 @@ impl Writer {
             sc.bind(number.0).bind(micros(rest.from)).bind(micros(rest.until));
             sc.push(sql);
             let intensive = self.shared.catalog.pool(pool).map(|d| d.policy.intensive_days_before_rest);
-            let reason = format!(
-                "{} consecutive intensive days ending {}",
-                intensive.unwrap_or_default(),
-                self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1))
-            );
+            let reason = Finding::Rest {
+                intensive_days: intensive.unwrap_or_default(),
+                last_day: self.shared.calendar.day_of(rest.from - vigie_core::SignedDuration::from_secs(1)),
+            };
             stage_event(
                 sc,
+                &self.shared.calendar,
                 number.0,
                 batch.now,
                 "resting",
@@ -698,12 +698,9 @@ impl Writer {
         let in_service = matches!(number.status, NumberStatus::Active | NumberStatus::Reserve);
         if reports_quarantine(count, threshold) && in_service {
             let finding = Finding::Reports { count, day: d, latest_source: report.source.as_str().to_owned() };
-            // The number's history and the audit trail keep English; the incident and
-            // its alert keep both languages.
-            let reason = finding.render(Language::En, &self.shared.calendar);
             let trigger = Trigger { signal: "reports".into(), first_evidence_at: first_report, evidence: finding };
             let (moved, left) = self
-                .set_status(tx, batch, &number, NumberStatus::Quarantined, &reason, "engine", Some(&trigger))
+                .set_status(tx, batch, &number, NumberStatus::Quarantined, &trigger.evidence, "engine", Some(&trigger))
                 .await?;
             self.shared.metrics.quarantines.fetch_add(1, Ordering::Relaxed);
             answer.quarantined = true;
@@ -836,7 +833,8 @@ impl Writer {
                 }
                 let manual =
                     Trigger { signal: "manual".into(), first_evidence_at: batch.now, evidence: Finding::text(reason) };
-                self.set_status(tx, batch, &number, status, reason, actor, Some(trigger.unwrap_or(&manual))).await?;
+                let trigger = trigger.unwrap_or(&manual);
+                self.set_status(tx, batch, &number, status, &trigger.evidence, actor, Some(trigger)).await?;
             }
             NumberChange::Release => {
                 let status = if role == Some(PoolRole::Reserve) { NumberStatus::Reserve } else { NumberStatus::Active };
@@ -846,7 +844,7 @@ impl Writer {
                         message: format!("the number is {} and cannot be released", number.status.as_str()),
                     }));
                 }
-                self.set_status(tx, batch, &number, status, reason, actor, None).await?;
+                self.set_status(tx, batch, &number, status, &Finding::text(reason), actor, None).await?;
             }
             NumberChange::Move(target) => {
                 let Some(def) = self.shared.catalog.pool(target) else {
@@ -878,7 +876,8 @@ impl Writer {
                     cached.state.set_status(number.id, NumberStatus::Retired);
                 }
                 self.reassign(tx, batch, &number).await?;
-                self.move_number(tx, batch, number.id, &number.pool, target, status, reason, actor).await?;
+                let reason = Finding::text(reason);
+                self.move_number(tx, batch, number.id, &number.pool, target, status, &reason, actor).await?;
             }
         }
         Ok(Ok(()))
@@ -896,20 +895,24 @@ impl Writer {
         batch: &mut Batch,
         number: &FoundNumber,
         status: NumberStatus,
-        reason: &str,
+        reason: &Finding,
         actor: &str,
         trigger: Option<&Trigger>,
     ) -> Result<(u32, u32), StoreError> {
-        sqlx::query("UPDATE numbers SET status = $1, status_since = $2, status_reason = $3 WHERE id = $4")
-            .bind(status.as_str())
-            .bind(micros(batch.now))
-            .bind(reason)
-            .bind(number.id.0)
-            .execute(&mut *tx)
-            .await?;
+        let cal = &self.shared.calendar;
+        sqlx::query(
+            "UPDATE numbers SET status = $1, status_since = $2, status_reason = $3, status_reason_fr = $4 WHERE id = $5",
+        )
+        .bind(status.as_str())
+        .bind(micros(batch.now))
+        .bind(reason.render(Language::En, cal))
+        .bind(reason.render(Language::Fr, cal))
+        .bind(number.id.0)
+        .execute(&mut *tx)
+        .await?;
         insert_event(
             tx,
-            self.shared.backend,
+            (self.shared.backend, cal),
             number.id.0,
             batch.now,
             status.as_str(),
@@ -1118,23 +1121,28 @@ impl Writer {
         from: &PoolCode,
         to: &PoolCode,
         status: NumberStatus,
-        reason: &str,
+        reason: &Finding,
         actor: &str,
     ) -> Result<(), StoreError> {
         // Both pools are reloaded from the database below: what the batch decided goes first.
         self.stage(batch);
         self.send(tx, batch).await?;
-        sqlx::query("UPDATE numbers SET pool = $1, status = $2, status_since = $3, status_reason = $4 WHERE id = $5")
-            .bind(to.as_str())
-            .bind(status.as_str())
-            .bind(micros(batch.now))
-            .bind(reason)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        let cal = &self.shared.calendar;
+        sqlx::query(
+            "UPDATE numbers SET pool = $1, status = $2, status_since = $3, status_reason = $4, status_reason_fr = $5 \
+             WHERE id = $6",
+        )
+        .bind(to.as_str())
+        .bind(status.as_str())
+        .bind(micros(batch.now))
+        .bind(reason.render(Language::En, cal))
+        .bind(reason.render(Language::Fr, cal))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         insert_event(
             tx,
-            self.shared.backend,
+            (self.shared.backend, cal),
             id.0,
             batch.now,
             status.as_str(),
@@ -1183,9 +1191,7 @@ impl Writer {
                 continue;
             }
             let expected = target.state.expected_demand(d, cal.day_of(batch.now));
-            let reason = format!(
-                "promoted from reserve {reserve}: pool {code} short of capacity on {d} (expected demand {expected} plus margin)"
-            );
+            let reason = Finding::Promoted { reserve: reserve.clone(), pool: code.clone(), day: d, expected };
             for id in chosen {
                 self.move_number(tx, batch, id, &reserve, &code, NumberStatus::Active, &reason, "engine").await?;
                 self.shared.metrics.promotions.fetch_add(1, Ordering::Relaxed);
@@ -1364,25 +1370,26 @@ fn event_entry(
     )
 }
 
-const INSERT_EVENT: &str = "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, actor) VALUES ";
+const INSERT_EVENT: &str =
+    "INSERT INTO number_events (number_id, at, state, pool, until_at, reason, reason_fr, actor) VALUES ";
 
 /// Records a number's state change (the event and its audit entry) in the caller's
 /// transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_event(
     tx: &mut AnyConnection,
-    backend: Backend,
+    (backend, calendar): (Backend, &Calendar),
     number: i64,
     at: Timestamp,
     state: &str,
     pool: &str,
     until: Option<Timestamp>,
-    reason: &str,
+    reason: &Finding,
     actor: &str,
     audit: &mut Vec<Entry>,
 ) -> Result<(), StoreError> {
     let mut script = Script::new(backend);
-    stage_event(&mut script, number, at, state, pool, until, reason, actor, audit);
+    stage_event(&mut script, calendar, number, at, state, pool, until, reason, actor, audit);
     script.run(tx).await?;
     Ok(())
 }
@@ -1391,24 +1398,29 @@ pub(crate) async fn insert_event(
 #[allow(clippy::too_many_arguments)]
 fn stage_event(
     script: &mut Script,
+    calendar: &Calendar,
     number: i64,
     at: Timestamp,
     state: &str,
     pool: &str,
     until: Option<Timestamp>,
-    reason: &str,
+    reason: &Finding,
     actor: &str,
     audit: &mut Vec<Entry>,
 ) {
-    audit.push(event_entry(number, at, state, pool, until, reason, actor));
-    let sql = format!("{INSERT_EVENT}{}", values(script.backend(), 1, 7, script.next_param()));
+    // The audit trail and the English column keep English; the French column is for
+    // the dashboard.
+    let english = reason.render(Language::En, calendar);
+    audit.push(event_entry(number, at, state, pool, until, &english, actor));
+    let sql = format!("{INSERT_EVENT}{}", values(script.backend(), 1, 8, script.next_param()));
     script
         .bind(number)
         .bind(micros(at))
         .bind(state.to_owned())
         .bind(pool.to_owned())
         .bind(until.map(micros))
-        .bind(reason.to_owned())
+        .bind(english)
+        .bind(reason.render(Language::Fr, calendar))
         .bind(actor.to_owned());
     script.push(sql);
 }

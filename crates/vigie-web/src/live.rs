@@ -88,14 +88,14 @@ async fn poll(store: Store, live: Weak<Live>, every: Duration, started: watch::S
 /// One change as an event for a page in `lang`.
 fn event(lang: &Lang, change: &LiveChange) -> Event {
     match change {
-        LiveChange::State { number, state, pool, at, reason } => Event::default().event("state").data(
+        LiveChange::State { number, state, pool, at, reason, reason_fr } => Event::default().event("state").data(
             json!({
                 "number": number.as_str(),
                 "state": state,
                 "label": state_label(lang, state),
                 "pool": pool,
                 "at": lang.when(*at),
-                "reason": reason,
+                "reason": lang.pick(reason_fr, reason),
             })
             .to_string(),
         ),

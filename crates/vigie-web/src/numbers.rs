@@ -193,7 +193,7 @@ pub(crate) async fn page_of(d: &Dashboard, v: &Viewer, number: &E164) -> Result<
             " · " (l.t("signalements aujourd'hui", "reports today")) " " (n.reports_today)
         }
         p.small data-since-of=(n.number.as_str()) data-since-word=(l.t("Depuis", "Since")) {
-            (l.t("Depuis", "Since")) " " (l.when(n.status_since)) " : " (n.status_reason)
+            (l.t("Depuis", "Since")) " " (l.when(n.status_since)) " : " (l.pick(&n.status_reason_fr, &n.status_reason))
         }
         div.charts {
             div.chart { (svg(bar_chart(&calls))) }
@@ -238,7 +238,7 @@ pub(crate) async fn page_of(d: &Dashboard, v: &Viewer, number: &E164) -> Result<
                 @for e in &events {
                     tr {
                         td { (l.when(e.at)) @if let Some(u) = e.until { " → " (l.when(u)) } }
-                        td { (state_label(l, &e.state)) } td { (e.pool.as_str()) } td { (e.reason) } td { (e.actor) }
+                        td { (state_label(l, &e.state)) } td { (e.pool.as_str()) } td { (l.pick(&e.reason_fr, &e.reason)) } td { (e.actor) }
                     }
                 }
             }

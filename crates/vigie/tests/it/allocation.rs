@@ -219,6 +219,12 @@ async fn rest_after_three_intensive_days(db: TestDb, s: RestScenario) {
     assert_eq!(rests[0]["pool"], "A");
     let reason = rests[0]["reason"].as_str().expect("reason");
     assert!(reason.contains("3 consecutive intensive days") && reason.contains(s.third_day), "reason: {reason}");
+    let (_, history) = app.store.number(&vigie_core::E164::parse(A1).expect("A1")).await.expect("read").expect("A1");
+    let rest = history.iter().find(|e| e.state == "resting").expect("the rest");
+    assert!(
+        rest.reason_fr.starts_with("3 jours intensifs de suite jusqu'au "),
+        "in French for the dashboard: {rest:?}"
+    );
     let pool = app.db.pool().await;
     let stored: Vec<(i64, i64)> =
         sqlx::query_as("SELECT from_at, until_at FROM rests").fetch_all(&pool).await.expect("rests");
@@ -323,6 +329,15 @@ pub(crate) async fn a_short_pool_gets_a_reserve_number(db: TestDb) {
     assert!(
         reason.contains("promoted from reserve R") && reason.contains("pool A") && reason.contains("2026-06-10"),
         "reason: {reason}"
+    );
+    let (record, _) =
+        app.store.number(&vigie_core::E164::parse(R_FIT).expect("R_FIT")).await.expect("read").expect("R");
+    assert!(
+        record
+            .status_reason_fr
+            .starts_with("promu depuis la réserve R : capacité du pool A insuffisante le 10/06/2026"),
+        "in French for the dashboard: {}",
+        record.status_reason_fr
     );
     let plain = app.number(R_PLAIN, key).await;
     assert_eq!(
