@@ -41,6 +41,22 @@ impl PlaybookStep {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The step in words, for people.
+    pub fn label(self, language: Language) -> &'static str {
+        match (self, language) {
+            (PlaybookStep::ReserveSwapped, Language::Fr) => "Numéro de réserve mis à sa place",
+            (PlaybookStep::ReserveSwapped, Language::En) => "Reserve number swapped in",
+            (PlaybookStep::IdentityChecked, Language::Fr) => "Nom affiché et numéro de rappel vérifiés",
+            (PlaybookStep::IdentityChecked, Language::En) => "Displayed name and callback checked",
+            (PlaybookStep::DelistingRequested, Language::Fr) => "Retrait demandé aux applications et bases",
+            (PlaybookStep::DelistingRequested, Language::En) => "Delisting asked of the apps and databases",
+            (PlaybookStep::FacilityInformed, Language::Fr) => "Établissement informé",
+            (PlaybookStep::FacilityInformed, Language::En) => "Facility informed",
+            (PlaybookStep::CauseAnalysed, Language::Fr) => "Cause analysée",
+            (PlaybookStep::CauseAnalysed, Language::En) => "Cause analysed",
+        }
+    }
 }
 
 named_enum!(

@@ -363,3 +363,12 @@ fn odd_hours_are_local_and_sundays() {
     // Sunday 29 November, at noon.
     assert!(odd_hour(&cal, at("2026-11-29T11:00:00Z")));
 }
+
+#[test]
+fn every_step_has_its_own_words_in_both_languages() {
+    for language in [Language::Fr, Language::En] {
+        let labels: std::collections::BTreeSet<&str> = PlaybookStep::ALL.iter().map(|s| s.label(language)).collect();
+        assert_eq!(labels.len(), PLAYBOOK_STEPS, "{language:?}: {labels:?}");
+    }
+    assert_eq!(PlaybookStep::FacilityInformed.label(Language::Fr), "Établissement informé");
+}

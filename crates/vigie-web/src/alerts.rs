@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
+use vigie_core::PlaybookStep;
 use vigie_store::Resolution;
 
 use crate::Dashboard;
@@ -136,7 +137,7 @@ pub(crate) async fn incident(
             tbody {
                 @for s in &i.steps {
                     tr.overdue[s.done.is_none() && s.deadline_at < now] {
-                        td { code { (s.step) } } td { (l.when(s.deadline_at)) }
+                        td { @if let Ok(step) = PlaybookStep::parse(&s.step) { (step.label(l.language)) " " } code { (s.step) } } td { (l.when(s.deadline_at)) }
                         td {
                             @if let Some((at, by, note)) = &s.done { (by) " · " (l.when(*at)) @if !note.is_empty() { " · " (note) } }
                             @else if open {
