@@ -205,35 +205,24 @@ fn fall(alarm: &Alarm, number: Option<&E164>, fr: bool, when: &dyn Fn(Timestamp)
     let over = if fr { "au-dessus de" } else { "over" };
     let cusum = format!("CUSUM {} {over} {}", decimal(e.statistic, 2, fr), decimal(e.threshold, 2, fr));
     let since = when(e.run_started_at);
+    let (answered, calls) = (e.run_answered, e.run_calls);
     match (&alarm.subject, number) {
         (AlarmSubject::Number(_), Some(n)) => {
             let n = spaced_number(n);
             let s = &e.signals;
+            let (sip, quick, short, spam) = (s.unwanted_sip, s.quick_ends, s.short_answers, s.shown_as_spam);
+            let strongest = alarm.signal.as_str();
             if fr {
                 format!(
-                    "{n} : {} appels décrochés sur ses {} derniers, pour {expected} attendus ; {} rejetés (607/608), \
-                     {} terminés dès la première sonnerie, {} décrochés moins de 10 s, {} « affiché comme spam » ; \
-                     signal le plus fort : {} ({cusum} depuis le {since})",
-                    e.run_answered,
-                    e.run_calls,
-                    s.unwanted_sip,
-                    s.quick_ends,
-                    s.short_answers,
-                    s.shown_as_spam,
-                    alarm.signal.as_str()
+                    "{n} : {answered} appels décrochés sur ses {calls} derniers, pour {expected} attendus ; {sip} rejetés \
+                     (607/608), {quick} terminés dès la première sonnerie, {short} décrochés moins de 10 s, {spam} « affiché \
+                     comme spam » ; signal le plus fort : {strongest} ({cusum} depuis le {since})"
                 )
             } else {
                 format!(
-                    "{n}: answered {} of its last {} calls where {expected} were expected; {} rejected (607/608), \
-                     {} ended within a ring, {} answered under 10 s, {} noted shown as spam; strongest signal {} \
-                     ({cusum} since {since})",
-                    e.run_answered,
-                    e.run_calls,
-                    s.unwanted_sip,
-                    s.quick_ends,
-                    s.short_answers,
-                    s.shown_as_spam,
-                    alarm.signal.as_str()
+                    "{n}: answered {answered} of its last {calls} calls where {expected} were expected; {sip} rejected \
+                     (607/608), {quick} ended within a ring, {short} answered under 10 s, {spam} noted shown as spam; \
+                     strongest signal {strongest} ({cusum} since {since})"
                 )
             }
         }
@@ -241,13 +230,13 @@ fn fall(alarm: &Alarm, number: Option<&E164>, fr: bool, when: &dyn Fn(Timestamp)
             let pool: &PoolCode = &alarm.pool;
             if fr {
                 format!(
-                    "pool {pool} : {} appels décrochés sur ses {} derniers, pour {expected} attendus ({cusum} depuis le {since})",
-                    e.run_answered, e.run_calls
+                    "pool {pool} : {answered} appels décrochés sur ses {calls} derniers, pour {expected} attendus \
+                     ({cusum} depuis le {since})"
                 )
             } else {
                 format!(
-                    "pool {pool} answered {} of its last {} calls where {expected} were expected ({cusum} since {since})",
-                    e.run_answered, e.run_calls
+                    "pool {pool} answered {answered} of its last {calls} calls where {expected} were expected \
+                     ({cusum} since {since})"
                 )
             }
         }
