@@ -103,6 +103,12 @@ async fn render(d: &Dashboard, v: &Viewer, created: Option<Markup>) -> Result<Ht
     Ok(Html(layout::page(v, l.t("Utilisateurs et clés d'API", "Users and API keys"), body).into_string()))
 }
 
+/// "Password of NAME: SECRET — shown only once.": a new password or key, the only time
+/// it is shown.
+fn secret_shown_once(what: &str, name: &str, secret: &str, once: &str) -> Markup {
+    html! { (what) " " strong { (name) } " : " code data-testid="new-secret" { (secret) } " — " (once) }
+}
+
 /// `GET /admin`.
 pub(crate) async fn page(State(d): State<Dashboard>, v: Viewer) -> Result<Html<String>, WebError> {
     v.require(Permission::ManageUsers)?;
@@ -129,10 +135,12 @@ pub(crate) async fn create_user(
     let user = NewUser { name: field("name").trim().to_owned(), role, facilities };
     d.store.create_user(&user, &password, &v.actor()).await?;
     let l = &v.lang;
-    let shown = html! {
-        (l.t("Mot de passe de", "Password of")) " " strong { (user.name) } " : " code data-testid="new-secret" { (password) }
-        " — " (l.t("affiché une seule fois.", "shown only once."))
-    };
+    let shown = secret_shown_once(
+        l.t("Mot de passe de", "Password of"),
+        &user.name,
+        &password,
+        l.t("affiché une seule fois.", "shown only once."),
+    );
     render(&d, &v, Some(shown)).await
 }
 
@@ -159,10 +167,8 @@ pub(crate) async fn create_key(
     }
     let key = d.store.create_key(name, role, &v.actor()).await?;
     let l = &v.lang;
-    let shown = html! {
-        (l.t("Clé de", "Key of")) " " strong { (name) } " : " code data-testid="new-secret" { (key) }
-        " — " (l.t("affichée une seule fois.", "shown only once."))
-    };
+    let shown =
+        secret_shown_once(l.t("Clé de", "Key of"), name, &key, l.t("affichée une seule fois.", "shown only once."));
     render(&d, &v, Some(shown)).await
 }
 
@@ -226,9 +232,11 @@ pub(crate) async fn reset_password(
     let password = generate_password();
     d.store.reset_password(&form.name, &password, &v.actor()).await?;
     let l = &v.lang;
-    let shown = html! {
-        (l.t("Nouveau mot de passe de", "New password of")) " " strong { (form.name) } " : " code data-testid="new-secret" { (password) }
-        " — " (l.t("affiché une seule fois.", "shown only once."))
-    };
+    let shown = secret_shown_once(
+        l.t("Nouveau mot de passe de", "New password of"),
+        &form.name,
+        &password,
+        l.t("affiché une seule fois.", "shown only once."),
+    );
     render(&d, &v, Some(shown)).await
 }
