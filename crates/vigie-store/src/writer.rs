@@ -1425,9 +1425,11 @@ fn stage_event(
     script.push(sql);
 }
 
-/// Loads one pool's engine state: its numbers, their calls per day from ten days
-/// back (enough to see any run of intensive days), their rests, and the pool's daily
-/// totals over four weeks for the expected demand.
+/// Loads one pool's engine state: its numbers, their calls per day from
+/// [`PoolState::NUMBER_DAYS_KEPT`] days back (enough to see any run of intensive days),
+/// their rests, and the pool's daily totals over [`PoolState::TOTAL_DAYS_KEPT`] days for
+/// the expected demand: what vigie-core's `trim_history` keeps, so that the server and
+/// the simulator hold the same window.
 pub(crate) async fn load_pool(
     shared: &Shared,
     tx: &mut AnyConnection,
@@ -1469,7 +1471,7 @@ pub(crate) async fn load_pool(
         "SELECT nd.number_id, nd.day, nd.calls, nd.last_dial_at FROM number_days nd JOIN numbers n ON n.id = nd.number_id WHERE n.pool = $1 AND nd.day >= $2",
     )
     .bind(code.as_str())
-    .bind(day_text(vigie_core::add_days(today, -10)))
+    .bind(day_text(vigie_core::add_days(today, -PoolState::NUMBER_DAYS_KEPT)))
     .fetch_all(&mut *tx)
     .await?;
     let mut last_used: HashMap<NumberId, Timestamp> = HashMap::new();
@@ -1485,7 +1487,7 @@ pub(crate) async fn load_pool(
         "SELECT r.number_id, r.from_at, r.until_at FROM rests r JOIN numbers n ON n.id = r.number_id WHERE n.pool = $1 AND r.until_at > $2 ORDER BY r.from_at",
     )
     .bind(code.as_str())
-    .bind(micros(shared.calendar.start_of(vigie_core::add_days(today, -10))))
+    .bind(micros(shared.calendar.start_of(vigie_core::add_days(today, -PoolState::NUMBER_DAYS_KEPT))))
     .fetch_all(&mut *tx)
     .await?;
     let mut rests: HashMap<NumberId, Vec<Rest>> = HashMap::new();
@@ -1500,7 +1502,7 @@ pub(crate) async fn load_pool(
     }
     let rows = sqlx::query("SELECT day, calls FROM pool_days WHERE pool = $1 AND day >= $2")
         .bind(code.as_str())
-        .bind(day_text(vigie_core::add_days(today, -28)))
+        .bind(day_text(vigie_core::add_days(today, -PoolState::TOTAL_DAYS_KEPT)))
         .fetch_all(&mut *tx)
         .await?;
     for r in rows {
