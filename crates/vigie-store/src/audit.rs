@@ -18,6 +18,7 @@ use vigie_core::Timestamp;
 
 use crate::db::{Backend, Script, instant, micros};
 use crate::error::StoreError;
+use crate::sql::{self, Conn};
 
 /// One entry to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +71,8 @@ pub(crate) async fn append(tx: &mut AnyConnection, backend: Backend, entries: &[
     if entries.is_empty() {
         return Ok(());
     }
-    let row = sqlx::query(lock_head(backend)).fetch_one(&mut *tx).await?;
+    let tx = &mut Conn::Any(tx);
+    let row = sql::query(lock_head(backend)).fetch_one(&mut *tx).await?;
     let mut head = Head { seq: row.get(0), hash: row.get(1) };
     let mut script = Script::new(backend);
     stage(&mut script, &mut head, entries);
@@ -85,7 +87,7 @@ pub(crate) fn stage(script: &mut Script, head: &mut Head, entries: &[Entry]) {
         return;
     }
     let backend = script.backend();
-    for chunk in entries.chunks(400) {
+    for chunk in entries.chunks(script.rows_per_insert().min(400)) {
         let sql = format!(
             "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
             crate::db::values(backend, chunk.len(), 8, script.next_param())

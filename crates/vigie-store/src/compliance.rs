@@ -23,6 +23,7 @@ use crate::crypto::PseudonymKey;
 use crate::db::{Backend, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::model::NewCall;
+use crate::sql::{self, Conn};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -160,7 +161,7 @@ pub(crate) async fn prefetch(
     backend: Backend,
     options: &ComplianceOptions,
     pseudonyms: &PseudonymKey,
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     calls: &[&NewCall],
 ) -> Result<RuleData, StoreError> {
     let mut data = RuleData::default();
@@ -195,7 +196,7 @@ pub(crate) async fn prefetch(
             attempt = OppositionKind::Attempt.as_str(),
             refusal = OppositionKind::Refusal.as_str(),
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sql::query(sql);
         for p in part {
             q = q.bind(*p);
         }
@@ -219,7 +220,7 @@ pub(crate) async fn prefetch(
     let before_switch: Vec<&NewCall> =
         solicitation.iter().copied().filter(|c| !rules.consent_regime_at(c.dial_at)).collect();
     if !before_switch.is_empty() {
-        let row = sqlx::query("SELECT file_date FROM bloctel_list WHERE id = 1").fetch_optional(&mut *tx).await?;
+        let row = sql::query("SELECT file_date FROM bloctel_list WHERE id = 1").fetch_optional(&mut *tx).await?;
         data.bloctel_date = row.map(|r| day(&r.get::<String, _>(0))).transpose()?;
         if data.bloctel_date.is_some() {
             let mut hashes: Vec<String> =
@@ -228,7 +229,7 @@ pub(crate) async fn prefetch(
             hashes.dedup();
             for part in hashes.chunks(500) {
                 let sql = format!("SELECT hash FROM bloctel_numbers WHERE hash IN ({})", list(backend, part.len(), 1));
-                let mut q = sqlx::query(AssertSqlSafe(sql));
+                let mut q = sql::query(sql);
                 for h in part {
                     q = q.bind(h.as_str());
                 }
@@ -250,7 +251,7 @@ pub(crate) async fn prefetch(
                 list(backend, n, n + 1),
                 OppositionKind::ConsentEnded.as_str(),
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sql::query(sql);
             for p in part.iter().chain(part) {
                 q = q.bind(*p);
             }

@@ -7,11 +7,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Arguments, Connection, Executor, Row};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Connection, Executor, Row};
 use vigie_core::{Date, Timestamp};
 
 use crate::error::StoreError;
+use crate::sql::{Conn, Param, Row as SqlRow, Value};
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,26 +269,28 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
     out
 }
 
-/// Write statements sent to the database in one round trip, with their parameters.
+/// Write statements sent to the database together, with their parameters.
 ///
-/// SQLite runs the statements one after another from a single query text (sqlx binds
-/// plain `?` parameters across them in order); PostgreSQL runs them as the data-modifying
-/// parts of one `WITH` statement. Either way a batch's writes cost one trip to the
-/// database instead of one per table. Statements of one script must not modify the same
-/// row twice (PostgreSQL runs them on one snapshot); the rows a statement `RETURNING`
-/// gives come back from [`Script::run`] (one such statement per script).
+/// PostgreSQL runs them as the data-modifying parts of one `WITH` statement, in one
+/// trip. The writer's SQLite connection runs them one after another, each prepared once
+/// and cached (which is why SQLite's statements are written one row each: the same text
+/// every time). Statements of one script must not modify the same row twice
+/// (PostgreSQL runs them on one snapshot); the rows a statement `RETURNING` gives come
+/// back from [`Script::run`] (all such statements of a script return the same columns).
 pub(crate) struct Script {
     backend: Backend,
-    statements: Vec<String>,
-    args: AnyArguments,
-    params: usize,
+    /// Each statement and the index in `args` of its first parameter.
+    statements: Vec<(String, usize)>,
+    args: Vec<Value>,
+    /// The index in `args` of the first parameter of the next statement.
+    next: usize,
     returning: Vec<usize>,
 }
 
 impl Script {
     /// An empty script.
     pub(crate) fn new(backend: Backend) -> Script {
-        Script { backend, statements: Vec::new(), args: AnyArguments::default(), params: 0, returning: Vec::new() }
+        Script { backend, statements: Vec::new(), args: Vec::new(), next: 0, returning: Vec::new() }
     }
 
     /// The backend the script is written for.
@@ -297,56 +300,75 @@ impl Script {
 
     /// The number of the next parameter (the first one of the next statement).
     pub(crate) fn next_param(&self) -> usize {
-        self.params + 1
+        self.args.len() + 1
+    }
+
+    /// How many rows one multi-row `INSERT` of the script should hold at most: SQLite
+    /// runs one cached statement per row, PostgreSQL wants few statements.
+    pub(crate) fn rows_per_insert(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 1000,
+        }
     }
 
     /// Binds the next parameter.
-    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Script
-    where
-        T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
-        // Encoding into the Any driver's own value type does not fail for the types the
-        // store binds (integers, text, bytes and their options).
-        if let Err(e) = self.args.add(value) {
-            tracing::error!(error = %e, "a parameter could not be encoded");
-        }
-        self.params += 1;
+    pub(crate) fn bind(&mut self, value: impl Param) -> &mut Script {
+        self.args.push(value.value());
         self
     }
 
     /// Adds a statement whose parameters were bound since the previous one.
     pub(crate) fn push(&mut self, sql: String) {
-        self.statements.push(sql);
+        self.statements.push((sql, self.next));
+        self.next = self.args.len();
     }
 
-    /// Adds a statement whose `RETURNING` rows [`Script::run`] gives back (all such
-    /// statements of a script return the same columns).
+    /// Adds a statement whose `RETURNING` rows [`Script::run`] gives back.
     pub(crate) fn push_returning(&mut self, sql: String) {
         self.returning.push(self.statements.len());
-        self.statements.push(sql);
+        self.push(sql);
     }
 
     /// Runs the statements in the caller's transaction.
-    pub(crate) async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+    pub(crate) async fn run(self, conn: &mut Conn<'_>) -> Result<Vec<SqlRow>, StoreError> {
         if self.statements.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = match self.backend {
-            Backend::Sqlite => self.statements.join(";\n"),
-            Backend::Postgres if self.statements.len() == 1 => self.statements.concat(),
-            Backend::Postgres => {
-                let parts: Vec<String> =
-                    self.statements.iter().enumerate().map(|(i, s)| format!("s{i} AS ({s})")).collect();
-                let tail = if self.returning.is_empty() {
-                    "SELECT 1 WHERE false".to_owned()
+        if self.backend == Backend::Sqlite {
+            let mut out = Vec::new();
+            let mut args = self.args.into_iter();
+            let ends: Vec<usize> = self.statements.iter().skip(1).map(|(_, from)| *from).chain([self.next]).collect();
+            for (i, ((sql, from), to)) in self.statements.into_iter().zip(ends).enumerate() {
+                let mut q = crate::sql::query(sql);
+                for v in args.by_ref().take(to - from) {
+                    q = q.bind(v);
+                }
+                if self.returning.contains(&i) {
+                    out.extend(q.fetch_all(conn).await?);
                 } else {
-                    self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect::<Vec<_>>().join(" UNION ALL ")
-                };
-                format!("WITH {} {tail}", parts.join(", "))
+                    q.execute(conn).await?;
+                }
             }
+            return Ok(out);
+        }
+        let sql = if self.statements.len() == 1 {
+            self.statements.into_iter().map(|(s, _)| s).collect::<String>()
+        } else {
+            let parts: Vec<String> =
+                self.statements.iter().enumerate().map(|(i, (s, _))| format!("s{i} AS ({s})")).collect();
+            let tail = if self.returning.is_empty() {
+                "SELECT 1 WHERE false".to_owned()
+            } else {
+                self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect::<Vec<_>>().join(" UNION ALL ")
+            };
+            format!("WITH {} {tail}", parts.join(", "))
         };
-        // Prepared and cached like any statement: small batches repeat the same text.
-        Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), self.args).fetch_all(conn).await?)
+        let mut q = crate::sql::query(sql);
+        for v in self.args {
+            q = q.bind(v);
+        }
+        q.fetch_all(conn).await
     }
 }
 

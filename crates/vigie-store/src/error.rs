@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The writer's SQLite connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Something named does not exist.
     #[error("{what} not found")]
     NotFound {

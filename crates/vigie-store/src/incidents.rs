@@ -3,7 +3,7 @@
 //! steps as people do them, and the close (back to service after the cool-down and a
 //! clean check, or retired with its replacement cost).
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use vigie_core::{
     Calendar, E164, Finding, IncidentTrigger, InvalidField, Language, NumberId, Playbook, PlaybookStep, PoolCode,
     SignedDuration, Timestamp,
@@ -11,6 +11,7 @@ use vigie_core::{
 
 use crate::db::micros;
 use crate::error::StoreError;
+use crate::sql::{self, Conn};
 
 /// What quarantined a number: the signal, when the trouble was first seen (for the time
 /// to detect), and the evidence.
@@ -31,7 +32,7 @@ pub struct Trigger {
 /// reserve step is done at once by the engine (its calls went elsewhere).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn open(
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     (playbook, calendar): (&Playbook, &Calendar),
     number: NumberId,
     e164: Option<&E164>,
@@ -44,7 +45,7 @@ pub(crate) async fn open(
         Some(n) => n.clone(),
         None => {
             let text: String =
-                sqlx::query("SELECT e164 FROM numbers WHERE id = $1").bind(number.0).fetch_one(&mut *tx).await?.get(0);
+                sql::query("SELECT e164 FROM numbers WHERE id = $1").bind(number.0).fetch_one(&mut *tx).await?.get(0);
             E164::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?
         }
     };
@@ -62,7 +63,7 @@ pub(crate) async fn open(
         let note = format!("{moved} pending calls moved to other numbers of pool {pool}; none left without a number");
         incident.complete_step(PlaybookStep::ReserveSwapped, now, "engine", &note)?;
     }
-    let id: i64 = sqlx::query(
+    let id: i64 = sql::query(
         "INSERT INTO incidents (number_id, pool, trigger_signal, reason, reason_fr, opened_at, first_evidence_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -78,7 +79,7 @@ pub(crate) async fn open(
     .get(0);
     for record in &incident.steps {
         let done = record.done.as_ref();
-        sqlx::query(
+        sql::query(
             "INSERT INTO incident_steps (incident_id, step, deadline_at, done_at, done_by, note) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
@@ -91,7 +92,7 @@ pub(crate) async fn open(
         .await?;
     }
     let evidence = Finding::Quarantined { cause: Box::new(trigger.evidence.clone()), moved, left, incident: id };
-    sqlx::query(
+    sql::query(
         "INSERT INTO alerts (dedup_key, signal, severity, number_id, pool, evidence, evidence_fr, action, raised_at, last_seen_at) \
          VALUES ($1, $2, 'critical', $3, $4, $5, $6, 'quarantined', $7, $8)",
     )
@@ -252,12 +253,12 @@ pub(crate) const INCIDENT_COLUMNS: &str = "SELECT i.id, n.e164, i.pool, i.trigge
 
 /// Reads incidents (with their steps) for the rows `sql` selects with `binds`.
 pub(crate) async fn read_incidents(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     sql: String,
     bind: Option<i64>,
 ) -> Result<Vec<IncidentRecord>, StoreError> {
     use crate::db::instant;
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sql::query(sql);
     if let Some(v) = bind {
         q = q.bind(v);
     }
@@ -277,7 +278,7 @@ pub(crate) async fn read_incidents(
                 Some((instant(at)?, r.get::<Option<String>, _>(8).unwrap_or_default(), resolution))
             }
         };
-        let steps = sqlx::query(
+        let steps = sql::query(
             "SELECT step, deadline_at, done_at, done_by, note FROM incident_steps WHERE incident_id = $1 ORDER BY deadline_at, step",
         )
         .bind(id)
@@ -321,14 +322,14 @@ impl crate::Store {
         let filter = if open_only { " WHERE i.closed_at IS NULL" } else { "" };
         let sql = format!("{INCIDENT_COLUMNS}{filter} ORDER BY i.opened_at DESC, i.id DESC LIMIT $1");
         let mut conn = self.shared.pool.acquire().await?;
-        read_incidents(&mut conn, sql, Some(i64::from(limit))).await
+        read_incidents(&mut Conn::Any(&mut conn), sql, Some(i64::from(limit))).await
     }
 
     /// One incident.
     pub async fn incident(&self, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
         let sql = format!("{INCIDENT_COLUMNS} WHERE i.id = $1");
         let mut conn = self.shared.pool.acquire().await?;
-        Ok(read_incidents(&mut conn, sql, Some(id)).await?.pop())
+        Ok(read_incidents(&mut Conn::Any(&mut conn), sql, Some(id)).await?.pop())
     }
 
     /// Records that `by` did a playbook step of an open incident.

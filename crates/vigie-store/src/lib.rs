@@ -16,6 +16,7 @@ mod monitor;
 mod privacy;
 mod read;
 mod sms;
+mod sql;
 mod users;
 mod weekly;
 mod writer;
@@ -497,7 +498,7 @@ impl Store {
             })?
             .get(0);
             writer::insert_event(
-                &mut tx,
+                &mut crate::sql::Conn::Any(&mut tx),
                 (self.shared.backend, &self.shared.calendar),
                 id,
                 now,

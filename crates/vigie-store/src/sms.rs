@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use vigie_core::{
     E164, FacilityId, Purpose, SenderChoice, SignedDuration, SmsFields, SmsPlan, SmsSender, SmsStatus, SmsTiming,
     Template, Territory, Timestamp, plan_sms,
@@ -20,6 +20,7 @@ use vigie_core::{
 use crate::audit::{self, Entry};
 use crate::db::{Script, instant, list, micros, values};
 use crate::error::StoreError;
+use crate::sql::{self, Conn};
 use crate::{Shared, Store};
 
 /// How long a dispatcher's claim may wait for its provider's answer before the SMS is
@@ -116,7 +117,7 @@ impl SmsData {
     /// Reads what the batch's announced calls need, in two lookups.
     pub(crate) async fn prefetch(
         shared: &Shared,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         calls: &[&crate::model::NewCall],
     ) -> Result<SmsData, StoreError> {
         let mut data = SmsData::default();
@@ -132,7 +133,7 @@ impl SmsData {
             "SELECT id, display_name, callback FROM facilities WHERE id IN ({})",
             list(shared.backend, facilities.len(), 1)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sql::query(sql);
         for f in &facilities {
             q = q.bind(*f);
         }
@@ -145,7 +146,7 @@ impl SmsData {
         hashes.dedup();
         for part in hashes.chunks(500) {
             let sql = format!("SELECT hash FROM sms_optouts WHERE hash IN ({})", list(shared.backend, part.len(), 1));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sql::query(sql);
             for h in part {
                 q = q.bind(h.as_str());
             }
@@ -221,7 +222,7 @@ impl SmsData {
         let sql = format!(
             "INSERT INTO sms (call_id, facility, purpose, status, planned_at, send_at, expires_at, sender, text, encoding, segments, phone_hash) \
              SELECT c.id, v.* FROM (SELECT {}) v, calls c WHERE c.call_ref = {}",
-            (first..first + 11).map(|i| format!("{} AS a{i}", b.placeholder(i))).collect::<Vec<_>>().join(", "),
+            (0..11).map(|k| format!("{} AS a{k}", b.placeholder(first + k))).collect::<Vec<_>>().join(", "),
             b.placeholder(first + 11)
         );
         script
@@ -336,8 +337,8 @@ fn humanize(d: SignedDuration) -> String {
 }
 
 /// Cancels an SMS not submitted yet, saying why.
-async fn cancel(tx: &mut AnyConnection, id: i64, now: Timestamp, why: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sms SET status = $1, final_at = $2, error = $3 WHERE id = $4")
+async fn cancel(tx: &mut Conn<'_>, id: i64, now: Timestamp, why: &str) -> Result<(), StoreError> {
+    sql::query("UPDATE sms SET status = $1, final_at = $2, error = $3 WHERE id = $4")
         .bind(SmsStatus::Cancelled.as_str())
         .bind(micros(now))
         .bind(why)
@@ -412,7 +413,7 @@ impl Store {
             match phone {
                 Ok(to) => open.push((row, self.shared.pseudonyms.optout_hash(to.as_str()), to)),
                 // An erased patient: nothing to send to.
-                Err(_) => cancel(&mut tx, id, now, "the patient was erased").await?,
+                Err(_) => cancel(&mut Conn::Any(&mut tx), id, now, "the patient was erased").await?,
             }
         }
         let mut opted_out = std::collections::HashSet::new();
@@ -429,7 +430,7 @@ impl Store {
         for (row, hash, to) in open {
             let id: i64 = row.get(0);
             if opted_out.contains(&hash) {
-                cancel(&mut tx, id, now, "the patient replied STOP").await?;
+                cancel(&mut Conn::Any(&mut tx), id, now, "the patient replied STOP").await?;
                 continue;
             }
             let call_id: i64 = row.get(1);

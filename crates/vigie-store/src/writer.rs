@@ -13,7 +13,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sqlx::{AnyConnection, AssertSqlSafe, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
     Allocation, Calendar, CallSpec, Date, E164, FacilityId, Finding, Language, NumberId, NumberSlot, NumberStatus,
@@ -31,6 +30,7 @@ use crate::model::{
     ReportAnswer, SHOWN_AS_SPAM,
 };
 use crate::sms::{Announce, SmsData};
+use crate::sql::{self, Conn};
 
 mod calls;
 mod closing;
@@ -149,6 +149,12 @@ struct Batch {
     audit: Vec<Entry>,
 }
 
+/// The writer's own connection.
+enum Connection {
+    Any(sqlx::AnyConnection),
+    Sqlite(rusqlite::Connection),
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     cache: HashMap<PoolCode, Cached>,
@@ -159,17 +165,40 @@ impl Writer {
         Writer { shared, cache: HashMap::new() }
     }
 
-    /// Starts the writer as a task, on a connection of its own (outside the pool, so
-    /// that reads never wait for it nor it for them).
+    /// Starts the writer on a connection of its own (outside the pool, so that reads
+    /// never wait for it nor it for them). On SQLite the writer runs on a thread of its
+    /// own with a synchronous connection: a batch runs there from `BEGIN` to `COMMIT`
+    /// without handing a statement to another thread. On PostgreSQL it is a task.
     pub(crate) async fn start(shared: Arc<Shared>, rx: mpsc::Receiver<Envelope>) -> Result<(), StoreError> {
-        let conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
-        tokio::spawn(Writer::new(shared).run(conn, rx));
+        match shared.backend {
+            Backend::Sqlite => {
+                let url = shared.pool.connect_options().database_url.clone();
+                let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
+                let conn = sql::open_sqlite(options.get_filename())?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(format!("the writer's runtime: {e}")))?;
+                std::thread::Builder::new()
+                    .name("vigie-writer".into())
+                    .spawn(move || runtime.block_on(Writer::new(shared).run(Connection::Sqlite(conn), rx)))
+                    .map_err(|e| StoreError::Corrupt(format!("the writer's thread: {e}")))?;
+            }
+            Backend::Postgres => {
+                let conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
+                tokio::spawn(Writer::new(shared).run(Connection::Any(conn), rx));
+            }
+        }
         Ok(())
     }
 
     /// Runs until every sender is gone: takes what is queued, up to the batch limit,
     /// and answers it after one commit.
-    async fn run(mut self, mut conn: AnyConnection, mut rx: mpsc::Receiver<Envelope>) {
+    async fn run(mut self, mut owned: Connection, mut rx: mpsc::Receiver<Envelope>) {
+        let mut conn = match &mut owned {
+            Connection::Any(c) => Conn::Any(c),
+            Connection::Sqlite(c) => Conn::Sqlite(c),
+        };
         let max = self.shared.batch_max;
         let mut envelopes = Vec::with_capacity(max);
         loop {
@@ -212,22 +241,21 @@ impl Writer {
     /// travels with the locking read, and (on SQLite) the commit with the writes: every
     /// trip to the database costs two thread switches, which under load cost more than
     /// most statements.
-    async fn apply(&mut self, conn: &mut AnyConnection, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+    async fn apply(&mut self, conn: &mut Conn<'_>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
         let result = self.apply_in(conn, requests).await;
         if result.is_err() {
             // Nothing of the batch stays; "no transaction" if it failed before or at BEGIN.
-            if let Err(e) = conn.execute("ROLLBACK").await {
+            if let Err(e) = conn.batch("ROLLBACK").await {
                 tracing::debug!(error = %e, "rollback after a failed batch");
             }
         }
         result
     }
 
-    async fn apply_in(&mut self, conn: &mut AnyConnection, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+    async fn apply_in(&mut self, conn: &mut Conn<'_>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
         let shared = Arc::clone(&self.shared);
         let tx = conn;
-        let open = format!("{}; {}", shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
-        let locked = sqlx::raw_sql(AssertSqlSafe(open)).fetch_all(&mut *tx).await?;
+        let locked = tx.batch_then(shared.backend.begin_write(), shared.backend.lock_pools_and_audit()).await?;
         let head = locked
             .first()
             .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
@@ -325,7 +353,7 @@ impl Writer {
             }
             Backend::Postgres => {
                 self.send(tx, &mut batch).await?;
-                tx.execute("COMMIT").await?;
+                tx.batch("COMMIT").await?;
             }
         }
         if batch.dirty {
@@ -512,7 +540,7 @@ impl Writer {
     }
 
     /// Sends the statements staged so far, in one trip.
-    async fn send(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+    async fn send(&mut self, tx: &mut Conn<'_>, batch: &mut Batch) -> Result<(), StoreError> {
         let script = std::mem::replace(&mut batch.script, Script::new(self.shared.backend));
         for row in script.run(tx).await? {
             batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
@@ -529,8 +557,8 @@ impl Writer {
         let b = self.shared.backend;
         let now = micros(batch.now);
         let sc = &mut batch.script;
-        const ROWS: usize = 1000;
-        for chunk in p.rows.chunks(ROWS) {
+        let rows = sc.rows_per_insert();
+        for chunk in p.rows.chunks(rows) {
             let sql = format!(
                 "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) VALUES {} RETURNING id, call_ref",
                 values(b, chunk.len(), 12, sc.next_param())
@@ -567,7 +595,7 @@ impl Writer {
             sc.push(sql);
         }
         let days: Vec<_> = p.days.into_iter().collect();
-        for chunk in days.chunks(ROWS) {
+        for chunk in days.chunks(rows) {
             let sql = format!(
                 "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES {} \
                  ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
@@ -580,7 +608,7 @@ impl Writer {
             sc.push(sql);
         }
         let pool_days: Vec<_> = p.pool_days.into_iter().filter(|(_, d)| *d != 0).collect();
-        for chunk in pool_days.chunks(ROWS) {
+        for chunk in pool_days.chunks(rows) {
             let sql = format!(
                 "INSERT INTO pool_days (pool, day, calls) VALUES {} ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
                 values(b, chunk.len(), 3, sc.next_param())
@@ -617,12 +645,7 @@ impl Writer {
         }
     }
 
-    async fn change(
-        &mut self,
-        tx: &mut AnyConnection,
-        batch: &mut Batch,
-        request: &Request,
-    ) -> Result<Reply, StoreError> {
+    async fn change(&mut self, tx: &mut Conn<'_>, batch: &mut Batch, request: &Request) -> Result<Reply, StoreError> {
         Ok(match request {
             Request::Allocate(..) => unreachable!("allocations are handled by allocate"),
             Request::Report(report, call_id, actor) => {
@@ -648,7 +671,7 @@ impl Writer {
 
     async fn report(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         report: &NewReport,
         call_id: Option<i64>,
@@ -658,7 +681,7 @@ impl Writer {
             return Ok(Err(StoreError::NotFound { what: "number", field: "number" }));
         };
         let d = self.shared.calendar.day_of(report.reported_at);
-        let id: i64 = sqlx::query(
+        let id: i64 = sql::query(
             "INSERT INTO reports (number_id, source, reported_at, day, detail, call_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(number.id.0)
@@ -671,7 +694,7 @@ impl Writer {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        let counted = sqlx::query("SELECT COUNT(*), MIN(reported_at) FROM reports WHERE number_id = $1 AND day = $2")
+        let counted = sql::query("SELECT COUNT(*), MIN(reported_at) FROM reports WHERE number_id = $1 AND day = $2")
             .bind(number.id.0)
             .bind(day_text(d))
             .fetch_one(&mut *tx)
@@ -712,14 +735,14 @@ impl Writer {
 
     async fn outcome(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         call_id: i64,
         outcome: &OutcomeReport,
         solicitation_refused: bool,
         actor: &str,
     ) -> Result<Result<Option<ReportAnswer>, StoreError>, StoreError> {
-        let row = sqlx::query(
+        let row = sql::query(
             "SELECT n.e164, c.agent_note, c.cancelled_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.id = $1",
         )
         .bind(call_id)
@@ -736,7 +759,7 @@ impl Writer {
         }
         let e164: Option<String> = row.get(0);
         let previous_note: Option<String> = row.get(1);
-        sqlx::query(
+        sql::query(
             "UPDATE calls SET outcome = $1, duration_s = $2, ended_at = $3, ring_s = $4, sip_code = $5, agent_note = $6, outcome_at = $7 WHERE id = $8",
         )
         .bind(outcome.outcome.as_str())
@@ -753,7 +776,7 @@ impl Writer {
         if solicitation_refused {
             // The 60-day cooldown of D223-9 runs from here; a refusal once recorded
             // stays, whatever later outcome reports say.
-            sqlx::query("UPDATE calls SET refused_at = $1 WHERE id = $2")
+            sql::query("UPDATE calls SET refused_at = $1 WHERE id = $2")
                 .bind(micros(outcome.ended_at))
                 .bind(call_id)
                 .execute(&mut *tx)
@@ -800,7 +823,7 @@ impl Writer {
     #[allow(clippy::too_many_arguments)]
     async fn number_change(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         e164: &E164,
         change: &NumberChange,
@@ -891,7 +914,7 @@ impl Writer {
     #[allow(clippy::too_many_arguments)]
     async fn set_status(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         number: &FoundNumber,
         status: NumberStatus,
@@ -900,7 +923,7 @@ impl Writer {
         trigger: Option<&Trigger>,
     ) -> Result<(u32, u32), StoreError> {
         let cal = &self.shared.calendar;
-        sqlx::query(
+        sql::query(
             "UPDATE numbers SET status = $1, status_since = $2, status_reason = $3, status_reason_fr = $4 WHERE id = $5",
         )
         .bind(status.as_str())
@@ -962,7 +985,7 @@ impl Writer {
     /// of its pool, or leaves them without a number when none can take them.
     async fn reassign(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         number: &FoundNumber,
     ) -> Result<(u32, u32), StoreError> {
@@ -971,7 +994,7 @@ impl Writer {
         // append-only index on created_at (an index on the number would cost a random page
         // write per allocation).
         let created_since = batch.now - self.shared.dial_window.ahead_max;
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT id, facility, patient_zone, dial_at FROM calls \
              WHERE created_at >= $1 AND number_id = $2 AND dial_at > $3 AND outcome IS NULL AND cancelled_at IS NULL ORDER BY dial_at",
         )
@@ -1040,7 +1063,7 @@ impl Writer {
     /// the new number; a call left without a number keeps no SMS.
     async fn replan_sms(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         moved: &[(i64, FacilityId, Timestamp, Option<E164>)],
     ) -> Result<(), StoreError> {
@@ -1054,7 +1077,7 @@ impl Writer {
              WHERE s.status = 'queued' AND s.claimed_at IS NULL AND s.call_id IN ({})",
             list(b, moved.len(), 1)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sql::query(sql);
         for (id, ..) in moved {
             q = q.bind(*id);
         }
@@ -1115,7 +1138,7 @@ impl Writer {
     #[allow(clippy::too_many_arguments)]
     async fn move_number(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         id: NumberId,
         from: &PoolCode,
@@ -1128,7 +1151,7 @@ impl Writer {
         self.stage(batch);
         self.send(tx, batch).await?;
         let cal = &self.shared.calendar;
-        sqlx::query(
+        sql::query(
             "UPDATE numbers SET pool = $1, status = $2, status_since = $3, status_reason = $4, status_reason_fr = $5 \
              WHERE id = $6",
         )
@@ -1165,7 +1188,7 @@ impl Writer {
 
     /// Promotes reserve numbers into the pools whose capacity left fell below their
     /// expected demand on a day this batch touched.
-    async fn promote(&mut self, tx: &mut AnyConnection, batch: &mut Batch) -> Result<(), StoreError> {
+    async fn promote(&mut self, tx: &mut Conn<'_>, batch: &mut Batch) -> Result<(), StoreError> {
         let Some(reserve) = self.shared.catalog.reserve().cloned() else { return Ok(()) };
         let touched = std::mem::take(&mut batch.touched);
         for (code, d) in touched {
@@ -1256,7 +1279,7 @@ impl KnownCall {
 
 async fn known_calls(
     shared: &Shared,
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     calls: &[&NewCall],
 ) -> Result<HashMap<String, KnownCall>, StoreError> {
     let mut known = HashMap::new();
@@ -1266,7 +1289,7 @@ async fn known_calls(
              FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN ({})",
             list(shared.backend, chunk.len(), 1)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sql::query(sql);
         for c in chunk {
             q = q.bind(c.call_ref.as_str());
         }
@@ -1296,7 +1319,7 @@ async fn known_calls(
 
 async fn affinities(
     shared: &Shared,
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     calls: &[&NewCall],
 ) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
     // The number of each patient's latest numbered call in each pool, read through the
@@ -1310,7 +1333,7 @@ async fn affinities(
             "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN ({}) AND number_id IS NOT NULL AND cancelled_at IS NULL",
             list(shared.backend, part.len(), 1)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sql::query(sql);
         for patient in part {
             q = q.bind(*patient);
         }
@@ -1332,8 +1355,8 @@ struct FoundNumber {
     status: NumberStatus,
 }
 
-async fn find_number(tx: &mut AnyConnection, e164: &E164) -> Result<Option<FoundNumber>, StoreError> {
-    let row = sqlx::query("SELECT id, pool, status FROM numbers WHERE e164 = $1")
+async fn find_number(tx: &mut Conn<'_>, e164: &E164) -> Result<Option<FoundNumber>, StoreError> {
+    let row = sql::query("SELECT id, pool, status FROM numbers WHERE e164 = $1")
         .bind(e164.as_str())
         .fetch_optional(&mut *tx)
         .await?;
@@ -1377,7 +1400,7 @@ const INSERT_EVENT: &str =
 /// transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_event(
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     (backend, calendar): (Backend, &Calendar),
     number: i64,
     at: Timestamp,
@@ -1432,7 +1455,7 @@ fn stage_event(
 /// the simulator hold the same window.
 pub(crate) async fn load_pool(
     shared: &Shared,
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     code: &PoolCode,
     now: Timestamp,
 ) -> Result<PoolState, StoreError> {
@@ -1445,7 +1468,7 @@ pub(crate) async fn load_pool(
     let today = shared.calendar.day_of(now);
     let corrupt = |e: String| StoreError::Corrupt(e);
     let rows =
-        sqlx::query("SELECT id, e164, display_name, status, facility, zone FROM numbers WHERE pool = $1 ORDER BY id")
+        sql::query("SELECT id, e164, display_name, status, facility, zone FROM numbers WHERE pool = $1 ORDER BY id")
             .bind(code.as_str())
             .fetch_all(&mut *tx)
             .await?;
@@ -1467,7 +1490,7 @@ pub(crate) async fn load_pool(
             rests: Vec::new(),
         });
     }
-    let rows = sqlx::query(
+    let rows = sql::query(
         "SELECT nd.number_id, nd.day, nd.calls, nd.last_dial_at FROM number_days nd JOIN numbers n ON n.id = nd.number_id WHERE n.pool = $1 AND nd.day >= $2",
     )
     .bind(code.as_str())
@@ -1483,7 +1506,7 @@ pub(crate) async fn load_pool(
         let e = last_used.entry(id).or_insert(last);
         *e = (*e).max(last);
     }
-    let rows = sqlx::query(
+    let rows = sql::query(
         "SELECT r.number_id, r.from_at, r.until_at FROM rests r JOIN numbers n ON n.id = r.number_id WHERE n.pool = $1 AND r.until_at > $2 ORDER BY r.from_at",
     )
     .bind(code.as_str())
@@ -1500,7 +1523,7 @@ pub(crate) async fn load_pool(
         slot.rests = rests.remove(&slot.id).unwrap_or_default();
         state.add_number(slot);
     }
-    let rows = sqlx::query("SELECT day, calls FROM pool_days WHERE pool = $1 AND day >= $2")
+    let rows = sql::query("SELECT day, calls FROM pool_days WHERE pool = $1 AND day >= $2")
         .bind(code.as_str())
         .bind(day_text(vigie_core::add_days(today, -PoolState::TOTAL_DAYS_KEPT)))
         .fetch_all(&mut *tx)

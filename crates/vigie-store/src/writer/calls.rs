@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use crate::sql::{self, Conn};
 use vigie_core::{Allocation, CallSpec, E164, FacilityId, NumberId, PoolCode, Purpose, SmsStatus, Timestamp};
 
 use super::{Batch, Writer, record_allocation};
@@ -36,7 +36,7 @@ struct CallRow {
 const CALL_ROW: &str = "SELECT id, call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, \
      number_id, outcome, cancelled_at, created_at FROM calls";
 
-fn call_row(r: &sqlx::any::AnyRow) -> Result<CallRow, StoreError> {
+fn call_row(r: &sql::Row) -> Result<CallRow, StoreError> {
     let corrupt = |e: vigie_core::InvalidField| StoreError::Corrupt(e.to_string());
     Ok(CallRow {
         id: r.get(0),
@@ -57,18 +57,13 @@ fn call_row(r: &sqlx::any::AnyRow) -> Result<CallRow, StoreError> {
 
 /// The SMS of the calls of `ids` still queued and not taken by a dispatcher are
 /// cancelled with `why`; returns how many, and whether one of them was already sent.
-async fn cancel_sms_of(
-    tx: &mut AnyConnection,
-    batch: &Batch,
-    ids: &[i64],
-    why: &str,
-) -> Result<(u32, bool), StoreError> {
+async fn cancel_sms_of(tx: &mut Conn<'_>, batch: &Batch, ids: &[i64], why: &str) -> Result<(u32, bool), StoreError> {
     if ids.is_empty() {
         return Ok((0, false));
     }
     let b = batch.script.backend();
     let sql = format!("SELECT id, status, claimed_at FROM sms WHERE call_id IN ({})", list(b, ids.len(), 1));
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let mut q = sql::query(sql);
     for id in ids {
         q = q.bind(*id);
     }
@@ -91,8 +86,7 @@ async fn cancel_sms_of(
             b.placeholder(3),
             list(b, cancelled.len(), 4)
         );
-        let mut q =
-            sqlx::query(AssertSqlSafe(sql)).bind(SmsStatus::Cancelled.as_str()).bind(micros(batch.now)).bind(why);
+        let mut q = sql::query(sql).bind(SmsStatus::Cancelled.as_str()).bind(micros(batch.now)).bind(why);
         for id in &cancelled {
             q = q.bind(*id);
         }
@@ -105,7 +99,7 @@ impl Writer {
     /// Cancels or reschedules a call not yet dialled.
     pub(super) async fn call_change(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         call_id: i64,
         change: CallChange,
@@ -113,7 +107,7 @@ impl Writer {
         actor: &str,
     ) -> Result<Result<CallChangeAnswer, StoreError>, StoreError> {
         let sql = format!("{CALL_ROW} WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(call_id).fetch_optional(&mut *tx).await?;
+        let row = sql::query(sql).bind(call_id).fetch_optional(&mut *tx).await?;
         let Some(call) = row.as_ref().map(call_row).transpose()? else {
             return Ok(Err(StoreError::NotFound { what: "call", field: "call_id" }));
         };
@@ -148,14 +142,14 @@ impl Writer {
     /// is cancelled. Returns (SMS cancelled, an SMS already went).
     async fn cancel_call(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         call: &CallRow,
         reason: &str,
         actor: &str,
     ) -> Result<(u32, bool), StoreError> {
         self.release_number(batch, call);
-        sqlx::query("UPDATE calls SET cancelled_at = $1, cancel_reason = $2 WHERE id = $3")
+        sql::query("UPDATE calls SET cancelled_at = $1, cancel_reason = $2 WHERE id = $3")
             .bind(micros(batch.now))
             .bind(reason)
             .bind(call.id)
@@ -191,7 +185,7 @@ impl Writer {
     /// was.
     async fn reschedule(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         call: CallRow,
         dial_at: Timestamp,
@@ -285,12 +279,12 @@ impl Writer {
         batch.dirty = true;
         let renumbered = call.number != Some(alloc.number);
         let mut q = if renumbered {
-            sqlx::query("UPDATE calls SET dial_at = $1, number_id = $2, reassigned_at = $3 WHERE id = $4")
+            sql::query("UPDATE calls SET dial_at = $1, number_id = $2, reassigned_at = $3 WHERE id = $4")
                 .bind(micros(dial_at))
                 .bind(alloc.number.0)
                 .bind(micros(batch.now))
         } else {
-            sqlx::query("UPDATE calls SET dial_at = $1, number_id = $2 WHERE id = $3")
+            sql::query("UPDATE calls SET dial_at = $1, number_id = $2 WHERE id = $3")
                 .bind(micros(dial_at))
                 .bind(alloc.number.0)
         };
@@ -341,7 +335,7 @@ impl Writer {
     /// is sealed and cannot be searched). Applying it again changes nothing more.
     pub(super) async fn opt_out(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         phone: &E164,
         source: &str,
@@ -351,7 +345,7 @@ impl Writer {
         let hash = shared.pseudonyms.optout_hash(phone.as_str());
         let subject = format!("optout:{}", &hash[..16]);
         let recorded =
-            sqlx::query("INSERT INTO sms_optouts (hash, at, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            sql::query("INSERT INTO sms_optouts (hash, at, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(hash.as_str())
                 .bind(micros(batch.now))
                 .bind(source)
@@ -374,7 +368,7 @@ impl Writer {
                 b.placeholder(2),
                 list(b, stopping.len(), 3)
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(hash.as_str()).bind(micros(batch.now));
+            let mut q = sql::query(sql).bind(hash.as_str()).bind(micros(batch.now));
             for p in &stopping {
                 q = q.bind(*p);
             }
@@ -389,7 +383,7 @@ impl Writer {
         // The patient's other SMS not yet taken by a dispatcher (a dispatcher also
         // checks opt-outs when it claims one).
         let ids: Vec<i64> =
-            sqlx::query("SELECT call_id FROM sms WHERE phone_hash = $1 AND status = $2 AND claimed_at IS NULL")
+            sql::query("SELECT call_id FROM sms WHERE phone_hash = $1 AND status = $2 AND claimed_at IS NULL")
                 .bind(hash.as_str())
                 .bind(SmsStatus::Queued.as_str())
                 .fetch_all(&mut *tx)

@@ -2,7 +2,7 @@
 //! cool-down and a clean check) or is retired, and the incident records how, in one
 //! transaction.
 
-use sqlx::{AnyConnection, Row};
+use crate::sql::{self, Conn};
 use vigie_core::{CleanCheck, NumberStatus, Timestamp};
 
 use super::{Batch, Writer};
@@ -16,7 +16,7 @@ impl Writer {
     /// Closes an open incident with `resolution`.
     pub(super) async fn close_incident(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &mut Batch,
         id: i64,
         resolution: &Resolution,
@@ -28,7 +28,7 @@ impl Writer {
             return Ok(Err(StoreError::NotFound { what: "incident", field: "incident_id" }));
         };
         let mut incident = record.to_core()?;
-        let row = sqlx::query(
+        let row = sql::query(
             "SELECT i.number_id, n.status FROM incidents i JOIN numbers n ON n.id = i.number_id WHERE i.id = $1",
         )
         .bind(id)
@@ -75,7 +75,7 @@ impl Writer {
             Resolution::Retired { cost_cents } => Some(i64::try_from(*cost_cents).unwrap_or(i64::MAX)),
             Resolution::Returned => None,
         };
-        sqlx::query(
+        sql::query(
             "UPDATE incidents SET closed_at = $1, closed_by = $2, resolution = $3, replacement_cost_cents = $4 WHERE id = $5",
         )
         .bind(micros(batch.now))
@@ -100,17 +100,17 @@ impl Writer {
     /// number (no test calls are recorded by the store yet).
     async fn clean_check(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         number_id: i64,
         opened_at: Timestamp,
     ) -> Result<CleanCheck, StoreError> {
-        let reports: i64 = sqlx::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND received_at > $2")
+        let reports: i64 = sql::query("SELECT COUNT(*) FROM reports WHERE number_id = $1 AND received_at > $2")
             .bind(number_id)
             .bind(micros(opened_at))
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-        let still_listed: Vec<String> = sqlx::query(
+        let still_listed: Vec<String> = sql::query(
             "SELECT source FROM source_readings r WHERE number_id = $1 AND flagged = 1 AND id IN \
              (SELECT MAX(id) FROM source_readings WHERE number_id = $2 GROUP BY source) ORDER BY source",
         )
