@@ -617,6 +617,51 @@ impl PoolState {
     /// Days of the pool's totals a pool's state needs (see [`PoolState::trim_history`]).
     pub const TOTAL_DAYS_KEPT: i32 = 28;
 
+    /// The invariants of one day (what [`PoolState::check_invariants`] checks for every
+    /// day): each number within the cap and outside its rests, the day's counts and
+    /// open slots consistent. The writer checks the days a batch changed before it
+    /// commits.
+    pub fn check_day(&self, cal: &Calendar, day: Date) -> Result<(), String> {
+        let p = self.policy();
+        let Some(load) = self.days.get(&day) else { return Ok(()) };
+        let mut listed = load.open_slots.clone();
+        listed.sort_unstable();
+        let with_calls: Vec<usize> = (0..load.counts.len()).filter(|&s| load.counts[s] > 0).collect();
+        if listed != with_calls {
+            return Err(format!("{day}: open slots {listed:?} but slots with calls {with_calls:?}"));
+        }
+        let open = load.counts.iter().filter(|&&c| c > 0).count();
+        if open != load.open as usize {
+            return Err(format!("{day}: open count {} but {open} numbers have calls", load.open));
+        }
+        let sum: u32 = load.counts.iter().sum();
+        if sum > load.total {
+            return Err(format!("{day}: numbers hold {sum} calls but the pool total is {}", load.total));
+        }
+        let any_rest = self.numbers.iter().any(|n| !n.rests.is_empty());
+        let bounds = any_rest.then(|| (cal.start_of(day), cal.end_of(day)));
+        for (slot, &calls) in load.counts.iter().enumerate() {
+            let Some(n) = self.numbers.get(slot) else {
+                if calls > 0 {
+                    return Err(format!("{day}: calls on a slot with no number"));
+                }
+                continue;
+            };
+            if calls > p.calls_per_day_max {
+                return Err(format!(
+                    "{} has {calls} calls on {day}, over the cap of {}",
+                    n.e164, p.calls_per_day_max
+                ));
+            }
+            let inside =
+                |(start, end): (Timestamp, Timestamp)| n.rests.iter().any(|r| r.from <= start && end <= r.until);
+            if calls > 0 && bounds.is_some_and(inside) {
+                return Err(format!("{} has {calls} calls on {day}, inside its rest", n.e164));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what must always hold; tests and the simulator call it after each step.
     pub fn check_invariants(&self, cal: &Calendar) -> Result<(), String> {
         let p = self.policy();
@@ -632,42 +677,8 @@ impl PoolState {
         {
             return Err(format!("the idle index holds {indexed} numbers for {active} active ones, or stale entries"));
         }
-        for (day, load) in &self.days {
-            let mut listed = load.open_slots.clone();
-            listed.sort_unstable();
-            let with_calls: Vec<usize> = (0..load.counts.len()).filter(|&s| load.counts[s] > 0).collect();
-            if listed != with_calls {
-                return Err(format!("{day}: open slots {listed:?} but slots with calls {with_calls:?}"));
-            }
-            let open = load.counts.iter().filter(|&&c| c > 0).count();
-            if open != load.open as usize {
-                return Err(format!("{day}: open count {} but {open} numbers have calls", load.open));
-            }
-            let sum: u32 = load.counts.iter().sum();
-            if sum > load.total {
-                return Err(format!("{day}: numbers hold {sum} calls but the pool total is {}", load.total));
-            }
-            let any_rest = self.numbers.iter().any(|n| !n.rests.is_empty());
-            let bounds = any_rest.then(|| (cal.start_of(*day), cal.end_of(*day)));
-            for (slot, &calls) in load.counts.iter().enumerate() {
-                let Some(n) = self.numbers.get(slot) else {
-                    if calls > 0 {
-                        return Err(format!("{day}: calls on a slot with no number"));
-                    }
-                    continue;
-                };
-                if calls > p.calls_per_day_max {
-                    return Err(format!(
-                        "{} has {calls} calls on {day}, over the cap of {}",
-                        n.e164, p.calls_per_day_max
-                    ));
-                }
-                let inside =
-                    |(start, end): (Timestamp, Timestamp)| n.rests.iter().any(|r| r.from <= start && end <= r.until);
-                if calls > 0 && bounds.is_some_and(inside) {
-                    return Err(format!("{} has {calls} calls on {day}, inside its rest", n.e164));
-                }
-            }
+        for day in self.days.keys() {
+            self.check_day(cal, *day)?;
         }
         for (slot, n) in self.numbers.iter().enumerate() {
             let mut run = 0;

@@ -31,8 +31,19 @@ impl E164 {
     /// Only digits, spaces and `+ - . ( )` are read: libphonenumber would otherwise
     /// turn letters into digits (`+1-800-FLOWERS`) and take `x…` for an extension,
     /// and a number written so is a typing error here, not a number to dial.
+    ///
+    /// A French number written compactly (`+33` or `0` then nine digits) takes a fast
+    /// path that gives the same answer: see [`french_compact`].
     pub fn parse(text: &str) -> Result<E164, PhoneError> {
         let text = text.trim();
+        if let Some(parsed) = french_compact(text) {
+            return parsed;
+        }
+        E164::parse_slow(text)
+    }
+
+    /// [`E164::parse`] through libphonenumber, whatever the text.
+    fn parse_slow(text: &str) -> Result<E164, PhoneError> {
         if text.len() > 32 || !text.bytes().all(|b| b.is_ascii_digit() || b" +-.()".contains(&b)) {
             return Err(PhoneError::Unparsable);
         }
@@ -98,6 +109,43 @@ impl E164 {
             _ => NumberCategory::Foreign,
         }
     }
+}
+
+/// What libphonenumber answers for French numbers, by the first five digits of the
+/// national significant number: 0 not asked yet, 1 valid, 2 invalid.
+static FRENCH_PREFIXES: [std::sync::atomic::AtomicU8; 100_000] = [const { std::sync::atomic::AtomicU8::new(0) }; 100_000];
+
+/// The fast path of [`E164::parse`] for `+33` or `0` followed by nine digits, the first
+/// not 0; `None` for any other text.
+///
+/// In libphonenumber's metadata for France every pattern of a valid number is a prefix
+/// of at most five digits (`836` then two) followed by `\d{n}`, and every valid number
+/// has nine digits. So whether a nine-digit national number is valid depends on its
+/// first five digits only: libphonenumber is asked once per five-digit prefix (with
+/// `0000` after it) and its answer kept. The test `french_fast_path_agrees` checks the
+/// two paths against each other.
+fn french_compact(text: &str) -> Option<Result<E164, PhoneError>> {
+    let nsn = match text.as_bytes() {
+        [b'+', b'3', b'3', rest @ ..] | [b'0', rest @ ..] => rest,
+        _ => return None,
+    };
+    if nsn.len() != 9 || nsn[0] == b'0' || !nsn.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let prefix = nsn[..5].iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    let known = &FRENCH_PREFIXES[prefix];
+    let valid = match known.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let sample = format!("+33{}0000", std::str::from_utf8(&nsn[..5]).ok()?);
+            let valid = E164::parse_slow(&sample).is_ok();
+            known.store(if valid { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
+            valid
+        }
+    };
+    let nsn = std::str::from_utf8(nsn).ok()?;
+    Some(if valid { Ok(E164(format!("+33{nsn}"))) } else { Err(PhoneError::Invalid) })
 }
 
 /// The geographic-looking blocks that ARCEP reserves for verified polyvalent numbers
@@ -192,6 +240,26 @@ mod tests {
             assert_eq!(E164::parse(written), Err(PhoneError::Unparsable), "{written:?}");
         }
         assert_eq!(E164::parse("+3312"), Err(PhoneError::Invalid));
+    }
+
+    proptest::proptest! {
+        /// The fast path for compact French numbers answers as libphonenumber does,
+        /// for every kind of national number (all first digits, both written forms).
+        #[test]
+        fn french_fast_path_agrees(nsn in 0u32..1_000_000_000, national in proptest::bool::ANY) {
+            let nsn = format!("{nsn:09}");
+            let text = if national { format!("0{nsn}") } else { format!("+33{nsn}") };
+            proptest::prop_assert_eq!(E164::parse(&text), E164::parse_slow(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn french_fast_path_agrees_on_every_five_digit_prefix() {
+        // Every prefix once, with a tail that is not the sample's 0000.
+        for prefix in 10_000..100_000u32 {
+            let text = format!("+33{prefix}7319");
+            assert_eq!(E164::parse(&text), E164::parse_slow(&text), "{text}");
+        }
     }
 
     #[test]

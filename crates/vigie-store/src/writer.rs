@@ -339,11 +339,19 @@ impl Writer {
         if batch.dirty {
             batch.script.push("UPDATE pools SET version = version + 1".to_owned());
         }
-        // The pools this batch decided on must still hold the engine's invariants; a
-        // break aborts the transaction rather than commit a broken state.
-        for code in &touched {
+        // The days this batch decided on must still hold the engine's invariants (the
+        // cap, the rests); a break aborts the transaction rather than commit a broken
+        // state. Debug builds (the tests) check every day of the touched pools.
+        for (code, d) in &batch.touched {
             if let Some(cached) = self.cache.get(code) {
-                cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
+                cached.state.check_day(&shared.calendar, *d).map_err(StoreError::Corrupt)?;
+            }
+        }
+        if cfg!(debug_assertions) {
+            for code in &touched {
+                if let Some(cached) = self.cache.get(code) {
+                    cached.state.check_invariants(&shared.calendar).map_err(StoreError::Corrupt)?;
+                }
             }
         }
         match shared.backend {
