@@ -648,10 +648,7 @@ impl PoolState {
                 continue;
             };
             if calls > p.calls_per_day_max {
-                return Err(format!(
-                    "{} has {calls} calls on {day}, over the cap of {}",
-                    n.e164, p.calls_per_day_max
-                ));
+                return Err(format!("{} has {calls} calls on {day}, over the cap of {}", n.e164, p.calls_per_day_max));
             }
             let inside =
                 |(start, end): (Timestamp, Timestamp)| n.rests.iter().any(|r| r.from <= start && end <= r.until);

@@ -113,7 +113,8 @@ impl E164 {
 
 /// What libphonenumber answers for French numbers, by the first five digits of the
 /// national significant number: 0 not asked yet, 1 valid, 2 invalid.
-static FRENCH_PREFIXES: [std::sync::atomic::AtomicU8; 100_000] = [const { std::sync::atomic::AtomicU8::new(0) }; 100_000];
+static FRENCH_PREFIXES: [std::sync::atomic::AtomicU8; 100_000] =
+    [const { std::sync::atomic::AtomicU8::new(0) }; 100_000];
 
 /// The fast path of [`E164::parse`] for `+33` or `0` followed by nine digits, the first
 /// not 0; `None` for any other text.

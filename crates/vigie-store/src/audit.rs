@@ -87,27 +87,31 @@ pub(crate) fn stage(script: &mut Script, head: &mut Head, entries: &[Entry]) {
         return;
     }
     let backend = script.backend();
-    for chunk in entries.chunks(script.rows_per_insert().min(400)) {
-        let sql = format!(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
-            crate::db::values(backend, chunk.len(), 8, script.next_param())
-        );
-        for e in chunk {
-            head.seq += 1;
-            let at = micros(e.at);
-            let hash = link_hash(head.seq, at, &e.actor, e.action, &e.subject, &e.detail, &head.hash);
-            script
-                .bind(head.seq)
-                .bind(at)
-                .bind(e.actor.clone())
-                .bind(e.action)
-                .bind(e.subject.clone())
-                .bind(e.detail.clone())
-                .bind(std::mem::replace(&mut head.hash, hash.clone()))
-                .bind(hash);
-        }
-        script.push(sql);
+    use crate::sql::Kind::{Int, Text};
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        head.seq += 1;
+        let at = micros(e.at);
+        let hash = link_hash(head.seq, at, &e.actor, e.action, &e.subject, &e.detail, &head.hash);
+        rows.push((head.seq, at, e, std::mem::replace(&mut head.hash, hash.clone()), hash));
     }
+    script.insert_rows(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)",
+        &[Int, Int, Text, Text, Text, Text, Text, Text],
+        "",
+        false,
+        &rows,
+        |v, (seq, at, e, prev, hash)| {
+            v.bind(*seq)
+                .bind(*at)
+                .bind(e.actor.as_str())
+                .bind(e.action)
+                .bind(e.subject.as_str())
+                .bind(e.detail.as_str())
+                .bind(prev.as_str())
+                .bind(hash.as_str());
+        },
+    );
     let (seq, hash) = (script.next_param(), script.next_param() + 1);
     let sql = format!(
         "UPDATE audit_head SET seq = {}, hash = {} WHERE id = 1",

@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Connection, Executor, Row};
 use vigie_core::{Date, Timestamp};
 
 use crate::error::StoreError;
-use crate::sql::{Conn, Param, Row as SqlRow, Value};
+use crate::sql::{Conn, Kind, Param, Row as SqlRow, Value};
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,15 +303,6 @@ impl Script {
         self.args.len() + 1
     }
 
-    /// How many rows one multi-row `INSERT` of the script should hold at most: SQLite
-    /// runs one cached statement per row, PostgreSQL wants few statements.
-    pub(crate) fn rows_per_insert(&self) -> usize {
-        match self.backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 1000,
-        }
-    }
-
     /// Binds the next parameter.
     pub(crate) fn bind(&mut self, value: impl Param) -> &mut Script {
         self.args.push(value.value());
@@ -372,7 +363,195 @@ impl Script {
     }
 }
 
+/// The values of one row of [`Script::insert_rows`].
+pub(crate) struct RowValues(Vec<Value>);
+
+impl RowValues {
+    /// Binds the row's next column.
+    pub(crate) fn bind(&mut self, value: impl Param) -> &mut RowValues {
+        self.0.push(value.value());
+        self
+    }
+}
+
+impl Script {
+    /// Stages `{head} <rows> {tail}` for an `INSERT`: `head` names the table and its
+    /// columns, `kinds` their types, `bind` binds one row's columns in order. SQLite
+    /// runs one cached statement per row (`VALUES (?, …)`); PostgreSQL one statement
+    /// whose rows travel as a single JSON parameter (`SELECT … FROM
+    /// json_array_elements($n)`), so that its text, and so its prepared statement, is
+    /// the same whatever the number of rows. Rows whose `RETURNING` the caller wants
+    /// come back from [`Script::run`].
+    pub(crate) fn insert_rows<T>(
+        &mut self,
+        head: &str,
+        kinds: &[Kind],
+        tail: &str,
+        returning: bool,
+        rows: &[T],
+        mut bind: impl FnMut(&mut RowValues, &T),
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let sql = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), 1));
+                for row in rows {
+                    let mut values = RowValues(Vec::with_capacity(kinds.len()));
+                    bind(&mut values, row);
+                    debug_assert_eq!(values.0.len(), kinds.len(), "{head}");
+                    self.args.extend(values.0);
+                    if returning {
+                        self.push_returning(sql.clone());
+                    } else {
+                        self.push(sql.clone());
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let mut json = String::with_capacity(rows.len() * kinds.len() * 12);
+                json.push('[');
+                for (i, row) in rows.iter().enumerate() {
+                    let mut values = RowValues(Vec::with_capacity(kinds.len()));
+                    bind(&mut values, row);
+                    debug_assert_eq!(values.0.len(), kinds.len(), "{head}");
+                    if i > 0 {
+                        json.push(',');
+                    }
+                    json.push('[');
+                    for (j, v) in values.0.iter().enumerate() {
+                        if j > 0 {
+                            json.push(',');
+                        }
+                        push_json(&mut json, v);
+                    }
+                    json.push(']');
+                }
+                json.push(']');
+                let columns: Vec<String> = kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| match k {
+                        Kind::Int => format!("(r.v->>{i})::bigint"),
+                        Kind::Real => format!("(r.v->>{i})::float8"),
+                        Kind::Text => format!("(r.v->>{i})"),
+                        Kind::Blob => format!("decode(r.v->>{i}, 'hex')"),
+                    })
+                    .collect();
+                let sql = format!(
+                    "{head} SELECT {} FROM json_array_elements({}::json) AS r(v) {tail}",
+                    columns.join(", "),
+                    self.backend.placeholder(self.next_param())
+                );
+                self.bind(json);
+                if returning {
+                    self.push_returning(sql);
+                } else {
+                    self.push(sql);
+                }
+            }
+        }
+    }
+}
+
+/// Appends a value as JSON (a blob as hex text, for `decode(…, 'hex')`).
+fn push_json(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Null(_) => out.push_str("null"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(r) if r.is_finite() => {
+            let _ = write!(out, "{r:?}");
+        }
+        Value::Real(_) => out.push_str("null"),
+        Value::Text(t) => push_json_string(out, t),
+        Value::Blob(b) => {
+            out.push('"');
+            out.push_str(&hex::encode(b));
+            out.push('"');
+        }
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn push_json_string(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `(SELECT …)` of the texts of a JSON array bound as the `n`th parameter, for
+/// `x IN …`: one statement text whatever the number of values (see [`json_texts`]).
+pub(crate) fn any_text(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "(SELECT value FROM json_each(?))".to_owned(),
+        Backend::Postgres => format!("(SELECT json_array_elements_text(${n}::json))"),
+    }
+}
+
+/// A JSON array of texts, the parameter of [`any_text`].
+pub(crate) fn json_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, t) in texts.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, t);
+    }
+    out.push(']');
+    out
+}
+
 /// The placeholders of an `IN (…)` list of `n` values, numbered from `first`.
 pub(crate) fn list(backend: Backend, n: usize, first: usize) -> String {
     (first..first + n).map(|i| backend.placeholder(i)).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_parameters_escape_what_json_requires() {
+        let texts = json_texts(["plain", "a \"quoted\" \\ back", "line\nbreak\ttab\u{1}", "é€😀"]);
+        assert_eq!(texts, r#"["plain","a \"quoted\" \\ back","line\u000abreak\u0009tab\u0001","é€😀"]"#);
+        let mut row = String::new();
+        for v in [Value::Null(Kind::Text), Value::Int(-42), Value::Real(0.5), Value::Blob(vec![0, 255, 16])] {
+            push_json(&mut row, &v);
+            row.push(' ');
+        }
+        assert_eq!(row, r#"null -42 0.5 "00ff10" "#);
+    }
+
+    #[test]
+    fn insert_rows_keeps_one_text_whatever_the_count() {
+        let stage = |backend, n: i64| {
+            let mut script = Script::new(backend);
+            let rows: Vec<i64> = (0..n).collect();
+            script.insert_rows("INSERT INTO t (a, b)", &[Kind::Int, Kind::Text], "", false, &rows, |v, r| {
+                v.bind(*r).bind(format!("row {r}"));
+            });
+            script
+        };
+        let (one, many) = (stage(Backend::Postgres, 1), stage(Backend::Postgres, 50));
+        assert_eq!(one.statements, many.statements);
+        assert_eq!(many.args.len(), 1, "the rows travel as one JSON parameter");
+        let sqlite = stage(Backend::Sqlite, 3);
+        assert_eq!(sqlite.statements.len(), 3, "one cached statement per row on SQLite");
+        assert!(sqlite.statements.iter().all(|(s, _)| *s == sqlite.statements[0].0));
+        assert_eq!(sqlite.args.len(), 6);
+    }
 }

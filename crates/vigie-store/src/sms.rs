@@ -18,7 +18,7 @@ use vigie_core::{
 };
 
 use crate::audit::{self, Entry};
-use crate::db::{Script, instant, list, micros, values};
+use crate::db::{Script, any_text, instant, json_texts, list, micros, values};
 use crate::error::StoreError;
 use crate::sql::{self, Conn};
 use crate::{Shared, Store};
@@ -129,14 +129,9 @@ impl SmsData {
         let mut facilities: Vec<&str> = announced.iter().map(|c| c.facility.as_str()).collect();
         facilities.sort_unstable();
         facilities.dedup();
-        let sql = format!(
-            "SELECT id, display_name, callback FROM facilities WHERE id IN ({})",
-            list(shared.backend, facilities.len(), 1)
-        );
-        let mut q = sql::query(sql);
-        for f in &facilities {
-            q = q.bind(*f);
-        }
+        let sql =
+            format!("SELECT id, display_name, callback FROM facilities WHERE id IN {}", any_text(shared.backend, 1));
+        let q = sql::query(sql).bind(json_texts(facilities.iter().copied()));
         for row in q.fetch_all(&mut *tx).await? {
             data.facilities.insert(row.get(0), (row.get(1), row.get(2)));
         }
@@ -145,11 +140,8 @@ impl SmsData {
         hashes.sort_unstable();
         hashes.dedup();
         for part in hashes.chunks(500) {
-            let sql = format!("SELECT hash FROM sms_optouts WHERE hash IN ({})", list(shared.backend, part.len(), 1));
-            let mut q = sql::query(sql);
-            for h in part {
-                q = q.bind(h.as_str());
-            }
+            let sql = format!("SELECT hash FROM sms_optouts WHERE hash IN {}", any_text(shared.backend, 1));
+            let q = sql::query(sql).bind(json_texts(part.iter().map(String::as_str)));
             for row in q.fetch_all(&mut *tx).await? {
                 data.opted_out.insert(row.get(0));
             }

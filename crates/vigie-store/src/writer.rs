@@ -22,7 +22,7 @@ use vigie_core::{
 use crate::Shared;
 use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
-use crate::db::{Backend, Script, day, day_text, instant, list, micros, values};
+use crate::db::{Backend, Script, any_text, day, day_text, instant, json_texts, list, micros, values};
 use crate::error::StoreError;
 use crate::incidents::{self, Trigger};
 use crate::model::{
@@ -558,6 +558,7 @@ impl Writer {
 
     /// Stages the writes of what the batch has decided so far.
     fn stage(&self, batch: &mut Batch) {
+        use crate::sql::Kind::{Blob, Int, Text};
         let p = std::mem::take(&mut batch.pending);
         if p.is_empty() {
             return;
@@ -565,28 +566,27 @@ impl Writer {
         let b = self.shared.backend;
         let now = micros(batch.now);
         let sc = &mut batch.script;
-        let rows = sc.rows_per_insert();
-        for chunk in p.rows.chunks(rows) {
-            let sql = format!(
-                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) VALUES {} RETURNING id, call_ref",
-                values(b, chunk.len(), 12, sc.next_param())
-            );
-            for r in chunk {
-                sc.bind(r.call_ref.clone())
-                    .bind(r.call.facility.as_str().to_owned())
-                    .bind(r.call.purpose.as_str().to_owned())
-                    .bind(r.pool.as_str().to_owned())
-                    .bind(r.call.patient_ref.clone())
-                    .bind(r.sealed.clone())
+        sc.insert_rows(
+            "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class)",
+            &[Text, Text, Text, Text, Text, Blob, Int, Int, Int, Int, Text, Text],
+            "RETURNING id, call_ref",
+            true,
+            &p.rows,
+            |v, r| {
+                v.bind(r.call_ref.as_str())
+                    .bind(r.call.facility.as_str())
+                    .bind(r.call.purpose.as_str())
+                    .bind(r.pool.as_str())
+                    .bind(r.call.patient_ref.as_str())
+                    .bind(r.sealed.as_slice())
                     .bind(r.zone.map(i64::from))
                     .bind(micros(r.call.dial_at))
                     .bind(r.number.map(|n| n.0))
                     .bind(now)
-                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str().to_owned())
+                    .bind(self.shared.legal_bases.for_purpose(&r.call.purpose).as_str())
                     .bind(r.class.as_str());
-            }
-            sc.push_returning(sql);
-        }
+            },
+        );
         // One update per call: the last number decided for it in this batch.
         let mut renumber: HashMap<i64, Option<NumberId>> = HashMap::new();
         for (id, number) in &p.renumber {
@@ -603,29 +603,28 @@ impl Writer {
             sc.push(sql);
         }
         let days: Vec<_> = p.days.into_iter().collect();
-        for chunk in days.chunks(rows) {
-            let sql = format!(
-                "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES {} \
-                 ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
-                 last_dial_at = CASE WHEN excluded.last_dial_at > number_days.last_dial_at THEN excluded.last_dial_at ELSE number_days.last_dial_at END",
-                values(b, chunk.len(), 4, sc.next_param())
-            );
-            for ((number, d), (delta, last)) in chunk {
-                sc.bind(number.0).bind(day_text(*d)).bind(*delta).bind(last.map_or(0, micros));
-            }
-            sc.push(sql);
-        }
+        sc.insert_rows(
+            "INSERT INTO number_days (number_id, day, calls, last_dial_at)",
+            &[Int, Text, Int, Int],
+            "ON CONFLICT (number_id, day) DO UPDATE SET calls = number_days.calls + excluded.calls, \
+             last_dial_at = CASE WHEN excluded.last_dial_at > number_days.last_dial_at THEN excluded.last_dial_at ELSE number_days.last_dial_at END",
+            false,
+            &days,
+            |v, ((number, d), (delta, last))| {
+                v.bind(number.0).bind(day_text(*d)).bind(*delta).bind(last.map_or(0, micros));
+            },
+        );
         let pool_days: Vec<_> = p.pool_days.into_iter().filter(|(_, d)| *d != 0).collect();
-        for chunk in pool_days.chunks(rows) {
-            let sql = format!(
-                "INSERT INTO pool_days (pool, day, calls) VALUES {} ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
-                values(b, chunk.len(), 3, sc.next_param())
-            );
-            for ((pool, d), delta) in chunk {
-                sc.bind(pool.as_str().to_owned()).bind(day_text(*d)).bind(*delta);
-            }
-            sc.push(sql);
-        }
+        sc.insert_rows(
+            "INSERT INTO pool_days (pool, day, calls)",
+            &[Text, Text, Int],
+            "ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
+            false,
+            &pool_days,
+            |v, ((pool, d), delta)| {
+                v.bind(pool.as_str()).bind(day_text(*d)).bind(*delta);
+            },
+        );
         for (number, pool, rest) in &p.rests {
             let sql = format!(
                 "INSERT INTO rests (number_id, from_at, until_at) VALUES {} ON CONFLICT DO NOTHING",
@@ -1294,13 +1293,10 @@ async fn known_calls(
     for chunk in calls.chunks(500) {
         let sql = format!(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name, c.cancelled_at \
-             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN ({})",
-            list(shared.backend, chunk.len(), 1)
+             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN {}",
+            any_text(shared.backend, 1)
         );
-        let mut q = sql::query(sql);
-        for c in chunk {
-            q = q.bind(c.call_ref.as_str());
-        }
+        let q = sql::query(sql).bind(json_texts(chunk.iter().map(|c| c.call_ref.as_str())));
         for row in q.fetch_all(&mut *tx).await? {
             let corrupt = |e: String| StoreError::Corrupt(e);
             let phone = shared.key.open(&row.get::<Vec<u8>, _>(5))?;
@@ -1338,13 +1334,10 @@ async fn affinities(
     let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
     for part in patients.chunks(500) {
         let sql = format!(
-            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN ({}) AND number_id IS NOT NULL AND cancelled_at IS NULL",
-            list(shared.backend, part.len(), 1)
+            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
+            any_text(shared.backend, 1)
         );
-        let mut q = sql::query(sql);
-        for patient in part {
-            q = q.bind(*patient);
-        }
+        let q = sql::query(sql).bind(json_texts(part.iter().copied()));
         for row in q.fetch_all(&mut *tx).await? {
             let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) else { continue };
             let (number, id) = (NumberId(row.get(2)), row.get::<i64, _>(3));
