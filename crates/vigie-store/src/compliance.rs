@@ -20,7 +20,7 @@ use vigie_core::{
 use crate::Store;
 use crate::audit::{self, Entry};
 use crate::crypto::PseudonymKey;
-use crate::db::{Backend, any_text, day, day_text, instant, json_texts, micros, values};
+use crate::db::{Backend, day, day_text, in_texts, instant, micros, text_list, values};
 use crate::error::StoreError;
 use crate::model::NewCall;
 use crate::sql::{self, Conn};
@@ -183,19 +183,19 @@ pub(crate) async fn prefetch(
         // attempt reads as a call without a call_ref, a refusal as a refused call.
         let sql = format!(
             "SELECT patient_ref, facility, call_ref, dial_at, class, refused_at FROM calls \
-             WHERE patient_ref IN {} AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
+             WHERE patient_ref {} AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
              UNION ALL SELECT patient_ref, facility, '', at, CASE WHEN kind = '{attempt}' THEN class END, \
              CASE WHEN kind = '{refusal}' THEN at END FROM oppositions \
-             WHERE patient_ref IN {} AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
-            any_text(backend, 1),
+             WHERE patient_ref {} AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
+            in_texts(backend, 1),
             backend.placeholder(2),
             backend.placeholder(3),
-            any_text(backend, 4),
+            in_texts(backend, 4),
             backend.placeholder(5),
             attempt = OppositionKind::Attempt.as_str(),
             refusal = OppositionKind::Refusal.as_str(),
         );
-        let patients = json_texts(part.iter().copied());
+        let patients = text_list(backend, part.iter().copied());
         let q = sql::query(sql).bind(patients.as_str()).bind(cutoff).bind(cutoff).bind(patients.as_str());
         for row in q.bind(cutoff).fetch_all(&mut *tx).await? {
             let person: Person = (row.get(0), row.get(1));
@@ -221,8 +221,8 @@ pub(crate) async fn prefetch(
             hashes.sort_unstable();
             hashes.dedup();
             for part in hashes.chunks(500) {
-                let sql = format!("SELECT hash FROM bloctel_numbers WHERE hash IN {}", any_text(backend, 1));
-                let q = sql::query(sql).bind(json_texts(part.iter().map(String::as_str)));
+                let sql = format!("SELECT hash FROM bloctel_numbers WHERE hash {}", in_texts(backend, 1));
+                let q = sql::query(sql).bind(text_list(backend, part.iter().map(String::as_str)));
                 for row in q.fetch_all(&mut *tx).await? {
                     data.bloctel_listed.insert(row.get(0));
                 }
@@ -234,13 +234,13 @@ pub(crate) async fn prefetch(
             // With the consents an erasure ended: withdrawn at the instant kept, so that
             // the opposition still stands (`consent_withdrawn`).
             let sql = format!(
-                "SELECT patient_ref, facility, given_at, withdrawn_at FROM consents WHERE patient_ref IN {} \
-                 UNION ALL SELECT patient_ref, facility, at, at FROM oppositions WHERE patient_ref IN {} AND kind = '{}'",
-                any_text(backend, 1),
-                any_text(backend, 2),
+                "SELECT patient_ref, facility, given_at, withdrawn_at FROM consents WHERE patient_ref {} \
+                 UNION ALL SELECT patient_ref, facility, at, at FROM oppositions WHERE patient_ref {} AND kind = '{}'",
+                in_texts(backend, 1),
+                in_texts(backend, 2),
                 OppositionKind::ConsentEnded.as_str(),
             );
-            let patients = json_texts(part.iter().copied());
+            let patients = text_list(backend, part.iter().copied());
             let q = sql::query(sql).bind(patients.as_str()).bind(patients.as_str());
             for row in q.fetch_all(&mut *tx).await? {
                 let record = ConsentRecord {

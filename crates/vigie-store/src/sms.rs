@@ -18,7 +18,7 @@ use vigie_core::{
 };
 
 use crate::audit::{self, Entry};
-use crate::db::{Script, any_text, instant, json_texts, list, micros, values};
+use crate::db::{Script, in_texts, instant, list, micros, text_list, values};
 use crate::error::StoreError;
 use crate::sql::{self, Conn};
 use crate::{Shared, Store};
@@ -129,9 +129,8 @@ impl SmsData {
         let mut facilities: Vec<&str> = announced.iter().map(|c| c.facility.as_str()).collect();
         facilities.sort_unstable();
         facilities.dedup();
-        let sql =
-            format!("SELECT id, display_name, callback FROM facilities WHERE id IN {}", any_text(shared.backend, 1));
-        let q = sql::query(sql).bind(json_texts(facilities.iter().copied()));
+        let sql = format!("SELECT id, display_name, callback FROM facilities WHERE id {}", in_texts(shared.backend, 1));
+        let q = sql::query(sql).bind(text_list(shared.backend, facilities.iter().copied()));
         for row in q.fetch_all(&mut *tx).await? {
             data.facilities.insert(row.get(0), (row.get(1), row.get(2)));
         }
@@ -140,8 +139,8 @@ impl SmsData {
         hashes.sort_unstable();
         hashes.dedup();
         for part in hashes.chunks(500) {
-            let sql = format!("SELECT hash FROM sms_optouts WHERE hash IN {}", any_text(shared.backend, 1));
-            let q = sql::query(sql).bind(json_texts(part.iter().map(String::as_str)));
+            let sql = format!("SELECT hash FROM sms_optouts WHERE hash {}", in_texts(shared.backend, 1));
+            let q = sql::query(sql).bind(text_list(shared.backend, part.iter().map(String::as_str)));
             for row in q.fetch_all(&mut *tx).await? {
                 data.opted_out.insert(row.get(0));
             }

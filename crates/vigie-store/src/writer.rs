@@ -22,7 +22,7 @@ use vigie_core::{
 use crate::Shared;
 use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
-use crate::db::{Backend, Script, any_text, day, day_text, instant, json_texts, list, micros, values};
+use crate::db::{Backend, Script, day, day_text, in_texts, instant, list, micros, text_list, values};
 use crate::error::StoreError;
 use crate::incidents::{self, Trigger};
 use crate::model::{
@@ -1293,10 +1293,10 @@ async fn known_calls(
     for chunk in calls.chunks(500) {
         let sql = format!(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name, c.cancelled_at \
-             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref IN {}",
-            any_text(shared.backend, 1)
+             FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref {}",
+            in_texts(shared.backend, 1)
         );
-        let q = sql::query(sql).bind(json_texts(chunk.iter().map(|c| c.call_ref.as_str())));
+        let q = sql::query(sql).bind(text_list(shared.backend, chunk.iter().map(|c| c.call_ref.as_str())));
         for row in q.fetch_all(&mut *tx).await? {
             let corrupt = |e: String| StoreError::Corrupt(e);
             let phone = shared.key.open(&row.get::<Vec<u8>, _>(5))?;
@@ -1334,10 +1334,10 @@ async fn affinities(
     let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
     for part in patients.chunks(500) {
         let sql = format!(
-            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref IN {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
-            any_text(shared.backend, 1)
+            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
+            in_texts(shared.backend, 1)
         );
-        let q = sql::query(sql).bind(json_texts(part.iter().copied()));
+        let q = sql::query(sql).bind(text_list(shared.backend, part.iter().copied()));
         for row in q.fetch_all(&mut *tx).await? {
             let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) else { continue };
             let (number, id) = (NumberId(row.get(2)), row.get::<i64, _>(3));
