@@ -133,18 +133,6 @@ async fn configure(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(
 pub(crate) async fn connect_one(pool: &AnyPool, backend: Backend) -> Result<sqlx::AnyConnection, StoreError> {
     let mut conn = sqlx::AnyConnection::connect_with(&pool.connect_options()).await?;
     configure(&mut conn, backend).await?;
-    if backend == Backend::Postgres {
-        // The writer reads rows by key only (call_refs, patients, ids), a few dozen
-        // per batch. The planner, whose statistics lag a table growing by thousands
-        // of calls a minute (autovacuum analyses it once a minute at best), judged a
-        // sequential scan of `calls` cheaper than 64 index probes, and comparing every
-        // row with 64 patients under the database's collation cost 15 ms a batch. The
-        // writer's session does without sequential scans where an index serves, and
-        // without JIT compilation, which the penalty a disabled scan adds to a plan's
-        // cost would otherwise set off (80 ms to update the six pool rows).
-        conn.execute("SET enable_seqscan = off").await?;
-        conn.execute("SET jit = off").await?;
-    }
     Ok(conn)
 }
 
@@ -407,6 +395,20 @@ impl Script {
             return;
         }
         match self.backend {
+            // One row: `VALUES`, whose text is as stable and which PostgreSQL runs
+            // without parsing JSON (the common case at low load).
+            Backend::Postgres if rows.len() == 1 => {
+                let sql = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), self.next_param()));
+                let mut values = RowValues(Vec::with_capacity(kinds.len()));
+                bind(&mut values, &rows[0]);
+                debug_assert_eq!(values.0.len(), kinds.len(), "{head}");
+                self.args.extend(values.0);
+                if returning {
+                    self.push_returning(sql);
+                } else {
+                    self.push(sql);
+                }
+            }
             Backend::Sqlite => {
                 let sql = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), 1));
                 for row in rows {
@@ -585,9 +587,12 @@ mod tests {
             });
             script
         };
-        let (one, many) = (stage(Backend::Postgres, 1), stage(Backend::Postgres, 50));
-        assert_eq!(one.statements, many.statements);
+        let (two, many) = (stage(Backend::Postgres, 2), stage(Backend::Postgres, 50));
+        assert_eq!(two.statements, many.statements);
         assert_eq!(many.args.len(), 1, "the rows travel as one JSON parameter");
+        let one = stage(Backend::Postgres, 1);
+        assert!(one.statements[0].0.contains("VALUES ($1,$2)"), "{:?}", one.statements);
+        assert_eq!(one.args.len(), 2);
         let sqlite = stage(Backend::Sqlite, 3);
         assert_eq!(sqlite.statements.len(), 3, "one cached statement per row on SQLite");
         assert!(sqlite.statements.iter().all(|(s, _)| *s == sqlite.statements[0].0));
