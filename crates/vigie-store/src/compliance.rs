@@ -20,7 +20,7 @@ use vigie_core::{
 use crate::Store;
 use crate::audit::{self, Entry};
 use crate::crypto::PseudonymKey;
-use crate::db::{Backend, day, day_text, in_texts, instant, micros, text_list, values};
+use crate::db::{Backend, TextList, day, day_text, instant, micros, values};
 use crate::error::StoreError;
 use crate::model::NewCall;
 use crate::sql::{self, Conn};
@@ -181,22 +181,23 @@ pub(crate) async fn prefetch(
     for part in patients.chunks(500) {
         // The calls, and what erasure kept of an erased patient's (`oppositions`): an
         // attempt reads as a call without a call_ref, a refusal as a refused call.
+        let refs = TextList::new(backend, part.iter().copied());
+        let k = refs.params();
         let sql = format!(
             "SELECT patient_ref, facility, call_ref, dial_at, class, refused_at FROM calls \
              WHERE patient_ref {} AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
              UNION ALL SELECT patient_ref, facility, '', at, CASE WHEN kind = '{attempt}' THEN class END, \
              CASE WHEN kind = '{refusal}' THEN at END FROM oppositions \
              WHERE patient_ref {} AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
-            in_texts(backend, 1),
-            backend.placeholder(2),
-            backend.placeholder(3),
-            in_texts(backend, 4),
-            backend.placeholder(5),
+            refs.sql(1),
+            backend.placeholder(k + 1),
+            backend.placeholder(k + 2),
+            refs.sql(k + 3),
+            backend.placeholder(2 * k + 3),
             attempt = OppositionKind::Attempt.as_str(),
             refusal = OppositionKind::Refusal.as_str(),
         );
-        let patients = text_list(backend, part.iter().copied());
-        let q = sql::query(sql).bind(patients.as_str()).bind(cutoff).bind(cutoff).bind(patients.as_str());
+        let q = refs.bind_to(refs.bind_to(sql::query(sql)).bind(cutoff).bind(cutoff));
         for row in q.bind(cutoff).fetch_all(&mut *tx).await? {
             let person: Person = (row.get(0), row.get(1));
             let class: Option<String> = row.get(4);
@@ -221,8 +222,9 @@ pub(crate) async fn prefetch(
             hashes.sort_unstable();
             hashes.dedup();
             for part in hashes.chunks(500) {
-                let sql = format!("SELECT hash FROM bloctel_numbers WHERE hash {}", in_texts(backend, 1));
-                let q = sql::query(sql).bind(text_list(backend, part.iter().map(String::as_str)));
+                let hashes = TextList::new(backend, part.iter().map(String::as_str));
+                let sql = format!("SELECT hash FROM bloctel_numbers WHERE hash {}", hashes.sql(1));
+                let q = hashes.bind_to(sql::query(sql));
                 for row in q.fetch_all(&mut *tx).await? {
                     data.bloctel_listed.insert(row.get(0));
                 }
@@ -233,15 +235,15 @@ pub(crate) async fn prefetch(
         for part in patients.chunks(500) {
             // With the consents an erasure ended: withdrawn at the instant kept, so that
             // the opposition still stands (`consent_withdrawn`).
+            let refs = TextList::new(backend, part.iter().copied());
             let sql = format!(
                 "SELECT patient_ref, facility, given_at, withdrawn_at FROM consents WHERE patient_ref {} \
                  UNION ALL SELECT patient_ref, facility, at, at FROM oppositions WHERE patient_ref {} AND kind = '{}'",
-                in_texts(backend, 1),
-                in_texts(backend, 2),
+                refs.sql(1),
+                refs.sql(refs.params() + 1),
                 OppositionKind::ConsentEnded.as_str(),
             );
-            let patients = text_list(backend, part.iter().copied());
-            let q = sql::query(sql).bind(patients.as_str()).bind(patients.as_str());
+            let q = refs.bind_to(refs.bind_to(sql::query(sql)));
             for row in q.fetch_all(&mut *tx).await? {
                 let record = ConsentRecord {
                     given_at: instant(row.get(2))?,

@@ -507,46 +507,62 @@ fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// `IN …` (SQLite) or `= ANY(…)` (PostgreSQL) over a list of texts bound as the `n`th
-/// parameter (made by [`text_list`]): one statement text whatever the number of values.
-/// SQLite reads a JSON array (`json_each`); PostgreSQL an array (`$n::text[]`), which
-/// its planner reads through the index.
-pub(crate) fn in_texts(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => "IN (SELECT value FROM json_each(?))".to_owned(),
-        Backend::Postgres => format!("= ANY(${n}::text[])"),
-    }
+/// A list of texts for `x IN (…)`, with a statement text that does not change with
+/// every count: SQLite reads it as one JSON array (`json_each`); PostgreSQL gets one
+/// placeholder per value, their number rounded up to a power of two (the last value
+/// repeated), so that a handful of texts serve every batch while the planner still
+/// sees how many values there are (an array parameter looked like ten to it, and a
+/// sequential scan looked cheaper on a small table).
+pub(crate) struct TextList {
+    backend: Backend,
+    params: Vec<String>,
 }
 
-/// The parameter of [`in_texts`]: a JSON array (SQLite) or an array literal
-/// (PostgreSQL) of the texts.
-pub(crate) fn text_list<'a>(backend: Backend, texts: impl IntoIterator<Item = &'a str>) -> String {
-    let (open, close) = match backend {
-        Backend::Sqlite => ('[', ']'),
-        Backend::Postgres => ('{', '}'),
-    };
-    let mut out = String::from(open);
-    for (i, t) in texts.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match backend {
-            Backend::Sqlite => push_json_string(&mut out, t),
-            Backend::Postgres => {
-                // An element in double quotes: only `"` and `\` are escaped.
-                out.push('"');
-                for c in t.chars() {
-                    if c == '"' || c == '\\' {
-                        out.push('\\');
+impl TextList {
+    /// The list of `texts` (at least one).
+    pub(crate) fn new<'a>(backend: Backend, texts: impl IntoIterator<Item = &'a str>) -> TextList {
+        let params = match backend {
+            Backend::Sqlite => {
+                let mut out = String::from("[");
+                for (i, t) in texts.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
                     }
-                    out.push(c);
+                    push_json_string(&mut out, t);
                 }
-                out.push('"');
+                out.push(']');
+                vec![out]
             }
+            Backend::Postgres => {
+                let mut params: Vec<String> = texts.into_iter().map(str::to_owned).collect();
+                let last = params.last().cloned().unwrap_or_default();
+                params.resize(params.len().max(1).next_power_of_two(), last);
+                params
+            }
+        };
+        TextList { backend, params }
+    }
+
+    /// How many parameters the list takes.
+    pub(crate) fn params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// `IN (…)` with the list's placeholders numbered from `first`.
+    pub(crate) fn sql(&self, first: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "IN (SELECT value FROM json_each(?))".to_owned(),
+            Backend::Postgres => format!("IN ({})", list(self.backend, self.params.len(), first)),
         }
     }
-    out.push(close);
-    out
+
+    /// Binds the list's parameters, in order.
+    pub(crate) fn bind_to(&self, mut q: crate::sql::Query) -> crate::sql::Query {
+        for p in &self.params {
+            q = q.bind(p.as_str());
+        }
+        q
+    }
 }
 
 /// The placeholders of an `IN (…)` list of `n` values, numbered from `first`.
@@ -561,14 +577,12 @@ mod tests {
     #[test]
     fn json_parameters_escape_what_json_requires() {
         let texts = ["plain", "a \"quoted\" \\ back", "line\nbreak\ttab\u{1}", "é€😀"];
-        assert_eq!(
-            text_list(Backend::Sqlite, texts),
-            r#"["plain","a \"quoted\" \\ back","line\u000abreak\u0009tab\u0001","é€😀"]"#
-        );
-        assert_eq!(
-            text_list(Backend::Postgres, texts),
-            "{\"plain\",\"a \\\"quoted\\\" \\\\ back\",\"line\nbreak\ttab\u{1}\",\"é€😀\"}"
-        );
+        let sqlite = TextList::new(Backend::Sqlite, texts);
+        assert_eq!(sqlite.params, [r#"["plain","a \"quoted\" \\ back","line\u000abreak\u0009tab\u0001","é€😀"]"#]);
+        assert_eq!(sqlite.sql(1), "IN (SELECT value FROM json_each(?))");
+        let pg = TextList::new(Backend::Postgres, ["a", "b", "c"]);
+        assert_eq!(pg.params, ["a", "b", "c", "c"], "padded to a power of two with the last value");
+        assert_eq!(pg.sql(3), "IN ($3,$4,$5,$6)");
         let mut row = String::new();
         for v in [Value::Null(Kind::Text), Value::Int(-42), Value::Real(0.5), Value::Blob(vec![0, 255, 16])] {
             push_json(&mut row, &v);

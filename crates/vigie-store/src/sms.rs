@@ -18,7 +18,7 @@ use vigie_core::{
 };
 
 use crate::audit::{self, Entry};
-use crate::db::{Script, in_texts, instant, list, micros, text_list, values};
+use crate::db::{Script, TextList, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::sql::{self, Conn};
 use crate::{Shared, Store};
@@ -129,8 +129,9 @@ impl SmsData {
         let mut facilities: Vec<&str> = announced.iter().map(|c| c.facility.as_str()).collect();
         facilities.sort_unstable();
         facilities.dedup();
-        let sql = format!("SELECT id, display_name, callback FROM facilities WHERE id {}", in_texts(shared.backend, 1));
-        let q = sql::query(sql).bind(text_list(shared.backend, facilities.iter().copied()));
+        let ids = TextList::new(shared.backend, facilities.iter().copied());
+        let sql = format!("SELECT id, display_name, callback FROM facilities WHERE id {}", ids.sql(1));
+        let q = ids.bind_to(sql::query(sql));
         for row in q.fetch_all(&mut *tx).await? {
             data.facilities.insert(row.get(0), (row.get(1), row.get(2)));
         }
@@ -139,8 +140,9 @@ impl SmsData {
         hashes.sort_unstable();
         hashes.dedup();
         for part in hashes.chunks(500) {
-            let sql = format!("SELECT hash FROM sms_optouts WHERE hash {}", in_texts(shared.backend, 1));
-            let q = sql::query(sql).bind(text_list(shared.backend, part.iter().map(String::as_str)));
+            let hashes = TextList::new(shared.backend, part.iter().map(String::as_str));
+            let sql = format!("SELECT hash FROM sms_optouts WHERE hash {}", hashes.sql(1));
+            let q = hashes.bind_to(sql::query(sql));
             for row in q.fetch_all(&mut *tx).await? {
                 data.opted_out.insert(row.get(0));
             }

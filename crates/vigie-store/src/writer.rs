@@ -22,7 +22,7 @@ use vigie_core::{
 use crate::Shared;
 use crate::audit::{self, Entry};
 use crate::compliance::{self, RuleData};
-use crate::db::{Backend, Script, day, day_text, in_texts, instant, list, micros, text_list, values};
+use crate::db::{Backend, Script, TextList, day, day_text, instant, list, micros, values};
 use crate::error::StoreError;
 use crate::incidents::{self, Trigger};
 use crate::model::{
@@ -1291,12 +1291,13 @@ async fn known_calls(
 ) -> Result<HashMap<String, KnownCall>, StoreError> {
     let mut known = HashMap::new();
     for chunk in calls.chunks(500) {
+        let refs = TextList::new(shared.backend, chunk.iter().map(|c| c.call_ref.as_str()));
         let sql = format!(
             "SELECT c.id, c.call_ref, c.facility, c.purpose, c.patient_ref, c.patient_phone, c.dial_at, n.e164, n.display_name, c.cancelled_at \
              FROM calls c LEFT JOIN numbers n ON n.id = c.number_id WHERE c.call_ref {}",
-            in_texts(shared.backend, 1)
+            refs.sql(1)
         );
-        let q = sql::query(sql).bind(text_list(shared.backend, chunk.iter().map(|c| c.call_ref.as_str())));
+        let q = refs.bind_to(sql::query(sql));
         for row in q.fetch_all(&mut *tx).await? {
             let corrupt = |e: String| StoreError::Corrupt(e);
             let phone = shared.key.open(&row.get::<Vec<u8>, _>(5))?;
@@ -1333,11 +1334,12 @@ async fn affinities(
     patients.dedup();
     let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
     for part in patients.chunks(500) {
+        let refs = TextList::new(shared.backend, part.iter().copied());
         let sql = format!(
             "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
-            in_texts(shared.backend, 1)
+            refs.sql(1)
         );
-        let q = sql::query(sql).bind(text_list(shared.backend, part.iter().copied()));
+        let q = refs.bind_to(sql::query(sql));
         for row in q.fetch_all(&mut *tx).await? {
             let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) else { continue };
             let (number, id) = (NumberId(row.get(2)), row.get::<i64, _>(3));
