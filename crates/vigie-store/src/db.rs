@@ -330,12 +330,14 @@ impl Script {
             let mut out = Vec::new();
             let mut args = self.args.into_iter();
             let ends: Vec<usize> = self.statements.iter().skip(1).map(|(_, from)| *from).chain([self.next]).collect();
+            // In the order they were pushed, as the statements.
+            let mut returning = self.returning.iter().copied().peekable();
             for (i, ((sql, from), to)) in self.statements.into_iter().zip(ends).enumerate() {
                 let mut q = crate::sql::query(sql);
                 for v in args.by_ref().take(to - from) {
                     q = q.bind(v);
                 }
-                if self.returning.contains(&i) {
+                if returning.next_if_eq(&i).is_some() {
                     out.extend(q.fetch_all(conn).await?);
                 } else {
                     q.execute(conn).await?;
