@@ -134,7 +134,7 @@ enum Slot {
 struct Batch {
     now: Timestamp,
     pending: Pending,
-    /// Statements staged from `pending`, sent in one trip before anything else reads or
+    /// Statements staged from `pending`, sent together before anything else reads or
     /// writes, and with the audit entries just before the commit.
     script: Script,
     /// The audit chain's head, read and locked with the pools.
@@ -237,10 +237,9 @@ impl Writer {
     }
 
     /// Decides and writes a batch in one transaction. The writer opens and ends the
-    /// transaction itself rather than through sqlx's `Transaction`, so that opening it
-    /// travels with the locking read, and (on SQLite) the commit with the writes: every
-    /// trip to the database costs two thread switches, which under load cost more than
-    /// most statements.
+    /// transaction itself rather than through sqlx's `Transaction`, so that on
+    /// PostgreSQL opening it travels with the locking read (every trip is a network
+    /// round trip), and the same code runs on the SQLite writer's own connection.
     async fn apply(&mut self, conn: &mut Conn<'_>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
         let result = self.apply_in(conn, requests).await;
         if result.is_err() {
@@ -547,7 +546,7 @@ impl Writer {
         Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
     }
 
-    /// Sends the statements staged so far, in one trip.
+    /// Sends the statements staged so far (one trip on PostgreSQL).
     async fn send(&mut self, tx: &mut Conn<'_>, batch: &mut Batch) -> Result<(), StoreError> {
         let script = std::mem::replace(&mut batch.script, Script::new(self.shared.backend));
         for row in script.run(tx).await? {
