@@ -4,7 +4,7 @@
 use sqlx::{AnyPool, Row};
 use tokio::process::Command;
 
-use crate::helpers::{CallReq, TestApp, TestDb, hours, spawn_app};
+use crate::helpers::{A1, CallReq, TestApp, TestDb, hours, spawn_app};
 
 const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
 
@@ -73,6 +73,11 @@ async fn intact(app: &TestApp, db: &TestDb) {
 pub(crate) async fn the_audit_chain_detects_tampering(db: TestDb) {
     let app = spawn_app(&db).await;
     activity(&app, "before").await;
+    // An operator's reason with what a JSON or SQL text must escape, stored (with the
+    // other entries of its batch) and chained as written.
+    let reason = "carrier said \"spam\" \\ twice;\nline two\t'quoted' é€ 😀";
+    let patch = serde_json::json!({"action": "quarantine", "reason": reason});
+    app.patch(&format!("/v1/numbers/{A1}"), &app.keys.ops, &patch).await.expect(200, "quarantine");
     let report = app.store.verify_audit().await.expect("verify");
     assert_eq!(report.problem, None);
     let pool = app.db.pool().await;
@@ -97,6 +102,8 @@ pub(crate) async fn the_audit_chain_detects_tampering(db: TestDb) {
         .map(|r| r.get(0))
         .collect();
     assert!(!text.iter().any(|d| d.contains("+3372") || d.contains("+336")), "no patient phone in the audit trail");
+    let with_reason = text.iter().filter(|d| d.contains(reason)).count();
+    assert!(with_reason >= 1, "the reason is stored as written: {text:?}");
     intact(&app, &db).await;
 
     // Altered: one word of one entry.
