@@ -381,8 +381,10 @@ impl Script {
     /// columns, `kinds` their types, `bind` binds one row's columns in order. SQLite
     /// runs one cached statement per row (`VALUES (?, …)`); PostgreSQL one statement
     /// whose rows travel as a single JSON parameter (`SELECT … FROM
-    /// json_array_elements($n)`), so that its text, and so its prepared statement, is
-    /// the same whatever the number of rows. Rows whose `RETURNING` the caller wants
+    /// jsonb_array_elements($n)`), so that its text, and so its prepared statement, is
+    /// the same whatever the number of rows. `jsonb`, not `json`: the array is parsed
+    /// once, where `->>` on a `json` value lexes the row's text again for each column
+    /// (measured: a fifth of PostgreSQL's CPU in the batch's writes). Rows whose `RETURNING` the caller wants
     /// come back from [`Script::run`].
     pub(crate) fn insert_rows<T>(
         &mut self,
@@ -456,7 +458,7 @@ impl Script {
                     })
                     .collect();
                 let sql = format!(
-                    "{head} SELECT {} FROM json_array_elements({}::json) AS r(v) {tail}",
+                    "{head} SELECT {} FROM jsonb_array_elements({}::jsonb) AS r(v) {tail}",
                     columns.join(", "),
                     self.backend.placeholder(self.next_param())
                 );
