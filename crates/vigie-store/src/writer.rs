@@ -158,11 +158,36 @@ enum Connection {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     cache: HashMap<PoolCode, Cached>,
+    /// SQLite: the thread that makes each commit durable before its replies go out.
+    flusher: Option<std::sync::mpsc::Sender<Flush>>,
 }
+
+/// A committed batch's replies, sent once the WAL that holds it is on disk.
+type Flush = Vec<(oneshot::Sender<Reply>, Reply)>;
 
 impl Writer {
     fn new(shared: Arc<Shared>) -> Writer {
-        Writer { shared, cache: HashMap::new() }
+        Writer { shared, cache: HashMap::new(), flusher: None }
+    }
+
+    /// Answers a batch: at once on PostgreSQL (its `COMMIT` returned once durable); on
+    /// SQLite through the flusher, whose `fdatasync` of the WAL makes the commit durable.
+    fn answer(&self, answers: Flush) {
+        match &self.flusher {
+            Some(f) => {
+                if let Err(std::sync::mpsc::SendError(answers)) = f.send(answers) {
+                    // The flusher is gone: nothing may be acknowledged any more.
+                    for (reply, answer) in answers {
+                        let _ = reply.send(unflushed(answer));
+                    }
+                }
+            }
+            None => {
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
     }
 
     /// Starts the writer on a connection of its own (outside the pool, so that reads
@@ -175,13 +200,26 @@ impl Writer {
                 let url = shared.pool.connect_options().database_url.clone();
                 let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
                 let conn = sql::open_sqlite(options.get_filename())?;
+                let wal = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(wal_path(options.get_filename()))
+                    .map_err(|e| StoreError::Corrupt(format!("the WAL file: {e}")))?;
+                let (flush, flushes) = std::sync::mpsc::channel::<Flush>();
+                std::thread::Builder::new()
+                    .name("vigie-flusher".into())
+                    .spawn(move || flusher(wal, flushes))
+                    .map_err(|e| StoreError::Corrupt(format!("the flusher's thread: {e}")))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .map_err(|e| StoreError::Corrupt(format!("the writer's runtime: {e}")))?;
                 std::thread::Builder::new()
                     .name("vigie-writer".into())
-                    .spawn(move || runtime.block_on(Writer::new(shared).run(Connection::Sqlite(conn), rx)))
+                    .spawn(move || {
+                        let mut writer = Writer::new(shared);
+                        writer.flusher = Some(flush);
+                        runtime.block_on(writer.run(Connection::Sqlite(conn), rx))
+                    })
                     .map_err(|e| StoreError::Corrupt(format!("the writer's thread: {e}")))?;
             }
             Backend::Postgres => {
@@ -210,11 +248,7 @@ impl Writer {
             self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
             self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
             match self.apply(&mut conn, &requests).await {
-                Ok(answers) => {
-                    for (reply, answer) in replies.into_iter().zip(answers) {
-                        let _ = reply.send(answer);
-                    }
-                }
+                Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
                 Err(e) => {
                     // One bad request must not fail the others: retry each alone.
                     tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
@@ -228,7 +262,7 @@ impl Writer {
                             }
                         };
                         if let Some(a) = answer {
-                            let _ = reply.send(a);
+                            self.answer(vec![(reply, a)]);
                         }
                     }
                 }
@@ -1234,6 +1268,53 @@ fn record_allocation(pending: &mut Pending, pool: &PoolCode, alloc: &Allocation,
     pending.count(alloc.number, pool, d, 1, Some(dial_at));
     if let Some(rest) = alloc.rest {
         pending.rests.push((alloc.number, pool.clone(), rest));
+    }
+}
+
+/// The WAL file beside the SQLite database at `db`.
+fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    std::path::PathBuf::from(name)
+}
+
+/// The SQLite flusher: takes every batch committed since its last turn, makes the WAL
+/// durable with one `fdatasync`, then sends their replies, while the writer goes on with
+/// the next batch. The writer's connection commits with `synchronous=NORMAL` (no sync in
+/// the commit); the WAL is appended in commit order, so one sync makes every earlier
+/// commit durable too. A failed sync acknowledges nothing.
+fn flusher(wal: std::fs::File, flushes: std::sync::mpsc::Receiver<Flush>) {
+    while let Ok(mut answers) = flushes.recv() {
+        while let Ok(more) = flushes.try_recv() {
+            answers.extend(more);
+        }
+        match wal.sync_data() {
+            Ok(()) => {
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the WAL could not be made durable; the batch's requests are refused");
+                for (reply, answer) in answers {
+                    let _ = reply.send(unflushed(answer));
+                }
+            }
+        }
+    }
+}
+
+/// The reply of a committed request whose commit could not be made durable.
+fn unflushed(answer: Reply) -> Reply {
+    let e = || StoreError::Corrupt("the commit could not be made durable (WAL sync failed)".into());
+    match answer {
+        Reply::Allocate(_) => Reply::Allocate(Err(e())),
+        Reply::Report(_) => Reply::Report(Err(e())),
+        Reply::Outcome(_) => Reply::Outcome(Err(e())),
+        Reply::Change(_) => Reply::Change(Err(e())),
+        Reply::CallChange(_) => Reply::CallChange(Err(e())),
+        Reply::OptOut(_) => Reply::OptOut(Err(e())),
+        Reply::CloseIncident(_) => Reply::CloseIncident(Err(e())),
     }
 }
 
