@@ -346,7 +346,8 @@ impl Query {
 }
 
 /// Opens the writer's synchronous connection to the SQLite database at `path`, set up
-/// as the pool's connections are.
+/// as the pool's connections are, except `synchronous=NORMAL`: its commits do not sync
+/// the WAL; the writer's flusher does, before any of the batch's answers goes out.
 pub(crate) fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
     let c = rusqlite::Connection::open(path)?;
     c.execute_batch(
