@@ -1616,3 +1616,44 @@ pub(crate) async fn load_pool(
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flusher_answers_every_committed_batch_and_ends_with_the_writer() {
+        let path = std::env::temp_dir().join(format!("vigie-flusher-test-{}-wal", std::process::id()));
+        let wal = std::fs::File::create(&path).expect("a WAL file");
+        let (flush, flushes) = std::sync::mpsc::channel::<Flush>();
+        let mut waiting = Vec::new();
+        for _ in 0..3 {
+            let mut batch = Vec::new();
+            for _ in 0..2 {
+                let (reply, answer) = oneshot::channel();
+                batch.push((reply, Reply::Change(Ok(()))));
+                waiting.push(answer);
+            }
+            flush.send(batch).expect("the flusher listens");
+        }
+        drop(flush);
+        // Returns once the writer's side is gone and everything queued was answered.
+        flusher(wal, flushes);
+        for mut answer in waiting {
+            assert!(matches!(answer.try_recv(), Ok(Reply::Change(Ok(())))));
+        }
+        std::fs::remove_file(path).expect("removed");
+    }
+
+    #[test]
+    fn a_reply_that_could_not_be_made_durable_is_an_error_of_its_kind() {
+        assert!(matches!(unflushed(Reply::Change(Ok(()))), Reply::Change(Err(StoreError::Corrupt(_)))));
+        assert!(matches!(unflushed(Reply::Outcome(Ok(None))), Reply::Outcome(Err(StoreError::Corrupt(_)))));
+        assert!(matches!(unflushed(Reply::CloseIncident(Ok(()))), Reply::CloseIncident(Err(StoreError::Corrupt(_)))));
+    }
+
+    #[test]
+    fn the_wal_is_beside_the_database() {
+        assert_eq!(wal_path(std::path::Path::new("/data/vigie.db")), std::path::PathBuf::from("/data/vigie.db-wal"));
+    }
+}
