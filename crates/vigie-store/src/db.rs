@@ -384,8 +384,8 @@ impl Script {
     /// jsonb_array_elements($n)`), so that its text, and so its prepared statement, is
     /// the same whatever the number of rows. `jsonb`, not `json`: the array is parsed
     /// once, where `->>` on a `json` value lexes the row's text again for each column
-    /// (measured: a fifth of PostgreSQL's CPU in the batch's writes). Rows whose `RETURNING` the caller wants
-    /// come back from [`Script::run`].
+    /// (measured: a fifth of PostgreSQL's CPU in the batch's writes). Rows whose
+    /// `RETURNING` the caller wants come back from [`Script::run`].
     pub(crate) fn insert_rows<T>(
         &mut self,
         head: &str,
