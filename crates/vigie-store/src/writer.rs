@@ -166,8 +166,8 @@ pub(crate) struct Writer {
 type Flush = Vec<(oneshot::Sender<Reply>, Reply)>;
 
 impl Writer {
-    fn new(shared: Arc<Shared>) -> Writer {
-        Writer { shared, cache: HashMap::new(), flusher: None }
+    fn new(shared: Arc<Shared>, flusher: Option<std::sync::mpsc::Sender<Flush>>) -> Writer {
+        Writer { shared, cache: HashMap::new(), flusher }
     }
 
     /// Answers a batch: at once on PostgreSQL (its `COMMIT` returned once durable); on
@@ -215,16 +215,12 @@ impl Writer {
                     .map_err(|e| StoreError::Corrupt(format!("the writer's runtime: {e}")))?;
                 std::thread::Builder::new()
                     .name("vigie-writer".into())
-                    .spawn(move || {
-                        let mut writer = Writer::new(shared);
-                        writer.flusher = Some(flush);
-                        runtime.block_on(writer.run(Connection::Sqlite(conn), rx))
-                    })
+                    .spawn(move || runtime.block_on(Writer::new(shared, Some(flush)).run(Connection::Sqlite(conn), rx)))
                     .map_err(|e| StoreError::Corrupt(format!("the writer's thread: {e}")))?;
             }
             Backend::Postgres => {
                 let conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
-                tokio::spawn(Writer::new(shared).run(Connection::Any(conn), rx));
+                tokio::spawn(Writer::new(shared, None).run(Connection::Any(conn), rx));
             }
         }
         Ok(())
