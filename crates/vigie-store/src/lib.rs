@@ -155,6 +155,9 @@ pub(crate) struct Shared {
     pub(crate) sms: SmsPolicy,
     pub(crate) playbook: Playbook,
     pub(crate) keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    /// SQLite: set by the checkpointer after its runs, so that the writer copies the
+    /// WAL's last frames itself between two batches (see `db::checkpoints`).
+    pub(crate) checkpoint_tail: std::sync::atomic::AtomicBool,
 }
 
 /// The store. Cheap to clone; the writer stops when the last clone is dropped.
@@ -217,12 +220,17 @@ impl Store {
             sms: options.sms.clone(),
             playbook: options.playbook,
             keys: Mutex::new(HashMap::new()),
+            checkpoint_tail: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));
         drop(conn);
         Writer::start(Arc::clone(&shared), rx).await?;
         if backend == Backend::Sqlite {
-            tokio::spawn(db::checkpoints(Arc::downgrade(&shared)));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db::sqlite_path(&shared.pool)?)
+                .map_err(|e| StoreError::Corrupt(format!("the database file: {e}")))?;
+            tokio::spawn(db::checkpoints(Arc::downgrade(&shared), file));
         }
         Ok(Store { shared, writer: tx })
     }

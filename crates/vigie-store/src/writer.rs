@@ -197,12 +197,11 @@ impl Writer {
     pub(crate) async fn start(shared: Arc<Shared>, rx: mpsc::Receiver<Envelope>) -> Result<(), StoreError> {
         match shared.backend {
             Backend::Sqlite => {
-                let url = shared.pool.connect_options().database_url.clone();
-                let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
-                let conn = sql::open_sqlite(options.get_filename())?;
+                let path = crate::db::sqlite_path(&shared.pool)?;
+                let conn = sql::open_sqlite(&path)?;
                 let wal = std::fs::OpenOptions::new()
                     .write(true)
-                    .open(wal_path(options.get_filename()))
+                    .open(wal_path(&path))
                     .map_err(|e| StoreError::Corrupt(format!("the WAL file: {e}")))?;
                 let (flush, flushes) = std::sync::mpsc::channel::<Flush>();
                 std::thread::Builder::new()
@@ -244,7 +243,12 @@ impl Writer {
             self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
             self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
             match self.apply(&mut conn, &requests).await {
-                Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
+                Ok(answers) => {
+                    self.answer(replies.into_iter().zip(answers).collect());
+                    if let Conn::Sqlite(c) = &mut conn {
+                        self.checkpoint_tail(c);
+                    }
+                }
                 Err(e) => {
                     // One bad request must not fail the others: retry each alone.
                     tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
@@ -263,6 +267,19 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// SQLite: when the checkpointer asks for it, copies the WAL's frames it could not
+    /// reach (those committed while it ran), between two batches, so that the next
+    /// transaction starts the WAL again from its beginning (see `db::checkpoints`). The
+    /// batch just committed was already handed to the flusher.
+    fn checkpoint_tail(&self, c: &mut rusqlite::Connection) {
+        if !self.shared.checkpoint_tail.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the checkpointer will ask again");
         }
     }
 

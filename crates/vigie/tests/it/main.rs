@@ -2,7 +2,8 @@
 //! through the real router and store, and the `vigie` binary as separate processes.
 //!
 //! Every test runs on a fresh database. The cases of `on_both_backends!` run twice, as
-//! `sqlite::<case>` and `postgres::<case>`; a PostgreSQL test with no server at
+//! `sqlite::<case>` and `postgres::<case>` (a few run on one backend only, where the
+//! behaviour is the backend's own); a PostgreSQL test with no server at
 //! 127.0.0.1:5432 prints `SKIPPED (no PostgreSQL at 127.0.0.1:5432): <test>` and passes,
 //! unless `VIGIE_REQUIRE_POSTGRES=1` (as `.ci/run` sets), where it fails.
 
@@ -27,10 +28,22 @@ mod weekly;
 macro_rules! on_both_backends {
     (
         both: [$($module:ident :: $case:ident),* $(,)?],
-        postgres_only: [$($pg_module:ident :: $pg_case:ident),* $(,)?] $(,)?
+        postgres_only: [$($pg_module:ident :: $pg_case:ident),* $(,)?],
+        sqlite_only: [$($lite_module:ident :: $lite_case:ident),* $(,)?] $(,)?
     ) => {
         /// The cases on a fresh SQLite file each.
         mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $lite_case() {
+                    crate::helpers::run(
+                        crate::helpers::Backend::Sqlite,
+                        concat!("sqlite::", stringify!($lite_case)),
+                        crate::$lite_module::$lite_case,
+                    )
+                    .await;
+                }
+            )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
@@ -141,5 +154,8 @@ on_both_backends! {
     ],
     postgres_only: [
         processes::two_servers_on_one_postgres_share_the_cap,
+    ],
+    sqlite_only: [
+        allocation::sqlite_wal_starts_again_under_steady_load,
     ],
 }
