@@ -458,7 +458,7 @@ fn wal_restarts(wal: &std::path::Path) -> Option<u32> {
 /// beginning, again and again, rather than growing with every commit. A debug build's
 /// stream still has pauses in which a checkpoint on another connection can reach the
 /// end alone; the benchmark's has none, and there, before the writer finished the
-/// checkpoints, the WAL grew to 1.6 GB in 20 seconds (BENCHMARKS.md).
+/// checkpoints, the WAL grew to 1.3–2.1 GB in 10 seconds (BENCHMARKS.md).
 pub(crate) async fn sqlite_wal_starts_again_under_steady_load(db: TestDb) {
     const DIALERS: usize = 32;
     const RESTARTS: u32 = 3;
