@@ -857,6 +857,16 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
     counter("outcomes_total", "Call outcomes recorded.", m.outcomes.load(Ordering::Relaxed));
     counter("writer_commits_total", "Writer transactions committed.", m.commits.load(Ordering::Relaxed));
     counter("writer_batched_requests_total", "Requests served by writer batches.", m.batched.load(Ordering::Relaxed));
+    if let Some(bytes) = s.store.wal_bytes() {
+        counter(
+            "writer_checkpoint_tails_total",
+            "SQLite checkpoints finished by the writer, each letting the WAL start again.",
+            m.checkpoint_tails.load(Ordering::Relaxed),
+        );
+        out.push_str(&format!(
+            "# HELP vigie_sqlite_wal_bytes Size of the SQLite WAL file.\n# TYPE vigie_sqlite_wal_bytes gauge\nvigie_sqlite_wal_bytes {bytes}\n"
+        ));
+    }
     let pools = s.store.pools().await?;
     out.push_str("# HELP vigie_pool_numbers Numbers per pool and state.\n# TYPE vigie_pool_numbers gauge\n");
     for p in &pools {

@@ -137,6 +137,9 @@ pub struct Metrics {
     pub batches: AtomicU64,
     /// Requests served by those batches.
     pub batched: AtomicU64,
+    /// SQLite: checkpoints the writer finished between two batches, each letting the
+    /// WAL start again from its beginning.
+    pub checkpoint_tails: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -263,6 +266,17 @@ impl Store {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// SQLite: the size of the WAL file in bytes (none on PostgreSQL, or before the
+    /// first write). Under load it stays near what a checkpoint cycle writes; a WAL that
+    /// keeps growing means checkpoints cannot finish (a reader holding an old snapshot).
+    pub fn wal_bytes(&self) -> Option<u64> {
+        if self.shared.backend != Backend::Sqlite {
+            return None;
+        }
+        let db = db::sqlite_path(&self.shared.pool).ok()?;
+        std::fs::metadata(writer::wal_path(&db)).ok().map(|m| m.len())
     }
 
     async fn send(&self, request: Request) -> Result<Reply, StoreError> {

@@ -278,8 +278,13 @@ impl Writer {
         if !self.shared.checkpoint_tail.swap(false, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the checkpointer will ask again");
+        match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => {
+                self.shared.metrics.checkpoint_tails.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the checkpointer will ask again")
+            }
         }
     }
 
@@ -1285,7 +1290,7 @@ fn record_allocation(pending: &mut Pending, pool: &PoolCode, alloc: &Allocation,
 }
 
 /// The WAL file beside the SQLite database at `db`.
-fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
     std::path::PathBuf::from(name)

@@ -490,6 +490,7 @@ pub(crate) async fn sqlite_wal_starts_again_under_steady_load(db: TestDb) {
         last = wal_restarts(&wal);
         if let (Some(a), Some(b)) = (first, last)
             && b >= a + RESTARTS
+            && app.store.metrics().checkpoint_tails.load(Ordering::SeqCst) > 0
         {
             break;
         }
@@ -503,4 +504,11 @@ pub(crate) async fn sqlite_wal_starts_again_under_steady_load(db: TestDb) {
         b - a
     );
     assert!(sent > 0, "the load ran");
+    // The writer finished checkpoints, and /metrics shows it with the WAL's size.
+    let tails = app.store.metrics().checkpoint_tails.load(Ordering::SeqCst);
+    assert!(tails > 0, "the writer finished no checkpoint in {} restarts", b - a);
+    let m = app.send(reqwest::Method::GET, "/metrics", None, None).await;
+    let sample = |name: &str| m.text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
+    assert!(sample("vigie_writer_checkpoint_tails_total").is_some_and(|t| t >= tails), "{}", m.text);
+    assert!(sample("vigie_sqlite_wal_bytes").is_some_and(|b| b > 0), "the WAL's size: {}", m.text);
 }
