@@ -387,6 +387,11 @@ bench_backend() { # bench_backend NAME DBARGS...
   local commits batched
   commits=$(metric writer_commits_total); batched=$(metric writer_batched_requests_total)
   echo "$name: $ALLOCATED allocations in this run's database, $(awk -v a="$ALLOCATED" -v c="$RESTFREE" 'BEGIN{printf "%.1f", 100 * a / c}')% of the capacity below the intensive threshold ($RESTFREE); $batched requests in $commits writer commits over the whole run" >>"$NOTES"
+  local wal
+  wal=$(metric sqlite_wal_bytes)
+  if [[ -n $wal ]]; then
+    echo "$name: WAL file at the end of the run: $(awk -v b="$wal" 'BEGIN{printf "%.1f", b / 1048576}') MB; $(metric writer_checkpoint_tails_total) checkpoints finished by the writer" >>"$NOTES"
+  fi
   if ((ALLOCATED > RESTFREE)); then
     echo "$name: WARNING: more allocations than the capacity below the intensive threshold: rests and 409 no_capacity can appear; raise BENCH_NUMBERS" >>"$NOTES"
   fi
