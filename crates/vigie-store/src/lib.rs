@@ -137,8 +137,8 @@ pub struct Metrics {
     pub batches: AtomicU64,
     /// Requests served by those batches.
     pub batched: AtomicU64,
-    /// SQLite: checkpoints the writer finished between two batches, each letting the
-    /// WAL start again from its beginning.
+    /// SQLite: checkpoints the writer took to the WAL's end between two batches, each
+    /// letting the WAL start again from its beginning.
     pub checkpoint_tails: AtomicU64,
 }
 

@@ -278,10 +278,16 @@ impl Writer {
         if !self.shared.checkpoint_tail.swap(false, Ordering::AcqRel) {
             return;
         }
-        match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => {
+        // (busy, frames in the WAL, frames copied): the WAL can start again when all were.
+        let copied = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok(r.get::<_, i64>(0)? == 0 && r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
+        });
+        match copied {
+            Ok(true) => {
                 self.shared.metrics.checkpoint_tails.fetch_add(1, Ordering::Relaxed);
             }
+            // A reader's snapshot kept some frames from being copied: the next turn will.
+            Ok(false) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the checkpointer will ask again")
             }
