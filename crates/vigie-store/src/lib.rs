@@ -161,6 +161,8 @@ pub(crate) struct Shared {
     /// SQLite: set by the checkpointer after its runs, so that the writer copies the
     /// WAL's last frames itself between two batches (see `db::checkpoints`).
     pub(crate) checkpoint_tail: std::sync::atomic::AtomicBool,
+    /// SQLite: the database file (its WAL is beside it); none on PostgreSQL.
+    pub(crate) sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// The store. Cheap to clone; the writer stops when the last clone is dropped.
@@ -207,6 +209,10 @@ impl Store {
             }
             tx.commit().await?;
         }
+        let sqlite_file = match backend {
+            Backend::Sqlite => Some(db::sqlite_path(&pool)?),
+            Backend::Postgres => None,
+        };
         let shared = Arc::new(Shared {
             pool,
             backend,
@@ -224,14 +230,15 @@ impl Store {
             playbook: options.playbook,
             keys: Mutex::new(HashMap::new()),
             checkpoint_tail: std::sync::atomic::AtomicBool::new(false),
+            sqlite_file,
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));
         drop(conn);
         Writer::start(Arc::clone(&shared), rx).await?;
-        if backend == Backend::Sqlite {
+        if let Some(path) = &shared.sqlite_file {
             let file = std::fs::OpenOptions::new()
                 .write(true)
-                .open(db::sqlite_path(&shared.pool)?)
+                .open(path)
                 .map_err(|e| StoreError::Corrupt(format!("the database file: {e}")))?;
             tokio::spawn(db::checkpoints(Arc::downgrade(&shared), file));
         }
@@ -272,11 +279,8 @@ impl Store {
     /// first write). Under load it stays near what a checkpoint cycle writes; a WAL that
     /// keeps growing means checkpoints cannot finish (a reader holding an old snapshot).
     pub fn wal_bytes(&self) -> Option<u64> {
-        if self.shared.backend != Backend::Sqlite {
-            return None;
-        }
-        let db = db::sqlite_path(&self.shared.pool).ok()?;
-        std::fs::metadata(writer::wal_path(&db)).ok().map(|m| m.len())
+        let db = self.shared.sqlite_file.as_deref()?;
+        std::fs::metadata(writer::wal_path(db)).ok().map(|m| m.len())
     }
 
     async fn send(&self, request: Request) -> Result<Reply, StoreError> {

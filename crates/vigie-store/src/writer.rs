@@ -197,7 +197,7 @@ impl Writer {
     pub(crate) async fn start(shared: Arc<Shared>, rx: mpsc::Receiver<Envelope>) -> Result<(), StoreError> {
         match shared.backend {
             Backend::Sqlite => {
-                let path = crate::db::sqlite_path(&shared.pool)?;
+                let path = shared.sqlite_file.clone().ok_or(StoreError::Corrupt("no SQLite file".into()))?;
                 let conn = sql::open_sqlite(&path)?;
                 let wal = std::fs::OpenOptions::new()
                     .write(true)
