@@ -17,13 +17,14 @@ use vigie_core::{
     later_attempt_over_limit,
 };
 
-use crate::Store;
 use crate::audit::{self, Entry};
 use crate::crypto::PseudonymKey;
 use crate::db::{Backend, TextList, day, day_text, instant, micros, values};
 use crate::error::StoreError;
 use crate::model::NewCall;
+use crate::patients::CallsOf;
 use crate::sql::{self, Conn};
+use crate::{Shared, Store};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -157,13 +158,8 @@ pub(crate) struct RuleData {
 /// Reads what the rules need about the solicitation calls among `calls`: one query for
 /// their past calls (attempts and refusals), and, as the calls' dates require, one for
 /// the Bloctel list and one for consents. Care calls need nothing.
-pub(crate) async fn prefetch(
-    backend: Backend,
-    options: &ComplianceOptions,
-    pseudonyms: &PseudonymKey,
-    tx: &mut Conn<'_>,
-    calls: &[&NewCall],
-) -> Result<RuleData, StoreError> {
+pub(crate) async fn prefetch(shared: &Shared, tx: &mut Conn<'_>, calls: &[&NewCall]) -> Result<RuleData, StoreError> {
+    let (backend, options, pseudonyms) = (shared.backend, &shared.compliance, &shared.pseudonyms);
     let mut data = RuleData::default();
     let solicitation: Vec<&NewCall> =
         calls.iter().copied().filter(|c| options.class_of(&c.purpose).is_solicitation()).collect();
@@ -181,23 +177,24 @@ pub(crate) async fn prefetch(
     for part in patients.chunks(500) {
         // The calls, and what erasure kept of an erased patient's (`oppositions`): an
         // attempt reads as a call without a call_ref, a refusal as a refused call.
+        let of = CallsOf::new(backend, shared.patients.as_ref(), part);
+        let k = of.params();
         let refs = TextList::new(backend, part.iter().copied());
-        let k = refs.params();
         let sql = format!(
             "SELECT patient_ref, facility, call_ref, dial_at, class, refused_at FROM calls \
-             WHERE patient_ref {} AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
+             WHERE {} AND cancelled_at IS NULL AND (dial_at >= {} OR refused_at >= {}) \
              UNION ALL SELECT patient_ref, facility, '', at, CASE WHEN kind = '{attempt}' THEN class END, \
              CASE WHEN kind = '{refusal}' THEN at END FROM oppositions \
              WHERE patient_ref {} AND kind IN ('{attempt}', '{refusal}') AND at >= {}",
-            refs.sql(1),
+            of.sql("", 1),
             backend.placeholder(k + 1),
             backend.placeholder(k + 2),
             refs.sql(k + 3),
-            backend.placeholder(2 * k + 3),
+            backend.placeholder(k + refs.params() + 3),
             attempt = OppositionKind::Attempt.as_str(),
             refusal = OppositionKind::Refusal.as_str(),
         );
-        let q = refs.bind_to(refs.bind_to(sql::query(sql)).bind(cutoff).bind(cutoff));
+        let q = refs.bind_to(of.bind_to(sql::query(sql)).bind(cutoff).bind(cutoff));
         for row in q.bind(cutoff).fetch_all(&mut *tx).await? {
             let person: Person = (row.get(0), row.get(1));
             let class: Option<String> = row.get(4);
@@ -508,18 +505,24 @@ pub(crate) async fn keep_oppositions(
     tx: &mut AnyConnection,
     backend: Backend,
     options: &ComplianceOptions,
+    calls_of: &CallsOf,
     patient: &str,
     now: Timestamp,
 ) -> Result<(u64, u64), StoreError> {
     let attempts_from = micros(now - options.attempts_lookback());
     let refusals_from = micros(now - options.refusals_lookback());
-    let rows =
-        sqlx::query("SELECT facility, class, dial_at, refused_at FROM calls WHERE patient_ref = $1 AND cancelled_at IS NULL AND (dial_at >= $2 OR refused_at >= $3)")
-            .bind(patient)
-            .bind(attempts_from)
-            .bind(refusals_from)
-            .fetch_all(&mut *tx)
-            .await?;
+    let k = calls_of.params();
+    let sql = format!(
+        "SELECT facility, class, dial_at, refused_at FROM calls WHERE {} AND cancelled_at IS NULL AND (dial_at >= ${} OR refused_at >= ${})",
+        calls_of.sql("", 1),
+        k + 1,
+        k + 2
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for v in calls_of.values() {
+        q = q.bind(v);
+    }
+    let rows = q.bind(attempts_from).bind(refusals_from).fetch_all(&mut *tx).await?;
     let mut kept: Vec<(String, OppositionKind, Option<String>, i64)> = Vec::new();
     let mut refusals: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
     for r in &rows {
@@ -951,5 +954,16 @@ impl Store {
         sqlx::query("UPDATE pools SET version = version + 1").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sqlite_partial_index_covers_the_solicitation_classes() {
+        // SQLite uses a partial index only for a query whose condition matches its own.
+        let migration = include_str!("../migrations/sqlite/0015_patient_calls_in_memory.sql");
+        let condition = format!("WHERE class IN ({})", super::solicitation_classes_sql());
+        assert!(migration.contains(&condition), "{condition} is not the index's condition");
     }
 }

@@ -109,6 +109,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "findings", "0012_findings"),
     migration!(13, "user_access", "0013_user_access"),
     migration!(14, "state_reasons_fr", "0014_state_reasons_fr"),
+    migration!(15, "patient_calls_in_memory", "0015_patient_calls_in_memory"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk
@@ -545,7 +546,7 @@ fn push_json(out: &mut String, v: &Value) {
 }
 
 /// Appends `text` as a JSON string.
-fn push_json_string(out: &mut String, text: &str) {
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
     use std::fmt::Write;
     out.push('"');
     for c in text.chars() {
@@ -608,6 +609,11 @@ impl TextList {
             Backend::Sqlite => "IN (SELECT value FROM json_each(?))".to_owned(),
             Backend::Postgres => format!("IN ({})", list(self.backend, self.params.len(), first)),
         }
+    }
+
+    /// The list's parameters, in order.
+    pub(crate) fn values(&self) -> Vec<String> {
+        self.params.clone()
     }
 
     /// Binds the list's parameters, in order.

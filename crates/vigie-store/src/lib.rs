@@ -13,6 +13,7 @@ mod error;
 mod incidents;
 mod model;
 mod monitor;
+mod patients;
 mod privacy;
 mod read;
 mod sms;
@@ -163,6 +164,9 @@ pub(crate) struct Shared {
     pub(crate) checkpoint_tail: std::sync::atomic::AtomicBool,
     /// SQLite: the database file (its WAL is beside it); none on PostgreSQL.
     pub(crate) sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite: every patient's call ids, in place of an index on calls(patient_ref)
+    /// (see `patients`); none on PostgreSQL.
+    pub(crate) patients: Option<patients::PatientCalls>,
 }
 
 /// The store. Cheap to clone; the writer stops when the last clone is dropped.
@@ -230,6 +234,7 @@ impl Store {
             playbook: options.playbook,
             keys: Mutex::new(HashMap::new()),
             checkpoint_tail: std::sync::atomic::AtomicBool::new(false),
+            patients: sqlite_file.as_ref().map(|_| patients::PatientCalls::default()),
             sqlite_file,
         });
         let (tx, rx) = mpsc::channel(options.queue_max.max(1));

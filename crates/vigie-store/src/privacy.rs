@@ -20,6 +20,8 @@ use crate::crypto::{CryptoError, KeyRing, PSEUDONYM_PREFIX, PseudonymKey};
 use crate::db::{Backend, instant, micros};
 use crate::error::StoreError;
 use crate::model::{CallRecord, OutcomeReport};
+use crate::patients::CallsOf;
+use crate::sql::Conn;
 
 /// What replaces the pseudonym of an erased patient in `calls.patient_ref`.
 pub const ERASED: &str = "erased";
@@ -764,17 +766,41 @@ impl Store {
         }
     }
 
+    /// The condition that picks the calls of the patient `pseudonym` on `conn`: on SQLite
+    /// through the patients' call ids, caught up on `conn` first (as a write
+    /// transaction's when `writing`; see `patients`).
+    async fn calls_of(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        pseudonym: &str,
+        writing: bool,
+    ) -> Result<CallsOf, StoreError> {
+        let map = self.shared.patients.as_ref();
+        if let Some(map) = map {
+            let mut conn = Conn::from(&mut *conn);
+            if writing {
+                map.catch_up_writer(&mut conn).await?;
+            } else {
+                map.catch_up(&mut conn).await?;
+            }
+        }
+        Ok(CallsOf::new(self.shared.backend, map, &[pseudonym]))
+    }
+
     /// Everything stored about the patient a dialer's reference names, phones opened
     /// (Article 15). The export is written to the audit trail (without the phones)
     /// before it is returned.
     pub async fn export_patient(&self, patient_ref: &str, actor: &str) -> Result<PatientExport, StoreError> {
         let pseudonym = self.pseudonym(patient_ref);
-        let sql = format!("{CALL_COLUMNS} WHERE c.patient_ref = $1 ORDER BY c.dial_at, c.id LIMIT $2");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(pseudonym.as_str())
-            .bind(EXPORT_CALLS_MAX + 1)
-            .fetch_all(&self.shared.pool)
-            .await?;
+        let mut conn = self.shared.pool.acquire().await?;
+        let of = self.calls_of(&mut conn, &pseudonym, false).await?;
+        let sql =
+            format!("{CALL_COLUMNS} WHERE {} ORDER BY c.dial_at, c.id LIMIT ${}", of.sql("c.", 1), of.params() + 1);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        let rows = q.bind(EXPORT_CALLS_MAX + 1).fetch_all(&mut *conn).await?;
         let truncated = rows.len() as i64 > EXPORT_CALLS_MAX;
         let calls = rows
             .iter()
@@ -782,47 +808,56 @@ impl Store {
             .map(|r| call_record(r, &self.shared.key))
             .collect::<Result<Vec<_>, _>>()?;
         // The affinity is the number of the patient's latest call in each pool.
-        let affinities = sqlx::query(
+        let sql = format!(
             "SELECT c.pool, n.e164, c.dial_at FROM calls c LEFT JOIN numbers n ON n.id = c.number_id \
-             WHERE c.id IN (SELECT MAX(id) FROM calls WHERE patient_ref = $1 AND number_id IS NOT NULL GROUP BY pool) \
+             WHERE c.id IN (SELECT MAX(id) FROM calls WHERE {} AND number_id IS NOT NULL GROUP BY pool) \
              ORDER BY c.pool",
-        )
-        .bind(pseudonym.as_str())
-        .fetch_all(&self.shared.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PatientAffinity {
-                pool: PoolCode::parse(&r.get::<String, _>(0)).map_err(corrupt)?,
-                number: r.get::<Option<String>, _>(1).map(|n| E164::parse(&n)).transpose().map_err(corrupt)?,
-                at: instant(r.get(2))?,
+            of.sql("", 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        let affinities = q
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PatientAffinity {
+                    pool: PoolCode::parse(&r.get::<String, _>(0)).map_err(corrupt)?,
+                    number: r.get::<Option<String>, _>(1).map(|n| E164::parse(&n)).transpose().map_err(corrupt)?,
+                    at: instant(r.get(2))?,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut conn = self.shared.pool.acquire().await?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let consents = compliance::patient_consents(&mut conn, &pseudonym).await?;
         let oppositions = compliance::patient_oppositions(&mut conn, &pseudonym).await?;
-        let sms = sqlx::query(
+        let sql = format!(
             "SELECT s.call_id, s.status, s.send_at, s.sender, s.text, s.submitted_at, s.final_at, s.error \
-             FROM sms s JOIN calls c ON c.id = s.call_id WHERE c.patient_ref = $1 ORDER BY s.send_at, s.id",
-        )
-        .bind(pseudonym.as_str())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PatientSms {
-                call_id: r.get(0),
-                status: r.get(1),
-                send_at: instant(r.get(2))?,
-                sender: r.get(3),
-                text: r.get(4),
-                submitted_at: r.get::<Option<i64>, _>(5).map(instant).transpose()?,
-                final_at: r.get::<Option<i64>, _>(6).map(instant).transpose()?,
-                error: r.get(7),
+             FROM sms s JOIN calls c ON c.id = s.call_id WHERE {} ORDER BY s.send_at, s.id",
+            of.sql("c.", 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        let sms = q
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PatientSms {
+                    call_id: r.get(0),
+                    status: r.get(1),
+                    send_at: instant(r.get(2))?,
+                    sender: r.get(3),
+                    text: r.get(4),
+                    submitted_at: r.get::<Option<i64>, _>(5).map(instant).transpose()?,
+                    final_at: r.get::<Option<i64>, _>(6).map(instant).transpose()?,
+                    error: r.get(7),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut hashes: Vec<String> = calls
             .iter()
             .filter_map(|c| c.patient_phone.as_ref())
@@ -874,33 +909,37 @@ impl Store {
         let now = self.now();
         let mut conn = self.shared.pool.acquire().await?;
         let mut tx = conn.begin_with(backend.begin_write()).await?;
+        let of = self.calls_of(&mut tx, &pseudonym, true).await?;
         let (consents, oppositions) =
-            compliance::keep_oppositions(&mut tx, backend, &self.shared.compliance, &pseudonym, now).await?;
+            compliance::keep_oppositions(&mut tx, backend, &self.shared.compliance, &of, &pseudonym, now).await?;
         // The affinities (the latest numbered call in each pool) go with the calls.
-        let affinities: i64 =
-            sqlx::query("SELECT COUNT(DISTINCT pool) FROM calls WHERE patient_ref = $1 AND number_id IS NOT NULL")
-                .bind(pseudonym.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .get(0);
+        let sql = format!("SELECT COUNT(DISTINCT pool) FROM calls WHERE {} AND number_id IS NOT NULL", of.sql("", 1));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        let affinities: i64 = q.fetch_one(&mut *tx).await?.get(0);
         let affinities = u64::try_from(affinities).unwrap_or_default();
         // The SMS keep their text (a facility, a date, numbers) and status, as counts of
         // what was sent; the keyed hash of the phone, which linked them, goes. An opt-out
         // stays: it is the patient's choice, and holds no phone.
-        sqlx::query("UPDATE sms SET phone_hash = NULL WHERE call_id IN (SELECT id FROM calls WHERE patient_ref = $1)")
-            .bind(pseudonym.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let calls = sqlx::query(
+        let sql =
+            format!("UPDATE sms SET phone_hash = NULL WHERE call_id IN (SELECT id FROM calls WHERE {})", of.sql("", 1));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        q.execute(&mut *tx).await?;
+        let sql = format!(
             "UPDATE calls SET patient_phone = $1, patient_ref = $2, call_ref = 'erased:' || CAST(id AS TEXT), agent_note = NULL \
-             WHERE patient_ref = $3",
-        )
-        .bind(&b""[..])
-        .bind(ERASED)
-        .bind(pseudonym.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+             WHERE {}",
+            of.sql("", 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&b""[..]).bind(ERASED);
+        for v in of.values() {
+            q = q.bind(v);
+        }
+        let calls = q.execute(&mut *tx).await?.rows_affected();
         let detail =
             format!("calls={calls} affinities={affinities} consents={consents} oppositions_kept={oppositions}");
         let entry = Entry::new(now, actor, "patient.erase", format!("patient:{pseudonym}"), detail);

@@ -29,6 +29,7 @@ use crate::model::{
     CallAnswer, CallChange, CallChangeAnswer, NewCall, NewReport, NumberChange, OptOutAnswer, OutcomeReport,
     ReportAnswer, SHOWN_AS_SPAM,
 };
+use crate::patients::CallsOf;
 use crate::sms::{Announce, SmsData};
 use crate::sql::{self, Conn};
 
@@ -232,6 +233,12 @@ impl Writer {
             Connection::Any(c) => Conn::Any(c),
             Connection::Sqlite(c) => Conn::Sqlite(c),
         };
+        if let Some(patients) = &self.shared.patients {
+            // Every patient's calls, read once; each batch then adds the new ones.
+            if let Err(e) = patients.catch_up(&mut conn).await {
+                tracing::warn!(error = %e, "the patients' calls could not be read; the first batch will read them");
+            }
+        }
         let max = self.shared.batch_max;
         let mut envelopes = Vec::with_capacity(max);
         loop {
@@ -317,6 +324,9 @@ impl Writer {
             .first()
             .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
             .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
+        if let Some(patients) = &shared.patients {
+            patients.catch_up_writer(tx).await?;
+        }
         let versions: Vec<(String, i64)> = locked.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect();
         let mut batch = Batch {
             now: (shared.clock)(),
@@ -347,8 +357,7 @@ impl Writer {
             .collect();
         let mut known = known_calls(&shared, tx, &allocations).await?;
         let mut affinity = affinities(&shared, tx, &allocations).await?;
-        let mut rules =
-            compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, tx, &allocations).await?;
+        let mut rules = compliance::prefetch(&shared, tx, &allocations).await?;
         let sms = SmsData::prefetch(&shared, tx, &allocations).await?;
         for request in requests {
             match request {
@@ -1432,18 +1441,18 @@ async fn affinities(
     calls: &[&NewCall],
 ) -> Result<HashMap<(PoolCode, String), NumberId>, StoreError> {
     // The number of each patient's latest numbered call in each pool, read through the
-    // index on calls(patient_ref).
+    // index on calls(patient_ref) (PostgreSQL) or the patients' call ids (SQLite).
     let mut patients: Vec<&str> = calls.iter().map(|c| c.patient_ref.as_str()).collect();
     patients.sort_unstable();
     patients.dedup();
     let mut latest: HashMap<(PoolCode, String), (i64, NumberId)> = HashMap::new();
     for part in patients.chunks(500) {
-        let refs = TextList::new(shared.backend, part.iter().copied());
+        let of = CallsOf::new(shared.backend, shared.patients.as_ref(), part);
         let sql = format!(
-            "SELECT pool, patient_ref, number_id, id FROM calls WHERE patient_ref {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
-            refs.sql(1)
+            "SELECT pool, patient_ref, number_id, id FROM calls WHERE {} AND number_id IS NOT NULL AND cancelled_at IS NULL",
+            of.sql("", 1)
         );
-        let q = refs.bind_to(sql::query(sql));
+        let q = of.bind_to(sql::query(sql));
         for row in q.fetch_all(&mut *tx).await? {
             let Ok(pool) = PoolCode::parse(&row.get::<String, _>(0)) else { continue };
             let (number, id) = (NumberId(row.get(2)), row.get::<i64, _>(3));

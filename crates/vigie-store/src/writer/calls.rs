@@ -229,7 +229,7 @@ impl Writer {
             patient_phone,
             dial_at,
         };
-        let rules = compliance::prefetch(shared.backend, &shared.compliance, &shared.pseudonyms, tx, &[&moved]).await?;
+        let rules = compliance::prefetch(&shared, tx, &[&moved]).await?;
         let (class, verdict) = rules.check(&shared.compliance, &shared.pseudonyms, &moved);
         let sms = SmsData::prefetch(&shared, tx, &[&moved]).await?;
         let verdict = verdict.and_then(|()| sms.decide(&shared, &moved, batch.now));

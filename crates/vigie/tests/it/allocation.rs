@@ -512,3 +512,85 @@ pub(crate) async fn sqlite_wal_starts_again_under_steady_load(db: TestDb) {
     assert!(sample("vigie_writer_checkpoint_tails_total").is_some_and(|t| t >= tails), "{}", m.text);
     assert!(sample("vigie_sqlite_wal_bytes").is_some_and(|b| b > 0), "the WAL's size: {}", m.text);
 }
+
+/// Two writers on one database (two `vigie serve`, or a command beside a server): the
+/// number that last called a patient is found whichever of them places the next call,
+/// and from the calls the other one wrote since. On SQLite each store keeps its
+/// patients' calls in memory, read at start and caught up at each write (there is no
+/// index on the patient reference); on PostgreSQL the index finds them.
+pub(crate) async fn a_patients_number_is_found_by_every_writer(db: TestDb) {
+    let start = ts(crate::helpers::START);
+    let pseudonyms = vigie_store::PseudonymKey::generate().0;
+    let data_keys = vigie_store::KeyRing::from(vigie_store::generate_data_key().0);
+    let open = |pseudonyms: vigie_store::PseudonymKey, data_keys: vigie_store::KeyRing| {
+        let url = db.url.clone();
+        async move {
+            vigie_store::Store::open(
+                &vigie_store::StoreOptions {
+                    compliance: crate::compliance::around_the_clock(),
+                    pseudonym_key: Some(pseudonyms),
+                    ..vigie_store::StoreOptions::new(url)
+                },
+                vigie_core::Catalog::seed_defaults(),
+                data_keys,
+                vigie_core::Calendar::paris(),
+                Arc::new(move || start),
+            )
+            .await
+            .expect("a store on the test database")
+        }
+    };
+    let first = open(pseudonyms.clone(), data_keys.clone()).await;
+    for (id, city, callback) in [(SAINT_JEAN, "Lyon", "+33478000000"), (NANTES, "Nantes", "+33240000000")] {
+        let facility = vigie_store::Facility {
+            id: vigie_core::FacilityId::parse(id).expect("facility id"),
+            name: id.into(),
+            display_name: id.into(),
+            city: city.into(),
+            callback: vigie_core::E164::parse(callback).expect("callback"),
+        };
+        first.upsert_facility(&facility, "test").await.expect("facility");
+    }
+    let numbers: Vec<vigie_store::NewNumber> = [(A1, SAINT_JEAN), (A2, SAINT_JEAN), (A3, NANTES)]
+        .iter()
+        .map(|(number, facility)| vigie_store::NewNumber {
+            number: vigie_core::E164::parse(number).expect("number"),
+            pool: vigie_core::PoolCode::parse("A").expect("pool"),
+            facility: Some(vigie_core::FacilityId::parse(facility).expect("facility")),
+            display_name: "Vigie".into(),
+            callback: vigie_core::E164::parse("+33478000000").expect("callback"),
+        })
+        .collect();
+    first.add_numbers(&numbers, "test").await.expect("numbers");
+    let call = |call_ref: &str, patient: &str, facility: &str| vigie_store::NewCall {
+        call_ref: call_ref.into(),
+        facility: vigie_core::FacilityId::parse(facility).expect("facility"),
+        purpose: vigie_core::Purpose::parse("appointment_reminder").expect("purpose"),
+        patient_ref: patient.into(),
+        patient_phone: vigie_core::E164::parse(PATIENT_LYON).expect("phone"),
+        dial_at: start + hours(2),
+    };
+    let number = |answer: Result<vigie_store::CallAnswer, vigie_store::StoreError>| {
+        answer.expect("allocated").caller_number.expect("a number").as_str().to_owned()
+    };
+    // A patient called for Nantes gets Nantes's number; called again for Saint-Jean,
+    // the same number (it last called them) rather than one of Saint-Jean's.
+    assert_eq!(number(first.allocate(call("w-1", "patient-p", NANTES), "test").await), A3);
+    let second = open(pseudonyms, data_keys).await;
+    assert_eq!(
+        number(second.allocate(call("w-2", "patient-p", SAINT_JEAN), "test").await),
+        A3,
+        "a store opened later finds the calls written before"
+    );
+    assert_eq!(number(second.allocate(call("w-3", "patient-q", NANTES), "test").await), A3);
+    assert_eq!(
+        number(first.allocate(call("w-4", "patient-q", SAINT_JEAN), "test").await),
+        A3,
+        "a store finds the calls another one wrote since it opened"
+    );
+    assert_ne!(
+        number(first.allocate(call("w-5", "patient-r", SAINT_JEAN), "test").await),
+        A3,
+        "a patient never called gets a number of the call's facility"
+    );
+}
