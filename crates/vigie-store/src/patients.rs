@@ -27,6 +27,9 @@ use crate::sql::{self, Conn};
 /// No previous link.
 const NONE: u32 = u32::MAX;
 
+/// Calls read per query when catching up (the first catch-up reads them all).
+const CHUNK: i64 = 20_000;
+
 #[derive(Default)]
 struct Map {
     /// A patient's key → their latest link.
@@ -78,25 +81,31 @@ impl PatientCalls {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds the calls `conn` sees above the highest id read so far.
+    /// Adds the calls `conn` sees above the highest id read so far, in chunks (the
+    /// first catch-up reads every call).
     pub(crate) async fn catch_up(&self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
-        let last = self.lock().last;
-        let rows = sql::query("SELECT id, patient_ref, created_at FROM calls WHERE id > $1 ORDER BY id")
-            .bind(last)
-            .fetch_all(conn)
-            .await?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut map = self.lock();
-        for row in &rows {
-            let id: i64 = row.get(0);
-            // Another connection may have added some of them since `last` was read.
-            if id > map.last {
-                map.add(id, &row.get::<String, _>(1), row.get(2));
+        let mut last = self.lock().last;
+        loop {
+            let rows = sql::query("SELECT id, patient_ref, created_at FROM calls WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(last)
+                .bind(CHUNK)
+                .fetch_all(&mut *conn)
+                .await?;
+            let Some(end) = rows.last().map(|r| r.get::<i64, _>(0)) else { return Ok(()) };
+            let mut map = self.lock();
+            for row in &rows {
+                let id: i64 = row.get(0);
+                // Another connection may have added some of them since `last` was read.
+                if id > map.last {
+                    map.add(id, &row.get::<String, _>(1), row.get(2));
+                }
             }
+            drop(map);
+            if (rows.len() as i64) < CHUNK {
+                return Ok(());
+            }
+            last = end;
         }
-        Ok(())
     }
 
     /// The catch-up of a write transaction (so on the latest state). SQLite gives a new
@@ -292,6 +301,17 @@ mod tests {
             assert_eq!(picked(&mut c, &calls, "ps1:d").await, [4]);
             assert_eq!(picked(&mut c, &calls, "ps1:a").await, [1, 5]);
             assert_eq!(picked(&mut c, &calls, "ps1:c").await, Vec::<i64>::new());
+
+            // More calls than one read takes: read in several.
+            c.execute_batch(&format!(
+                "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
+                 INSERT INTO calls (patient_ref, created_at) SELECT 'ps1:e', 100 + i FROM s",
+                2 * CHUNK + 1
+            ))
+            .expect("many calls");
+            calls.catch_up_writer(&mut Conn::Sqlite(&mut c)).await.expect("catch up");
+            assert_eq!(picked(&mut c, &calls, "ps1:e").await.len() as i64, 2 * CHUNK + 1);
+            assert_eq!(calls.len(), (5 + 2 * CHUNK as usize + 1, 5));
         });
     }
 }
