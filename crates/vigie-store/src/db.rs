@@ -327,7 +327,9 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
 /// and cached (which is why SQLite's statements are written one row each: the same text
 /// every time). Statements of one script must not modify the same row twice
 /// (PostgreSQL runs them on one snapshot); the rows a statement `RETURNING` gives come
-/// back from [`Script::run`] (all such statements of a script return the same columns).
+/// back from [`Script::run`] (all such statements of a script return the same columns;
+/// on the writer's SQLite connection only `RETURNING id, <the first column>` of a
+/// one-row insert, see `Query::insert_returning_rowid`).
 pub(crate) struct Script {
     backend: Backend,
     /// Each statement and the index in `args` of its first parameter.
@@ -389,7 +391,7 @@ impl Script {
                     q = q.bind(v);
                 }
                 if returning.next_if_eq(&i).is_some() {
-                    out.extend(q.fetch_all(conn).await?);
+                    out.extend(q.insert_returning_rowid(conn).await?);
                 } else {
                     q.execute(conn).await?;
                 }
@@ -465,6 +467,13 @@ impl Script {
                 }
             }
             Backend::Sqlite => {
+                // SQLite's rows come back as (rowid, first column): `Query::insert_returning_rowid`.
+                debug_assert!(
+                    !returning
+                        || head.split_once('(').and_then(|(_, c)| c.split(',').next()).map(str::trim)
+                            == tail.strip_prefix("RETURNING id, ").map(str::trim),
+                    "on SQLite an insert returns its id and its first column: {head} {tail}"
+                );
                 let sql = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), 1));
                 for row in rows {
                     let mut values = RowValues(Vec::with_capacity(kinds.len()));

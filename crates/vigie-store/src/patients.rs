@@ -131,6 +131,19 @@ impl PatientCalls {
         self.catch_up(conn).await
     }
 
+    /// Adds the calls a write transaction inserted, once it is committed: `(id,
+    /// patient)` in the order of their ids, created at `created_at` (microseconds).
+    /// It read the calls above `last` first, so its own ids follow; should another
+    /// connection have added some meanwhile, the ids at or below `last` are skipped.
+    pub(crate) fn add_committed(&self, calls: &[(i64, &str)], created_at: i64) {
+        let mut map = self.lock();
+        for (id, patient) in calls {
+            if *id > map.last {
+                map.add(*id, patient, created_at);
+            }
+        }
+    }
+
     /// The ids of the calls of `patients`, as a JSON array for `json_each`.
     fn ids_json<'a>(&self, patients: impl IntoIterator<Item = &'a str>) -> String {
         let map = self.lock();

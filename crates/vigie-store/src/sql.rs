@@ -332,6 +332,24 @@ impl Query {
         self.fetch_optional(conn).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
+    /// Runs an `INSERT … RETURNING id, <its first column>` of one row and gives that
+    /// row. On the writer's SQLite connection the insert runs without its `RETURNING`
+    /// (which SQLite buffers through a temporary table: about half the cost of the
+    /// insert into `calls`), and the row is made of the rowid and the first value bound.
+    pub(crate) async fn insert_returning_rowid(mut self, conn: &mut Conn<'_>) -> Result<Vec<Row>, StoreError> {
+        match conn {
+            Conn::Sqlite(c) => {
+                let first = self.args.first().cloned().ok_or_else(|| StoreError::Corrupt("no value bound".into()))?;
+                if let Some(at) = self.sql.find(" RETURNING ") {
+                    self.sql.truncate(at);
+                }
+                sqlite_execute(c, &self.sql, &self.args)?;
+                Ok(vec![Row::Values(vec![Value::Int(c.last_insert_rowid()), first])])
+            }
+            Conn::Any(_) => self.fetch_all(conn).await,
+        }
+    }
+
     /// Runs a write.
     pub(crate) async fn execute(self, conn: &mut Conn<'_>) -> Result<Done, StoreError> {
         match conn {

@@ -144,6 +144,9 @@ struct Batch {
     /// instant, who asked.
     announce: Vec<(NewCall, E164, Timestamp, String)>,
     inserted: HashMap<String, i64>,
+    /// The calls this batch inserts and their patients (SQLite: added to the
+    /// patients' map once the batch is committed).
+    patients: Vec<(String, String)>,
     touched: BTreeSet<(PoolCode, Date)>,
     dirty: bool,
     /// Audit entries, appended to the chain just before the commit.
@@ -335,6 +338,7 @@ impl Writer {
             head,
             announce: Vec::new(),
             inserted: HashMap::new(),
+            patients: Vec::new(),
             touched: BTreeSet::new(),
             dirty: false,
             audit: Vec::new(),
@@ -434,6 +438,16 @@ impl Writer {
             for cached in self.cache.values_mut() {
                 cached.version += 1;
             }
+        }
+        if let Some(patients) = &shared.patients {
+            // What the batch inserted, so that the next batch's catch-up reads nothing.
+            let mut added: Vec<(i64, &str)> = batch
+                .patients
+                .iter()
+                .filter_map(|(call_ref, patient)| Some((*batch.inserted.get(call_ref)?, patient.as_str())))
+                .collect();
+            added.sort_unstable();
+            patients.add_committed(&added, micros(batch.now));
         }
         let mut replies = Vec::with_capacity(requests.len());
         for (slot, other) in slots.into_iter().zip(others) {
@@ -631,6 +645,9 @@ impl Writer {
         }
         let b = self.shared.backend;
         let now = micros(batch.now);
+        if self.shared.patients.is_some() {
+            batch.patients.extend(p.rows.iter().map(|r| (r.call_ref.clone(), r.call.patient_ref.clone())));
+        }
         let sc = &mut batch.script;
         sc.insert_rows(
             "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class)",
