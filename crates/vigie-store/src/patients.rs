@@ -13,8 +13,10 @@
 //! (the writer at each batch, a reader before it looks a patient up): call ids only
 //! grow, a transaction's new calls have ids above every committed one, so the rows
 //! above the highest id seen, read on any snapshot, are exactly what the map lacks
-//! from it. The writer also notices when the highest ids were deleted (SQLite reuses
-//! a rowid above the highest one left) and rebuilds the map then.
+//! from it. The writer adds the calls it inserted once their batch is committed, so
+//! that its next catch-up finds only what other processes wrote. It also notices when
+//! the highest ids were deleted (SQLite reuses a rowid above the highest one left) and
+//! rebuilds the map then.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
