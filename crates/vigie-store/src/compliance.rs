@@ -518,10 +518,7 @@ pub(crate) async fn keep_oppositions(
         k + 1,
         k + 2
     );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for v in calls_of.values() {
-        q = q.bind(v);
-    }
+    let q = calls_of.bind_sqlx(sqlx::query(AssertSqlSafe(sql)));
     let rows = q.bind(attempts_from).bind(refusals_from).fetch_all(&mut *tx).await?;
     let mut kept: Vec<(String, OppositionKind, Option<String>, i64)> = Vec::new();
     let mut refusals: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();

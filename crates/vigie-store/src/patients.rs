@@ -26,6 +26,9 @@ use crate::db::{Backend, TextList, push_json_string};
 use crate::error::StoreError;
 use crate::sql::{self, Conn};
 
+/// An sqlx query on either backend.
+type SqlxQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 /// No previous link.
 const NONE: u32 = u32::MAX;
 
@@ -236,6 +239,14 @@ impl CallsOf {
             CallsOf::Ids { ids, refs } => vec![ids.clone(), refs.clone()],
             CallsOf::Refs(list) => list.values(),
         }
+    }
+
+    /// Binds the condition's parameters, in order, to an sqlx query.
+    pub(crate) fn bind_sqlx<'q>(&self, mut q: SqlxQuery<'q>) -> SqlxQuery<'q> {
+        for v in self.values() {
+            q = q.bind(v);
+        }
+        q
     }
 
     /// Binds the condition's parameters, in order.

@@ -796,10 +796,7 @@ impl Store {
         let of = self.calls_of(&mut conn, &pseudonym, false).await?;
         let sql =
             format!("{CALL_COLUMNS} WHERE {} ORDER BY c.dial_at, c.id LIMIT ${}", of.sql("c.", 1), of.params() + 1);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let rows = q.bind(EXPORT_CALLS_MAX + 1).fetch_all(&mut *conn).await?;
         let truncated = rows.len() as i64 > EXPORT_CALLS_MAX;
         let calls = rows
@@ -814,10 +811,7 @@ impl Store {
              ORDER BY c.pool",
             of.sql("", 1)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let affinities = q
             .fetch_all(&mut *conn)
             .await?
@@ -837,10 +831,7 @@ impl Store {
              FROM sms s JOIN calls c ON c.id = s.call_id WHERE {} ORDER BY s.send_at, s.id",
             of.sql("c.", 1)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let sms = q
             .fetch_all(&mut *conn)
             .await?
@@ -914,10 +905,7 @@ impl Store {
             compliance::keep_oppositions(&mut tx, backend, &self.shared.compliance, &of, &pseudonym, now).await?;
         // The affinities (the latest numbered call in each pool) go with the calls.
         let sql = format!("SELECT COUNT(DISTINCT pool) FROM calls WHERE {} AND number_id IS NOT NULL", of.sql("", 1));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let affinities: i64 = q.fetch_one(&mut *tx).await?.get(0);
         let affinities = u64::try_from(affinities).unwrap_or_default();
         // The SMS keep their text (a facility, a date, numbers) and status, as counts of
@@ -925,20 +913,14 @@ impl Store {
         // stays: it is the patient's choice, and holds no phone.
         let sql =
             format!("UPDATE sms SET phone_hash = NULL WHERE call_id IN (SELECT id FROM calls WHERE {})", of.sql("", 1));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)));
         q.execute(&mut *tx).await?;
         let sql = format!(
             "UPDATE calls SET patient_phone = $1, patient_ref = $2, call_ref = 'erased:' || CAST(id AS TEXT), agent_note = NULL \
              WHERE {}",
             of.sql("", 3)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&b""[..]).bind(ERASED);
-        for v in of.values() {
-            q = q.bind(v);
-        }
+        let q = of.bind_sqlx(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&b""[..]).bind(ERASED));
         let calls = q.execute(&mut *tx).await?.rows_affected();
         let detail =
             format!("calls={calls} affinities={affinities} consents={consents} oppositions_kept={oppositions}");
