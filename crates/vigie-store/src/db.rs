@@ -555,7 +555,20 @@ fn push_json(out: &mut String, v: &Value) {
 }
 
 /// Appends `text` as a JSON string.
-pub(crate) fn push_json_string(out: &mut String, text: &str) {
+/// `texts` as a JSON array of strings (for SQLite's `json_each`).
+pub(crate) fn json_strings<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, t) in texts.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, t);
+    }
+    out.push(']');
+    out
+}
+
+fn push_json_string(out: &mut String, text: &str) {
     use std::fmt::Write;
     out.push('"');
     for c in text.chars() {
@@ -586,17 +599,7 @@ impl TextList {
     /// The list of `texts` (at least one).
     pub(crate) fn new<'a>(backend: Backend, texts: impl IntoIterator<Item = &'a str>) -> TextList {
         let params = match backend {
-            Backend::Sqlite => {
-                let mut out = String::from("[");
-                for (i, t) in texts.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    push_json_string(&mut out, t);
-                }
-                out.push(']');
-                vec![out]
-            }
+            Backend::Sqlite => vec![json_strings(texts)],
             Backend::Postgres => {
                 let mut params: Vec<String> = texts.into_iter().map(str::to_owned).collect();
                 let last = params.last().cloned().unwrap_or_default();

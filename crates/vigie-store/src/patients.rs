@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
-use crate::db::{Backend, TextList, push_json_string};
+use crate::db::{Backend, TextList, json_strings};
 use crate::error::StoreError;
 use crate::sql::{self, Conn};
 
@@ -198,17 +198,10 @@ impl CallsOf {
     /// The calls of `patients`; `map` is the store's [`PatientCalls`] (SQLite).
     pub(crate) fn new(backend: Backend, map: Option<&PatientCalls>, patients: &[&str]) -> CallsOf {
         match map {
-            Some(map) => {
-                let mut refs = String::from("[");
-                for (i, p) in patients.iter().enumerate() {
-                    if i > 0 {
-                        refs.push(',');
-                    }
-                    push_json_string(&mut refs, p);
-                }
-                refs.push(']');
-                CallsOf::Ids { ids: map.ids_json(patients.iter().copied()), refs }
-            }
+            Some(map) => CallsOf::Ids {
+                ids: map.ids_json(patients.iter().copied()),
+                refs: json_strings(patients.iter().copied()),
+            },
             None => CallsOf::Refs(TextList::new(backend, patients.iter().copied())),
         }
     }
