@@ -110,6 +110,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "user_access", "0013_user_access"),
     migration!(14, "state_reasons_fr", "0014_state_reasons_fr"),
     migration!(15, "patient_calls_in_memory", "0015_patient_calls_in_memory"),
+    migration!(16, "calls_without_foreign_keys", "0016_calls_without_foreign_keys"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk

@@ -15,8 +15,9 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
-    Allocation, Calendar, CallSpec, Date, E164, FacilityId, Finding, Language, NumberId, NumberSlot, NumberStatus,
-    PoolCode, PoolRole, PoolState, Purpose, PurposeClass, ReportSource, Rest, Timestamp, reports_quarantine,
+    Allocation, Calendar, CallSpec, Date, E164, FacilityId, Finding, InvalidField, Language, NumberId, NumberSlot,
+    NumberStatus, PoolCode, PoolRole, PoolState, Purpose, PurposeClass, ReportSource, Rest, Timestamp,
+    reports_quarantine,
 };
 
 use crate::Shared;
@@ -164,6 +165,8 @@ pub(crate) struct Writer {
     cache: HashMap<PoolCode, Cached>,
     /// SQLite: the thread that makes each commit durable before its replies go out.
     flusher: Option<std::sync::mpsc::Sender<Flush>>,
+    /// The facilities known to exist (none is ever deleted, so once seen, always).
+    facilities: std::collections::HashSet<FacilityId>,
 }
 
 /// A committed batch's replies, sent once the WAL that holds it is on disk.
@@ -171,7 +174,7 @@ type Flush = Vec<(oneshot::Sender<Reply>, Reply)>;
 
 impl Writer {
     fn new(shared: Arc<Shared>, flusher: Option<std::sync::mpsc::Sender<Flush>>) -> Writer {
-        Writer { shared, cache: HashMap::new(), flusher }
+        Writer { shared, cache: HashMap::new(), flusher, facilities: std::collections::HashSet::new() }
     }
 
     /// Answers a batch: at once on PostgreSQL (its `COMMIT` returned once durable); on
@@ -359,6 +362,7 @@ impl Writer {
                 _ => None,
             })
             .collect();
+        self.learn_facilities(tx, &allocations).await?;
         let mut known = known_calls(&shared, tx, &allocations).await?;
         let mut affinity = affinities(&shared, tx, &allocations).await?;
         let mut rules = compliance::prefetch(&shared, tx, &allocations).await?;
@@ -507,6 +511,12 @@ impl Writer {
                 });
             }
         }
+        // The writer checks that the facility exists: PostgreSQL's calls have no foreign
+        // key to it (see migration 16).
+        if !self.facilities.contains(&call.facility) {
+            let e = InvalidField::new("facility", format!("{} is not a known facility", call.facility));
+            return Ok(Slot::Done(Err(e.into())));
+        }
         // Checked here rather than at the edge, with the batch's clock, and after the
         // call_ref lookup, so that a dialer's retry of a known call gets its answer.
         let subject = format!("call:{}", call.call_ref);
@@ -625,6 +635,25 @@ impl Writer {
             class,
         });
         Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
+    }
+
+    /// Reads which of the batch's facilities not seen yet exist (a trip only when one
+    /// is new to this writer).
+    async fn learn_facilities(&mut self, tx: &mut Conn<'_>, calls: &[&NewCall]) -> Result<(), StoreError> {
+        let mut unseen: Vec<&str> =
+            calls.iter().map(|c| &c.facility).filter(|f| !self.facilities.contains(*f)).map(|f| f.as_str()).collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        unseen.sort_unstable();
+        unseen.dedup();
+        let ids = TextList::new(self.shared.backend, unseen.iter().copied());
+        let q = ids.bind_to(sql::query(format!("SELECT id FROM facilities WHERE id {}", ids.sql(1))));
+        for row in q.fetch_all(tx).await? {
+            let id = FacilityId::parse(&row.get::<String, _>(0)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.facilities.insert(id);
+        }
+        Ok(())
     }
 
     /// Sends the statements staged so far (one trip on PostgreSQL).

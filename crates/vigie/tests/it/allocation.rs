@@ -594,3 +594,33 @@ pub(crate) async fn a_patients_number_is_found_by_every_writer(db: TestDb) {
         "a patient never called gets a number of the call's facility"
     );
 }
+
+/// A call for a facility the store does not know is refused by the store itself, with
+/// the field and the rule, and nothing is written (the HTTP layer refuses it first;
+/// this is for the store's other callers: PostgreSQL has no foreign key behind it).
+pub(crate) async fn the_store_refuses_a_call_for_an_unknown_facility(db: TestDb) {
+    let app = spawn_app_with(&db, Setup::default()).await;
+    let start = app.clock.now();
+    let call = |facility: &str, call_ref: &str| vigie_store::NewCall {
+        call_ref: call_ref.into(),
+        facility: vigie_core::FacilityId::parse(facility).expect("facility id"),
+        purpose: vigie_core::Purpose::parse("appointment_reminder").expect("purpose"),
+        patient_ref: "patient-f".into(),
+        patient_phone: vigie_core::E164::parse(PATIENT_LYON).expect("phone"),
+        dial_at: start + hours(1),
+    };
+    match app.store.allocate(call("clinique-inconnue", "f-1"), "test").await {
+        Err(vigie_store::StoreError::Invalid(f)) => {
+            assert_eq!(f.field, "facility");
+            assert!(f.rule.contains("not a known facility"), "{}", f.rule);
+        }
+        other => panic!("expected a refusal of the facility, got {other:?}"),
+    }
+    let pool = db.pool().await;
+    let stored: i64 =
+        sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM calls").fetch_one(&pool).await.expect("count"), 0);
+    assert_eq!(stored, 0, "nothing is written for the refused call");
+    // A known facility in the same store is served.
+    let answer = app.store.allocate(call(NANTES, "f-2"), "test").await.expect("allocated");
+    assert!(answer.caller_number.is_some());
+}
