@@ -19,7 +19,7 @@
 //! rebuilds the map then.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use crate::db::{Backend, TextList, json_strings};
@@ -35,12 +35,34 @@ const NONE: u32 = u32::MAX;
 /// Calls read per query when catching up (the first catch-up reads them all).
 const CHUNK: i64 = 20_000;
 
+/// Hashes a patient's key, already a hash, as it is.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 struct Map {
     /// A patient's key → their latest link.
-    heads: HashMap<u64, u32>,
-    /// (call id, the same patient key's previous link).
-    links: Vec<(i64, u32)>,
+    heads: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    /// Each link's call id…
+    ids: Vec<i64>,
+    /// …and the same patient key's previous link (two vectors: 12 bytes a call).
+    previous: Vec<u32>,
     /// The highest call id read.
     last: i64,
     /// The call at `last` when it was read: its creation instant and its patient's key.
@@ -50,7 +72,7 @@ struct Map {
 impl Map {
     /// Adds a call above `last`.
     fn add(&mut self, id: i64, patient_ref: &str, created_at: i64) {
-        let Ok(at) = u32::try_from(self.links.len()) else {
+        let Ok(at) = u32::try_from(self.ids.len()) else {
             // Four billion calls since the process started: the writer reads them
             // again at its next batch (no call is at `last` with that key).
             self.last_call = (i64::MIN, 0);
@@ -58,7 +80,8 @@ impl Map {
         };
         let k = key(patient_ref);
         let head = self.heads.entry(k).or_insert(NONE);
-        self.links.push((id, *head));
+        self.ids.push(id);
+        self.previous.push(*head);
         *head = at;
         self.last = id;
         self.last_call = (created_at, k);
@@ -156,9 +179,8 @@ impl PatientCalls {
         for p in patients {
             let mut at = map.heads.get(&key(p)).copied().unwrap_or(NONE);
             while at != NONE {
-                let (id, previous) = map.links[at as usize];
-                ids.push(id);
-                at = previous;
+                ids.push(map.ids[at as usize]);
+                at = map.previous[at as usize];
             }
         }
         drop(map);
@@ -180,7 +202,7 @@ impl PatientCalls {
     #[cfg(test)]
     fn len(&self) -> (usize, usize) {
         let map = self.lock();
-        (map.links.len(), map.heads.len())
+        (map.ids.len(), map.heads.len())
     }
 }
 
