@@ -11,9 +11,9 @@ mod privacy_api;
 mod retention;
 mod sms_api;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,9 +21,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
-use vigie_core::FacilityId;
 use vigie_sms::WebhookConfig;
-use vigie_store::{Store, StoreError};
+use vigie_store::Store;
 
 pub use api::ReportWebhook;
 pub use error::ApiError;
@@ -44,30 +43,10 @@ impl Default for HttpOptions {
     }
 }
 
-/// Known facility ids, so that an allocation does not read the database to check one.
-#[derive(Debug, Default)]
-pub(crate) struct FacilityCache {
-    known: RwLock<HashSet<FacilityId>>,
-}
-
-impl FacilityCache {
-    pub(crate) async fn contains(&self, id: &FacilityId, store: &Store) -> Result<bool, StoreError> {
-        if self.known.read().is_ok_and(|k| k.contains(id)) {
-            return Ok(true);
-        }
-        let found = store.facility(id).await?.is_some();
-        if found && let Ok(mut k) = self.known.write() {
-            k.insert(id.clone());
-        }
-        Ok(found)
-    }
-}
-
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) store: Store,
-    pub(crate) facilities: Arc<FacilityCache>,
     /// The receipt webhooks of the HTTP SMS gateways, by provider name (the
     /// `{provider}` of `/v1/sms/receipts/{provider}`). Empty by default: every
     /// provider is then unknown (404).
@@ -79,12 +58,7 @@ pub struct AppState {
 impl AppState {
     /// The state over a store, with no SMS receipt webhook.
     pub fn new(store: Store) -> AppState {
-        AppState {
-            store,
-            facilities: Arc::new(FacilityCache::default()),
-            sms_webhooks: Arc::default(),
-            report_webhooks: Arc::default(),
-        }
+        AppState { store, sms_webhooks: Arc::default(), report_webhooks: Arc::default() }
     }
 
     /// The same state, answering the delivery receipts of these HTTP gateways at

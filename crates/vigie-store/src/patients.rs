@@ -19,6 +19,7 @@
 //! rebuilds the map then.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
@@ -73,8 +74,9 @@ impl Map {
     /// Adds a call above `last`.
     fn add(&mut self, id: i64, patient_ref: &str, created_at: i64) {
         let Ok(at) = u32::try_from(self.ids.len()) else {
-            // Four billion calls since the process started: the writer reads them
-            // again at its next batch (no call is at `last` with that key).
+            // Four billion calls in one map (a thousand years of the seed's centre): the
+            // map stops growing and the writer, finding no call at `last` with this
+            // mark, reads every call again at each batch: slow, never wrong.
             self.last_call = (i64::MIN, 0);
             return;
         };
@@ -192,7 +194,8 @@ impl PatientCalls {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&id.to_string());
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{id}");
         }
         out.push(']');
         out

@@ -489,6 +489,13 @@ impl Writer {
             return Ok(Slot::Done(Err(StoreError::NotFound { what: "purpose", field: "purpose" })));
         };
         let pool = def.code.clone();
+        // The facility must exist; the writer is where that is checked, for every caller
+        // of the store (PostgreSQL's calls have no foreign key to it, see migration 16).
+        // A known call's facility existed, so checking first changes no retry's answer.
+        if !self.facilities.contains(&call.facility) {
+            let e = InvalidField::new("facility", format!("{} is not a known facility", call.facility));
+            return Ok(Slot::Done(Err(e.into())));
+        }
         if let Some(k) = known.get(&call.call_ref) {
             if k.cancelled {
                 return Ok(Slot::Done(Err(StoreError::Conflict {
@@ -510,12 +517,6 @@ impl Writer {
                     None => Slot::Inserted { call_ref: call.call_ref.clone(), answer: k.answer(0, &pool) },
                 });
             }
-        }
-        // The writer checks that the facility exists: PostgreSQL's calls have no foreign
-        // key to it (see migration 16).
-        if !self.facilities.contains(&call.facility) {
-            let e = InvalidField::new("facility", format!("{} is not a known facility", call.facility));
-            return Ok(Slot::Done(Err(e.into())));
         }
         // Checked here rather than at the edge, with the batch's clock, and after the
         // call_ref lookup, so that a dialer's retry of a known call gets its answer.
