@@ -555,7 +555,6 @@ fn push_json(out: &mut String, v: &Value) {
     }
 }
 
-/// Appends `text` as a JSON string.
 /// `texts` as a JSON array of strings (for SQLite's `json_each`).
 pub(crate) fn json_strings<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("[");
@@ -569,6 +568,7 @@ pub(crate) fn json_strings<'a>(texts: impl IntoIterator<Item = &'a str>) -> Stri
     out
 }
 
+/// Appends `text` as a JSON string.
 fn push_json_string(out: &mut String, text: &str) {
     use std::fmt::Write;
     out.push('"');
