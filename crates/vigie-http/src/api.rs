@@ -855,6 +855,18 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
     counter("outcomes_total", "Call outcomes recorded.", m.outcomes.load(Ordering::Relaxed));
     counter("writer_commits_total", "Writer transactions committed.", m.commits.load(Ordering::Relaxed));
     counter("writer_batched_requests_total", "Requests served by writer batches.", m.batched.load(Ordering::Relaxed));
+    counter(
+        "writer_failed_batches_total",
+        "Writer batches that failed and were retried request by request.",
+        m.failed_batches.load(Ordering::Relaxed),
+    );
+    if s.store.backend() == vigie_store::Backend::Postgres {
+        counter(
+            "writer_overlapped_batches_total",
+            "Writer batches whose lock and reads travelled during the previous batch's commit.",
+            m.overlapped_batches.load(Ordering::Relaxed),
+        );
+    }
     if let Some(bytes) = s.store.wal_bytes() {
         counter(
             "writer_checkpoint_tails_total",

@@ -138,6 +138,11 @@ pub struct Metrics {
     pub batches: AtomicU64,
     /// Requests served by those batches.
     pub batched: AtomicU64,
+    /// Writer batches that failed and were retried request by request.
+    pub failed_batches: AtomicU64,
+    /// PostgreSQL: writer batches whose locking read and reads travelled while the
+    /// previous batch's commit did.
+    pub overlapped_batches: AtomicU64,
     /// SQLite: checkpoints the writer took to the WAL's end between two batches, each
     /// letting the WAL start again from its beginning.
     pub checkpoint_tails: AtomicU64,

@@ -152,12 +152,28 @@ struct Batch {
     dirty: bool,
     /// Audit entries, appended to the chain just before the commit.
     audit: Vec<Entry>,
+    /// The number each allocation chose, by pool and patient, in the batch's order.
+    chosen: Vec<((PoolCode, String), NumberId)>,
 }
 
-/// The writer's own connection.
-enum Connection {
-    Any(sqlx::AnyConnection),
-    Sqlite(rusqlite::Connection),
+/// What [`Writer::lock_and_read`] gives: the locking read's rows (pools' versions and
+/// the audit head), the calls the batch's call_refs already name, and the number that
+/// last called each of its patients in each pool.
+type Locked = (Vec<crate::sql::Row>, HashMap<String, KnownCall>, HashMap<(PoolCode, String), NumberId>);
+
+/// A batch written in its transaction, before (PostgreSQL) or after (SQLite, whose
+/// script ends with its `COMMIT`) its commit; [`Writer::finish`] makes its replies.
+struct Written {
+    batch: Batch,
+    slots: Vec<Option<Slot>>,
+    others: Vec<Option<Reply>>,
+    /// The calls whose SMS could not be planned.
+    unplanned: std::collections::HashSet<String>,
+    /// Whether every request was an allocation (no report, outcome or change that
+    /// could alter what the next batch reads).
+    only_allocations: bool,
+    /// The call_refs the batch's allocations named.
+    call_refs: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Writer {
@@ -167,6 +183,15 @@ pub(crate) struct Writer {
     flusher: Option<std::sync::mpsc::Sender<Flush>>,
     /// The facilities known to exist (none is ever deleted, so once seen, always).
     facilities: std::collections::HashSet<FacilityId>,
+    /// PostgreSQL: two connections of the writer's own for the batch's reads that need
+    /// no lock, run while its locking read travels (see [`Writer::lock_and_read`]).
+    /// One that fails is dropped and opened again for the next batch. (Behind a mutex
+    /// only so that the writer stays `Sync`: it is reached through `&mut self`.)
+    readers: std::sync::Mutex<[Option<sqlx::AnyConnection>; 2]>,
+    /// The audit chain's head this writer's last batch committed. Every call is
+    /// inserted with an audit entry, so while the head read under a batch's lock is
+    /// still this one, no other writer has inserted a call since.
+    committed_head: Option<audit::Head>,
 }
 
 /// A committed batch's replies, sent once the WAL that holds it is on disk.
@@ -174,7 +199,14 @@ type Flush = Vec<(oneshot::Sender<Reply>, Reply)>;
 
 impl Writer {
     fn new(shared: Arc<Shared>, flusher: Option<std::sync::mpsc::Sender<Flush>>) -> Writer {
-        Writer { shared, cache: HashMap::new(), flusher, facilities: std::collections::HashSet::new() }
+        Writer {
+            shared,
+            cache: HashMap::new(),
+            flusher,
+            facilities: std::collections::HashSet::new(),
+            readers: std::sync::Mutex::new([None, None]),
+            committed_head: None,
+        }
     }
 
     /// Answers a batch: at once on PostgreSQL (its `COMMIT` returned once durable); on
@@ -221,12 +253,13 @@ impl Writer {
                     .map_err(|e| StoreError::Corrupt(format!("the writer's runtime: {e}")))?;
                 std::thread::Builder::new()
                     .name("vigie-writer".into())
-                    .spawn(move || runtime.block_on(Writer::new(shared, Some(flush)).run(Connection::Sqlite(conn), rx)))
+                    .spawn(move || runtime.block_on(Writer::new(shared, Some(flush)).run(conn, rx)))
                     .map_err(|e| StoreError::Corrupt(format!("the writer's thread: {e}")))?;
             }
             Backend::Postgres => {
-                let conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
-                tokio::spawn(Writer::new(shared, None).run(Connection::Any(conn), rx));
+                let first = crate::db::connect_one(&shared.pool, shared.backend).await?;
+                let second = crate::db::connect_one(&shared.pool, shared.backend).await?;
+                tokio::spawn(Writer::new(shared, None).run_pipelined([first, second], rx));
             }
         }
         Ok(())
@@ -234,11 +267,8 @@ impl Writer {
 
     /// Runs until every sender is gone: takes what is queued, up to the batch limit,
     /// and answers it after one commit.
-    async fn run(mut self, mut owned: Connection, mut rx: mpsc::Receiver<Envelope>) {
-        let mut conn = match &mut owned {
-            Connection::Any(c) => Conn::Any(c),
-            Connection::Sqlite(c) => Conn::Sqlite(c),
-        };
+    async fn run(mut self, mut owned: rusqlite::Connection, mut rx: mpsc::Receiver<Envelope>) {
+        let mut conn = Conn::Sqlite(&mut owned);
         if let Some(patients) = &self.shared.patients {
             // Every patient's calls, read once; each batch then adds the new ones.
             if let Err(e) = patients.catch_up(&mut conn).await {
@@ -262,21 +292,146 @@ impl Writer {
                         self.checkpoint_tail(c);
                     }
                 }
+                Err(e) => self.retry_alone(&mut conn, &requests, replies, e).await,
+            }
+        }
+    }
+
+    /// After a batch failed (and was rolled back): one bad request must not fail the
+    /// others, so each is retried alone.
+    async fn retry_alone(
+        &mut self,
+        conn: &mut Conn<'_>,
+        requests: &[Request],
+        replies: Vec<oneshot::Sender<Reply>>,
+        e: StoreError,
+    ) {
+        tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
+        self.shared.metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
+        self.cache.clear();
+        self.committed_head = None;
+        for (request, reply) in requests.iter().zip(replies) {
+            let answer = match self.apply(conn, std::slice::from_ref(request)).await {
+                Ok(mut a) => a.pop(),
                 Err(e) => {
-                    // One bad request must not fail the others: retry each alone.
-                    tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
                     self.cache.clear();
-                    for (request, reply) in requests.iter().zip(replies) {
-                        let answer = match self.apply(&mut conn, std::slice::from_ref(request)).await {
-                            Ok(mut a) => a.pop(),
-                            Err(e) => {
-                                self.cache.clear();
-                                Some(failed(request, e))
-                            }
-                        };
-                        if let Some(a) = answer {
-                            self.answer(vec![(reply, a)]);
+                    Some(failed(request, e))
+                }
+            };
+            if let Some(a) = answer {
+                self.answer(vec![(reply, a)]);
+            }
+        }
+    }
+
+    /// PostgreSQL's writer: as [`Writer::run`], on two connections taken in turn, so
+    /// that the next batch's locking read and reads travel while this one's `COMMIT`
+    /// does. Its lock waits for that commit, and the rows it then reads are the
+    /// committed ones; its two reads without lock may run before it, so the numbers
+    /// this batch chose are laid over the next one's affinities, and when the two
+    /// batches share a call_ref the next one reads its known calls again under its
+    /// lock. Only a batch of allocations alone is overlapped so: a report, an outcome
+    /// or a change can alter what the next batch would read (a quarantine gives calls
+    /// other numbers), so after one the next batch starts once it is committed. The
+    /// engine decides the next batch only once this one's commit is known, so its
+    /// state never runs ahead of the database.
+    async fn run_pipelined(mut self, mut conns: [sqlx::AnyConnection; 2], mut rx: mpsc::Receiver<Envelope>) {
+        let max = self.shared.batch_max;
+        let mut at = 0;
+        // The next batch, taken while the previous one committed, and what its lock
+        // and reads gave on the connection it runs on.
+        let mut carried: Option<(Vec<Envelope>, Result<Locked, StoreError>)> = None;
+        loop {
+            let (envelopes, locked) = match carried.take() {
+                Some((envelopes, locked)) => (envelopes, Some(locked)),
+                None => {
+                    let mut envelopes = Vec::with_capacity(max);
+                    if rx.recv_many(&mut envelopes, max).await == 0 {
+                        return;
+                    }
+                    (envelopes, None)
+                }
+            };
+            let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
+                envelopes.into_iter().map(|e| (e.request, e.reply)).unzip();
+            self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+            let (this, other) = match &mut conns {
+                [a, b] if at == 0 => (a, b),
+                [a, b] => (b, a),
+            };
+            let written = match locked {
+                Some(Err(e)) => Err(e),
+                Some(Ok(locked)) => self.write(&mut Conn::Any(this), &requests, Some(locked)).await,
+                None => self.write(&mut Conn::Any(this), &requests, None).await,
+            };
+            let written = match written {
+                Ok(w) => w,
+                Err(e) => {
+                    rollback(&mut Conn::Any(this)).await;
+                    self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
+                    continue;
+                }
+            };
+            let mut next = Vec::new();
+            if written.only_allocations {
+                while next.len() < max {
+                    match rx.try_recv() {
+                        Ok(e) => next.push(e),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if next.is_empty() {
+                match Conn::Any(this).batch("COMMIT").await {
+                    Ok(()) => {
+                        let answers = self.finish(written);
+                        self.answer(replies.into_iter().zip(answers).collect());
+                    }
+                    Err(e) => {
+                        rollback(&mut Conn::Any(this)).await;
+                        self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
+                    }
+                }
+                continue;
+            }
+            let next_calls = allocations(next.iter().map(|e| &e.request));
+            let (committed, mut locked) = {
+                let (mut this_conn, mut other_conn) = (Conn::Any(&mut *this), Conn::Any(&mut *other));
+                tokio::join!(this_conn.batch("COMMIT"), self.lock_and_read(&mut other_conn, &next_calls))
+            };
+            match committed {
+                Ok(()) => {
+                    if let Ok((_, known, affinity)) = &mut locked {
+                        for (key, number) in &written.batch.chosen {
+                            affinity.insert(key.clone(), *number);
                         }
+                        if next_calls.iter().any(|c| written.call_refs.contains(&c.call_ref)) {
+                            match known_calls(&self.shared, &mut Conn::Any(other), &next_calls).await {
+                                Ok(k) => *known = k,
+                                Err(e) => locked = Err(e),
+                            }
+                        }
+                    }
+                    let answers = self.finish(written);
+                    self.answer(replies.into_iter().zip(answers).collect());
+                    self.shared.metrics.overlapped_batches.fetch_add(1, Ordering::Relaxed);
+                    carried = Some((next, locked));
+                    at = 1 - at;
+                }
+                Err(e) => {
+                    // Nothing of this batch stays: the next one starts again afresh,
+                    // once this one's requests are retried.
+                    rollback(&mut Conn::Any(other)).await;
+                    rollback(&mut Conn::Any(this)).await;
+                    self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
+                    carried = None;
+                    // The next batch's requests go first in the next turn.
+                    let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
+                        next.into_iter().map(|e| (e.request, e.reply)).unzip();
+                    match self.apply(&mut Conn::Any(this), &requests).await {
+                        Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
+                        Err(e) => self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await,
                     }
                 }
             }
@@ -312,26 +467,47 @@ impl Writer {
     /// PostgreSQL opening it travels with the locking read (every trip is a network
     /// round trip), and the same code runs on the SQLite writer's own connection.
     async fn apply(&mut self, conn: &mut Conn<'_>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
-        let result = self.apply_in(conn, requests).await;
-        if result.is_err() {
-            // Nothing of the batch stays; "no transaction" if it failed before or at BEGIN.
-            if let Err(e) = conn.batch("ROLLBACK").await {
-                tracing::debug!(error = %e, "rollback after a failed batch");
+        let result = async {
+            let written = self.write(conn, requests, None).await?;
+            if self.shared.backend == Backend::Postgres {
+                conn.batch("COMMIT").await?;
             }
+            Ok(self.finish(written))
+        }
+        .await;
+        if result.is_err() {
+            rollback(conn).await;
         }
         result
     }
 
-    async fn apply_in(&mut self, conn: &mut Conn<'_>, requests: &[Request]) -> Result<Vec<Reply>, StoreError> {
+    /// Decides and writes a batch in its transaction, up to its commit: SQLite's
+    /// script ends with it; on PostgreSQL the caller sends it. `locked` is what
+    /// [`Writer::lock_and_read`] already gave on `conn`, if it ran before.
+    async fn write(
+        &mut self,
+        conn: &mut Conn<'_>,
+        requests: &[Request],
+        locked: Option<Locked>,
+    ) -> Result<Written, StoreError> {
         let shared = Arc::clone(&self.shared);
         let tx = conn;
-        let locked = tx.batch_then(shared.backend.begin_write(), shared.backend.lock_pools_and_audit()).await?;
+        let allocations = allocations(requests);
+        let (locked, mut known, mut affinity) = match locked {
+            Some(l) => l,
+            None => self.lock_and_read(tx, &allocations).await?,
+        };
         let head = locked
             .first()
             .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
             .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
-        if let Some(patients) = &shared.patients {
-            patients.catch_up_writer(tx).await?;
+        if shared.backend == Backend::Postgres && !allocations.is_empty() && self.committed_head.as_ref() != Some(&head)
+        {
+            // Another writer committed since this one's last batch, maybe a call with one
+            // of these call_refs or for one of these patients, which the reads made
+            // without the lock may have missed: read them again under it.
+            known = known_calls(&shared, tx, &allocations).await?;
+            affinity = affinities(&shared, tx, &allocations).await?;
         }
         let versions: Vec<(String, i64)> = locked.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect();
         let mut batch = Batch {
@@ -345,6 +521,7 @@ impl Writer {
             touched: BTreeSet::new(),
             dirty: false,
             audit: Vec::new(),
+            chosen: Vec::new(),
         };
         for (code, version) in &versions {
             let code = PoolCode::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -355,16 +532,7 @@ impl Writer {
         }
         let mut slots: Vec<Option<Slot>> = Vec::with_capacity(requests.len());
         let mut others: Vec<Option<Reply>> = Vec::with_capacity(requests.len());
-        let allocations: Vec<&NewCall> = requests
-            .iter()
-            .filter_map(|r| match r {
-                Request::Allocate(c, ..) => Some(c),
-                _ => None,
-            })
-            .collect();
         self.learn_facilities(tx, &allocations).await?;
-        let mut known = known_calls(&shared, tx, &allocations).await?;
-        let mut affinity = affinities(&shared, tx, &allocations).await?;
         let mut rules = compliance::prefetch(&shared, tx, &allocations).await?;
         let sms = SmsData::prefetch(&shared, tx, &allocations).await?;
         for request in requests {
@@ -428,16 +596,26 @@ impl Writer {
                 }
             }
         }
-        match shared.backend {
-            Backend::Sqlite => {
-                batch.script.push("COMMIT".to_owned());
-                self.send(tx, &mut batch).await?;
-            }
-            Backend::Postgres => {
-                self.send(tx, &mut batch).await?;
-                tx.batch("COMMIT").await?;
-            }
+        if shared.backend == Backend::Sqlite {
+            batch.script.push("COMMIT".to_owned());
         }
+        self.send(tx, &mut batch).await?;
+        Ok(Written {
+            only_allocations: allocations.len() == requests.len(),
+            call_refs: allocations.iter().map(|c| c.call_ref.clone()).collect(),
+            batch,
+            slots,
+            others,
+            unplanned,
+        })
+    }
+
+    /// Once a written batch is committed: the cached pools' versions follow the
+    /// commit's, SQLite's patients' map gets the batch's calls, and the replies are made.
+    fn finish(&mut self, written: Written) -> Vec<Reply> {
+        let Written { batch, slots, others, unplanned, .. } = written;
+        let shared = Arc::clone(&self.shared);
+        self.committed_head = Some(batch.head.clone());
         if batch.dirty {
             for cached in self.cache.values_mut() {
                 cached.version += 1;
@@ -453,7 +631,7 @@ impl Writer {
             added.sort_unstable();
             patients.add_committed(&added, micros(batch.now));
         }
-        let mut replies = Vec::with_capacity(requests.len());
+        let mut replies = Vec::with_capacity(slots.len());
         for (slot, other) in slots.into_iter().zip(others) {
             replies.push(match (slot, other) {
                 (Some(Slot::Done(r)), _) => Reply::Allocate(r),
@@ -469,7 +647,7 @@ impl Writer {
             });
         }
         shared.metrics.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(replies)
+        replies
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -586,6 +764,7 @@ impl Writer {
         ));
         record_allocation(&mut batch.pending, &pool, &alloc, call.dial_at, day);
         affinity.insert((pool.clone(), call.patient_ref.clone()), alloc.number);
+        batch.chosen.push(((pool.clone(), call.patient_ref.clone()), alloc.number));
         batch.touched.insert((pool.clone(), day));
         batch.dirty = true;
         let answer = CallAnswer {
@@ -636,6 +815,52 @@ impl Writer {
             class,
         });
         Ok(Slot::Inserted { call_ref: call.call_ref.clone(), answer })
+    }
+
+    /// Opens the batch's transaction with its locking read of the pools and the audit
+    /// head, and reads the calls the batch's call_refs already name and the number that
+    /// last called each of its patients.
+    ///
+    /// On PostgreSQL the two reads run on the writer's reader connections while the
+    /// locking read travels: three trips at once rather than one after the other. They
+    /// may miss a call committed just before the lock was granted: by this writer's
+    /// previous batch, which `run_pipelined` lays over them, or by another writer, which
+    /// the audit head read under the lock reveals (every call is inserted with an audit
+    /// entry), and then [`Writer::write`] reads them again under the lock. On SQLite
+    /// everything runs on the writer's connection, in the transaction, after the
+    /// patients' map has caught up.
+    async fn lock_and_read(&mut self, tx: &mut Conn<'_>, calls: &[&NewCall]) -> Result<Locked, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let lock = (shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
+        if shared.backend == Backend::Sqlite || calls.is_empty() {
+            let locked = tx.batch_then(lock.0, lock.1).await?;
+            if let Some(patients) = &shared.patients {
+                patients.catch_up_writer(tx).await?;
+            }
+            let known = known_calls(&shared, tx, calls).await?;
+            let affinity = affinities(&shared, tx, calls).await?;
+            return Ok((locked, known, affinity));
+        }
+        let readers = self.readers.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for reader in readers.iter_mut() {
+            if reader.is_none() {
+                *reader = Some(crate::db::connect_one(&shared.pool, shared.backend).await?);
+            }
+        }
+        let [Some(first), Some(second)] = readers else { unreachable!("both readers were just opened") };
+        let (mut first, mut second) = (Conn::Any(first), Conn::Any(second));
+        let (locked, known, affinity) = tokio::join!(
+            tx.batch_then(lock.0, lock.1),
+            known_calls(&shared, &mut first, calls),
+            affinities(&shared, &mut second, calls),
+        );
+        if known.is_err() {
+            readers[0] = None;
+        }
+        if affinity.is_err() {
+            readers[1] = None;
+        }
+        Ok((locked?, known?, affinity?))
     }
 
     /// Reads which of the batch's facilities not seen yet exist (a trip only when one
@@ -1442,6 +1667,25 @@ impl KnownCall {
             sms_at: None,
         }
     }
+}
+
+/// Ends the connection's transaction, if any, keeping nothing of it ("no transaction"
+/// if the batch failed before or at `BEGIN`).
+async fn rollback(conn: &mut Conn<'_>) {
+    if let Err(e) = conn.batch("ROLLBACK").await {
+        tracing::debug!(error = %e, "rollback after a failed batch");
+    }
+}
+
+/// The batch's allocation requests.
+fn allocations<'a>(requests: impl IntoIterator<Item = &'a Request>) -> Vec<&'a NewCall> {
+    requests
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Allocate(c, ..) => Some(c),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn known_calls(

@@ -143,6 +143,86 @@ pub(crate) async fn the_cap_holds_under_concurrent_requests(db: TestDb) {
     assert_eq!(rows, created as i64, "a refused call is not stored");
 }
 
+/// Concurrent allocations in small batches (on PostgreSQL the writer overlaps one
+/// batch's commit with the next one's lock and reads): each patient keeps the number
+/// that called them, whichever batch saw their previous call, and a call_ref sent
+/// twice gets one call and the same answer twice, recognised rather than caught by the
+/// unique index (no batch fails).
+pub(crate) async fn consecutive_batches_see_each_others_calls(db: TestDb) {
+    const PATIENTS: usize = 24;
+    let numbers = vec![
+        (A1, "A", Some(SAINT_JEAN)),
+        (A2, "A", Some(SAINT_JEAN)),
+        (A3, "A", Some(NANTES)),
+        (A4, "A", Some(NANTES)),
+    ];
+    let setup = Setup { numbers, batch_max: Some(4), ..Setup::default() };
+    let app = spawn_app_with(&db, setup).await;
+    let dial_at = app.clock.now() + hours(2);
+    // Each patient's first call is for Nantes (a Nantes phone), the second for
+    // Saint-Jean (a Lyon phone): without the number that last called them, each would
+    // go to its own facility's numbers. Every request is sent twice.
+    let call = |patient: usize, second: bool| {
+        let mut call = CallReq::new(&format!("cb-{patient}-{}", u8::from(second)), dial_at + mins(patient as i64))
+            .patient(&format!("cb-patient-{patient}"));
+        if !second {
+            call.facility = NANTES.into();
+            call.patient_phone = "+33240000002".into();
+        }
+        call
+    };
+    // In blocks of four (a batch each, as they arrive): the first calls of two
+    // patients with the second calls of the two before them, so that a patient's two
+    // calls mostly come in consecutive batches; then every request again.
+    let blocks: Vec<(usize, bool)> = (0..=PATIENTS / 2)
+        .flat_map(|k| [(2 * k, false), (2 * k + 1, false), (2 * k + PATIENTS - 2, true), (2 * k + PATIENTS - 1, true)])
+        .filter_map(|(p, second)| {
+            let p = if second { p.checked_sub(PATIENTS)? } else { p };
+            (p < PATIENTS).then_some((p, second))
+        })
+        .collect();
+    assert_eq!(blocks.len(), 2 * PATIENTS, "every call once");
+    let order: Vec<(usize, bool)> = blocks.iter().chain(&blocks).copied().collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (patient, second) in order {
+        let (api, key, call) = (app.api.clone(), app.keys.dialer.clone(), call(patient, second));
+        tasks.spawn(async move {
+            (call.call_ref.clone(), call.patient_ref.clone(), api.post("/v1/calls", &key, &call.json()).await)
+        });
+    }
+    let mut by_ref: std::collections::BTreeMap<String, Vec<(u16, i64, String)>> = Default::default();
+    let mut by_patient: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for (call_ref, patient, r) in tasks.join_all().await {
+        assert!(r.status == 201 || r.status == 200, "{call_ref}: {} {}", r.status, r.text);
+        let number = r.body["caller_number"].as_str().unwrap_or_else(|| panic!("a number: {}", r.text)).to_owned();
+        let id = r.body["call_id"].as_i64().unwrap_or_else(|| panic!("call_id: {}", r.text));
+        by_ref.entry(call_ref).or_default().push((r.status, id, number.clone()));
+        by_patient.entry(patient).or_default().insert(number);
+    }
+    assert_eq!(by_ref.len(), 2 * PATIENTS);
+    for (call_ref, answers) in &by_ref {
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 201], "{call_ref}: created once, then recognised: {answers:?}");
+        assert_eq!((&answers[0].1, &answers[0].2), (&answers[1].1, &answers[1].2), "{call_ref}: one answer");
+    }
+    for (patient, numbers) in &by_patient {
+        assert_eq!(numbers.len(), 1, "{patient} keeps the number that called them: {numbers:?}");
+    }
+    let pool = app.db.pool().await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(&pool).await.expect("count");
+    assert_eq!(rows, 2 * PATIENTS as i64, "one call per call_ref");
+    let metrics = app.store.metrics();
+    assert_eq!(metrics.failed_batches.load(Ordering::SeqCst), 0, "no batch failed");
+    assert!(metrics.batches.load(Ordering::SeqCst) >= (4 * PATIENTS / 4) as u64, "batches of at most four");
+    if db.backend == crate::helpers::Backend::Postgres {
+        assert!(
+            metrics.overlapped_batches.load(Ordering::SeqCst) > 0,
+            "some batches overlapped their predecessor's commit"
+        );
+    }
+}
+
 /// Three intensive days of one number, then its rest.
 struct RestScenario {
     /// 10:00 local on each of the three days.

@@ -759,6 +759,10 @@ pub(crate) async fn pools_health_metrics_and_openapi(db: TestDb) {
     let sqlite = db.backend == crate::helpers::Backend::Sqlite;
     assert_eq!(samples.get("vigie_sqlite_wal_bytes").is_some_and(|b| *b > 0.0), sqlite, "{}", m.text);
     assert_eq!(samples.contains_key("vigie_writer_checkpoint_tails_total"), sqlite, "{}", m.text);
+    // Batches retried request by request: none here. Batches overlapped with the
+    // previous one's commit: PostgreSQL only.
+    assert_eq!(samples.get("vigie_writer_failed_batches_total"), Some(&0.0), "{}", m.text);
+    assert_eq!(samples.contains_key("vigie_writer_overlapped_batches_total"), !sqlite, "{}", m.text);
     assert_eq!(samples.get("vigie_pool_numbers{pool=\"B\",state=\"quarantined\"}"), Some(&1.0), "{}", m.text);
     assert_eq!(samples.get("vigie_pool_used_today{pool=\"A\"}"), Some(&3.0), "{}", m.text);
 

@@ -286,6 +286,8 @@ pub(crate) struct Setup {
     /// Whether the dashboard's routes are merged beside the API, as `vigie serve`
     /// does. Default: no.
     pub(crate) dashboard: bool,
+    /// The most requests one writer batch takes. Default: the store's.
+    pub(crate) batch_max: Option<usize>,
 }
 
 impl Default for Setup {
@@ -301,6 +303,7 @@ impl Default for Setup {
             sms_webhooks: Vec::new(),
             report_webhooks: Vec::new(),
             dashboard: false,
+            batch_max: None,
         }
     }
 }
@@ -357,7 +360,12 @@ pub(crate) async fn spawn_app(db: &TestDb) -> TestApp {
 pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let clock = TestClock::new(setup.now);
     let store = Store::open(
-        &StoreOptions { compliance: setup.compliance, sms: setup.sms, ..StoreOptions::new(db.url.clone()) },
+        &StoreOptions {
+            compliance: setup.compliance,
+            sms: setup.sms,
+            batch_max: setup.batch_max.unwrap_or(StoreOptions::new(db.url.clone()).batch_max),
+            ..StoreOptions::new(db.url.clone())
+        },
         setup.catalog,
         setup.data_keys,
         Calendar::paris(),

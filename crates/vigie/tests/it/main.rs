@@ -102,6 +102,7 @@ on_both_backends! {
         api::reports_quarantine_numbers_out_of_outbound_service_too,
         allocation::no_capacity_names_the_pool_and_when_it_returns,
         allocation::the_cap_holds_under_concurrent_requests,
+        allocation::consecutive_batches_see_each_others_calls,
         allocation::rest_spans_the_autumn_dst_change,
         allocation::rest_after_the_25_hour_day,
         allocation::rest_spans_the_spring_dst_change,
