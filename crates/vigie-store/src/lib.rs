@@ -64,6 +64,7 @@ pub use users::{
     UserRole, generate_password,
 };
 pub use weekly::{DayCounts, PeriodCounts, PoolWeekData, WEEKLY_REPORT_SENT, WeeklyFiguresData};
+pub use writer::READER_NAME as WRITER_READER_NAME;
 
 use db::micros;
 use writer::{Envelope, Reply, Request, Writer};

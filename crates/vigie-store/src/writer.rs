@@ -188,6 +188,8 @@ pub(crate) struct Writer {
     /// One that fails is dropped and opened again for the next batch. (Behind a mutex
     /// only so that the writer stays `Sync`: it is reached through `&mut self`.)
     readers: std::sync::Mutex<[Option<sqlx::AnyConnection>; 2]>,
+    /// When a reader could not be opened: not before this instant again.
+    readers_retry_at: Option<std::time::Instant>,
     /// The audit chain's head this writer's last batch committed. Every call is
     /// inserted with an audit entry, so while the head read under a batch's lock is
     /// still this one, no other writer has inserted a call since.
@@ -205,6 +207,7 @@ impl Writer {
             flusher,
             facilities: std::collections::HashSet::new(),
             readers: std::sync::Mutex::new([None, None]),
+            readers_retry_at: None,
             committed_head: None,
         }
     }
@@ -842,25 +845,52 @@ impl Writer {
             return Ok((locked, known, affinity));
         }
         let readers = self.readers.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for reader in readers.iter_mut() {
-            if reader.is_none() {
-                *reader = Some(crate::db::connect_one(&shared.pool, shared.backend).await?);
+        if self.readers_retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
+            for reader in readers.iter_mut().filter(|r| r.is_none()) {
+                match open_reader(&shared).await {
+                    Ok(c) => *reader = Some(c),
+                    Err(e) => {
+                        // The batch's reads then run on its own connection, one after
+                        // the other, until the reader can be opened.
+                        tracing::warn!(error = %e, "the writer's reader connection could not be opened; trying again in 10 s");
+                        self.readers_retry_at = Some(std::time::Instant::now() + READER_RETRY);
+                        break;
+                    }
+                }
             }
         }
-        let [Some(first), Some(second)] = readers else { unreachable!("both readers were just opened") };
+        let [Some(first), Some(second)] = readers else {
+            let locked = tx.batch_then(lock.0, lock.1).await?;
+            let known = known_calls(&shared, tx, calls).await?;
+            let affinity = affinities(&shared, tx, calls).await?;
+            return Ok((locked, known, affinity));
+        };
         let (mut first, mut second) = (Conn::Any(first), Conn::Any(second));
         let (locked, known, affinity) = tokio::join!(
             tx.batch_then(lock.0, lock.1),
             known_calls(&shared, &mut first, calls),
             affinities(&shared, &mut second, calls),
         );
-        if known.is_err() {
-            readers[0] = None;
-        }
-        if affinity.is_err() {
-            readers[1] = None;
-        }
-        Ok((locked?, known?, affinity?))
+        let locked = locked?;
+        // A reader that failed (its connection cut, the server restarted) is dropped and
+        // opened again for the next batch; this batch reads on its own connection.
+        let known = match known {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer's reader failed; reading on the writing connection");
+                readers[0] = None;
+                known_calls(&shared, tx, calls).await?
+            }
+        };
+        let affinity = match affinity {
+            Ok(affinity) => affinity,
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer's reader failed; reading on the writing connection");
+                readers[1] = None;
+                affinities(&shared, tx, calls).await?
+            }
+        };
+        Ok((locked, known, affinity))
     }
 
     /// Reads which of the batch's facilities not seen yet exist (a trip only when one
@@ -1667,6 +1697,20 @@ impl KnownCall {
             sms_at: None,
         }
     }
+}
+
+/// How long the writer reads on its own connection after a reader could not be opened.
+const READER_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The name PostgreSQL shows (`pg_stat_activity.application_name`) for the writer's
+/// reader connections.
+pub const READER_NAME: &str = "vigie-writer-reader";
+
+/// Opens one of the PostgreSQL writer's reader connections, named [`READER_NAME`].
+async fn open_reader(shared: &Shared) -> Result<sqlx::AnyConnection, StoreError> {
+    let mut conn = crate::db::connect_one(&shared.pool, shared.backend).await?;
+    Conn::Any(&mut conn).batch(&format!("SET application_name = '{READER_NAME}'")).await?;
+    Ok(conn)
 }
 
 /// Ends the connection's transaction, if any, keeping nothing of it ("no transaction"

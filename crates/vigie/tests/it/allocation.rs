@@ -223,6 +223,50 @@ pub(crate) async fn consecutive_batches_see_each_others_calls(db: TestDb) {
     }
 }
 
+/// The PostgreSQL writer's reader connections cut under it (a restart, an
+/// administrator's `pg_terminate_backend`): the batch reads on its own connection and
+/// no allocation fails; the readers are opened again. On SQLite there are none, and the
+/// allocations simply go on.
+pub(crate) async fn the_writer_goes_on_when_its_readers_are_cut(db: TestDb) {
+    let app = spawn_app_with(&db, Setup::default()).await;
+    let pool = app.db.pool().await;
+    let postgres = db.backend == crate::helpers::Backend::Postgres;
+    let readers = || async {
+        if !postgres {
+            return 0;
+        }
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(vigie_store::WRITER_READER_NAME)
+        .fetch_one(&pool)
+        .await
+        .expect("count the readers")
+    };
+    let start = app.clock.now() + hours(1);
+    let first = app.post("/v1/calls", &app.keys.dialer, &CallReq::new("rc-1", start).json()).await;
+    first.expect(201, "a first call opens the readers");
+    assert_eq!(readers().await, if postgres { 2 } else { 0 }, "two readers on PostgreSQL");
+    if postgres {
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(vigie_store::WRITER_READER_NAME)
+        .fetch_all(&pool)
+        .await
+        .expect("terminate the readers");
+        assert_eq!(cut, [true, true]);
+    }
+    // The same patient again: the number that called them is read even so.
+    for i in 2..=4 {
+        let call = CallReq::new(&format!("rc-{i}"), start + mins(i)).patient("pat-rc-1");
+        let r = app.post("/v1/calls", &app.keys.dialer, &call.json()).await;
+        assert_eq!(r.expect(201, "allocated with the readers cut")["caller_number"], first.body["caller_number"]);
+    }
+    assert_eq!(app.store.metrics().failed_batches.load(Ordering::SeqCst), 0, "no batch failed");
+    assert_eq!(readers().await, if postgres { 2 } else { 0 }, "the readers are open again");
+}
+
 /// Three intensive days of one number, then its rest.
 struct RestScenario {
     /// 10:00 local on each of the three days.

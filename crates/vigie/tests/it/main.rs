@@ -103,6 +103,7 @@ on_both_backends! {
         allocation::no_capacity_names_the_pool_and_when_it_returns,
         allocation::the_cap_holds_under_concurrent_requests,
         allocation::consecutive_batches_see_each_others_calls,
+        allocation::the_writer_goes_on_when_its_readers_are_cut,
         allocation::rest_spans_the_autumn_dst_change,
         allocation::rest_after_the_25_hour_day,
         allocation::rest_spans_the_spring_dst_change,
