@@ -418,7 +418,9 @@ impl Writer {
                     }
                     let answers = self.finish(written);
                     self.answer(replies.into_iter().zip(answers).collect());
-                    self.shared.metrics.overlapped_batches.fetch_add(1, Ordering::Relaxed);
+                    if locked.is_ok() {
+                        self.shared.metrics.overlapped_batches.fetch_add(1, Ordering::Relaxed);
+                    }
                     carried = Some((next, locked));
                     at = 1 - at;
                 }
@@ -428,10 +430,11 @@ impl Writer {
                     rollback(&mut Conn::Any(other)).await;
                     rollback(&mut Conn::Any(this)).await;
                     self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
-                    carried = None;
-                    // The next batch's requests go first in the next turn.
+                    // Then the next batch's requests, as a batch of their own.
                     let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
                         next.into_iter().map(|e| (e.request, e.reply)).unzip();
+                    self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+                    self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
                     match self.apply(&mut Conn::Any(this), &requests).await {
                         Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
                         Err(e) => self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await,
