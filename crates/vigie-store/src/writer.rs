@@ -152,14 +152,23 @@ struct Batch {
     dirty: bool,
     /// Audit entries, appended to the chain just before the commit.
     audit: Vec<Entry>,
-    /// The number each allocation chose, by pool and patient, in the batch's order.
-    chosen: Vec<((PoolCode, String), NumberId)>,
 }
 
-/// What [`Writer::lock_and_read`] gives: the locking read's rows (pools' versions and
-/// the audit head), the calls the batch's call_refs already name, and the number that
-/// last called each of its patients in each pool.
-type Locked = (Vec<crate::sql::Row>, HashMap<String, KnownCall>, HashMap<(PoolCode, String), NumberId>);
+/// The number that last called each patient, by pool and patient.
+type Affinities = HashMap<(PoolCode, String), NumberId>;
+
+/// What [`Writer::lock_and_read`] gives.
+struct Locked {
+    /// The locking read's rows: the pools' versions and the audit head.
+    rows: Vec<crate::sql::Row>,
+    /// The calls the batch's call_refs already name.
+    known: HashMap<String, KnownCall>,
+    /// The number that last called each of the batch's patients in each pool.
+    affinity: Affinities,
+    /// Whether `known` and `affinity` were read under the lock (or may miss what
+    /// another writer committed just before it was granted).
+    under_lock: bool,
+}
 
 /// A batch written in its transaction, before (PostgreSQL) or after (SQLite, whose
 /// script ends with its `COMMIT`) its commit; [`Writer::finish`] makes its replies.
@@ -169,11 +178,9 @@ struct Written {
     others: Vec<Option<Reply>>,
     /// The calls whose SMS could not be planned.
     unplanned: std::collections::HashSet<String>,
-    /// Whether every request was an allocation (no report, outcome or change that
-    /// could alter what the next batch reads).
-    only_allocations: bool,
-    /// The call_refs the batch's allocations named.
-    call_refs: std::collections::HashSet<String>,
+    /// The number that last called each of the batch's patients, its own choices
+    /// included (moved out of the batch, not copied).
+    affinity: Affinities,
 }
 
 pub(crate) struct Writer {
@@ -330,10 +337,10 @@ impl Writer {
     /// PostgreSQL's writer: as [`Writer::run`], on two connections taken in turn, so
     /// that the next batch's locking read and reads travel while this one's `COMMIT`
     /// does. Its lock waits for that commit, and the rows it then reads are the
-    /// committed ones; its two reads without lock may run before it, so the numbers
-    /// this batch chose are laid over the next one's affinities, and when the two
-    /// batches share a call_ref the next one reads its known calls again under its
-    /// lock. Only a batch of allocations alone is overlapped so: a report, an outcome
+    /// committed ones; its two reads without lock may run before it, so this batch's
+    /// affinities (what it read and what it chose) are laid over the next one's, and
+    /// when the two batches share a call_ref the next one reads its known calls again
+    /// under its lock. Only a batch of allocations alone is overlapped so: a report, an outcome
     /// or a change can alter what the next batch would read (a quarantine gives calls
     /// other numbers), so after one the next batch starts once it is committed. The
     /// engine decides the next batch only once this one's commit is known, so its
@@ -368,7 +375,7 @@ impl Writer {
                 Some(Ok(locked)) => self.write(&mut Conn::Any(this), &requests, Some(locked)).await,
                 None => self.write(&mut Conn::Any(this), &requests, None).await,
             };
-            let written = match written {
+            let mut written = match written {
                 Ok(w) => w,
                 Err(e) => {
                     rollback(&mut Conn::Any(this)).await;
@@ -377,7 +384,8 @@ impl Writer {
                 }
             };
             let mut next = Vec::new();
-            if written.only_allocations {
+            // Only a batch of allocations alone is overlapped (see above).
+            if requests.iter().all(|r| matches!(r, Request::Allocate(..))) {
                 while next.len() < max {
                     match rx.try_recv() {
                         Ok(e) => next.push(e),
@@ -405,13 +413,15 @@ impl Writer {
             };
             match committed {
                 Ok(()) => {
-                    if let Ok((_, known, affinity)) = &mut locked {
-                        for (key, number) in &written.batch.chosen {
-                            affinity.insert(key.clone(), *number);
-                        }
-                        if next_calls.iter().any(|c| written.call_refs.contains(&c.call_ref)) {
+                    if let Ok(next_locked) = &mut locked {
+                        // This batch's affinities are the latest for its patients: what it
+                        // read under its lock, and what it chose.
+                        next_locked.affinity.extend(std::mem::take(&mut written.affinity));
+                        let named: std::collections::HashSet<&str> =
+                            allocations(&requests).iter().map(|c| c.call_ref.as_str()).collect();
+                        if next_calls.iter().any(|c| named.contains(c.call_ref.as_str())) {
                             match known_calls(&self.shared, &mut Conn::Any(other), &next_calls).await {
-                                Ok(k) => *known = k,
+                                Ok(k) => next_locked.known = k,
                                 Err(e) => locked = Err(e),
                             }
                         }
@@ -499,7 +509,7 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let tx = conn;
         let allocations = allocations(requests);
-        let (locked, mut known, mut affinity) = match locked {
+        let Locked { rows: locked, mut known, mut affinity, under_lock } = match locked {
             Some(l) => l,
             None => self.lock_and_read(tx, &allocations).await?,
         };
@@ -507,8 +517,7 @@ impl Writer {
             .first()
             .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
             .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
-        if shared.backend == Backend::Postgres && !allocations.is_empty() && self.committed_head.as_ref() != Some(&head)
-        {
+        if !under_lock && self.committed_head.as_ref() != Some(&head) {
             // Another writer committed since this one's last batch, maybe a call with one
             // of these call_refs or for one of these patients, which the reads made
             // without the lock may have missed: read them again under it.
@@ -527,7 +536,6 @@ impl Writer {
             touched: BTreeSet::new(),
             dirty: false,
             audit: Vec::new(),
-            chosen: Vec::new(),
         };
         for (code, version) in &versions {
             let code = PoolCode::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -606,14 +614,7 @@ impl Writer {
             batch.script.push("COMMIT".to_owned());
         }
         self.send(tx, &mut batch).await?;
-        Ok(Written {
-            only_allocations: allocations.len() == requests.len(),
-            call_refs: allocations.iter().map(|c| c.call_ref.clone()).collect(),
-            batch,
-            slots,
-            others,
-            unplanned,
-        })
+        Ok(Written { batch, slots, others, unplanned, affinity })
     }
 
     /// Once a written batch is committed: the cached pools' versions follow the
@@ -661,7 +662,7 @@ impl Writer {
         &mut self,
         batch: &mut Batch,
         known: &mut HashMap<String, KnownCall>,
-        affinity: &mut HashMap<(PoolCode, String), NumberId>,
+        affinity: &mut Affinities,
         rules: &mut RuleData,
         sms: &SmsData,
         call: &NewCall,
@@ -770,7 +771,6 @@ impl Writer {
         ));
         record_allocation(&mut batch.pending, &pool, &alloc, call.dial_at, day);
         affinity.insert((pool.clone(), call.patient_ref.clone()), alloc.number);
-        batch.chosen.push(((pool.clone(), call.patient_ref.clone()), alloc.number));
         batch.touched.insert((pool.clone(), day));
         batch.dirty = true;
         let answer = CallAnswer {
@@ -832,68 +832,63 @@ impl Writer {
     /// may miss a call committed just before the lock was granted: by this writer's
     /// previous batch, which `run_pipelined` lays over them, or by another writer, which
     /// the audit head read under the lock reveals (every call is inserted with an audit
-    /// entry), and then [`Writer::write`] reads them again under the lock. On SQLite
-    /// everything runs on the writer's connection, in the transaction, after the
-    /// patients' map has caught up.
+    /// entry), and then [`Writer::write`] reads them again under the lock
+    /// ([`Locked::under_lock`] says which). Without both readers, and on SQLite,
+    /// everything runs on the writer's connection, in the transaction (on SQLite after
+    /// the patients' map has caught up).
     async fn lock_and_read(&mut self, tx: &mut Conn<'_>, calls: &[&NewCall]) -> Result<Locked, StoreError> {
         let shared = Arc::clone(&self.shared);
         let lock = (shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
-        if shared.backend == Backend::Sqlite || calls.is_empty() {
-            let locked = tx.batch_then(lock.0, lock.1).await?;
-            if let Some(patients) = &shared.patients {
-                patients.catch_up_writer(tx).await?;
+        if shared.backend == Backend::Postgres && !calls.is_empty() {
+            let readers = self.readers.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.readers_retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
+                for reader in readers.iter_mut().filter(|r| r.is_none()) {
+                    match open_reader(&shared).await {
+                        Ok(c) => *reader = Some(c),
+                        Err(e) => {
+                            // The batch's reads then run on its own connection, under the
+                            // lock, until the reader can be opened.
+                            tracing::warn!(error = %e, "the writer's reader connection could not be opened; trying again in 10 s");
+                            self.readers_retry_at = Some(std::time::Instant::now() + READER_RETRY);
+                            break;
+                        }
+                    }
+                }
             }
-            let known = known_calls(&shared, tx, calls).await?;
-            let affinity = affinities(&shared, tx, calls).await?;
-            return Ok((locked, known, affinity));
-        }
-        let readers = self.readers.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.readers_retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
-            for reader in readers.iter_mut().filter(|r| r.is_none()) {
-                match open_reader(&shared).await {
-                    Ok(c) => *reader = Some(c),
-                    Err(e) => {
-                        // The batch's reads then run on its own connection, one after
-                        // the other, until the reader can be opened.
-                        tracing::warn!(error = %e, "the writer's reader connection could not be opened; trying again in 10 s");
-                        self.readers_retry_at = Some(std::time::Instant::now() + READER_RETRY);
-                        break;
+            if let [Some(first), Some(second)] = readers {
+                let (mut first, mut second) = (Conn::Any(first), Conn::Any(second));
+                let (rows, known, affinity) = tokio::join!(
+                    tx.batch_then(lock.0, lock.1),
+                    known_calls(&shared, &mut first, calls),
+                    affinities(&shared, &mut second, calls),
+                );
+                let rows = rows?;
+                // A reader that failed (its connection cut, the server restarted) is
+                // dropped and opened again for the next batch; this batch then reads on
+                // its own connection, under the lock.
+                match (known, affinity) {
+                    (Ok(known), Ok(affinity)) => return Ok(Locked { rows, known, affinity, under_lock: false }),
+                    (known, affinity) => {
+                        for (reader, e) in readers.iter_mut().zip([known.err(), affinity.err()]) {
+                            if let Some(e) = e {
+                                tracing::warn!(error = %e, "the writer's reader failed; reading on the writing connection");
+                                *reader = None;
+                            }
+                        }
+                        let known = known_calls(&shared, tx, calls).await?;
+                        let affinity = affinities(&shared, tx, calls).await?;
+                        return Ok(Locked { rows, known, affinity, under_lock: true });
                     }
                 }
             }
         }
-        let [Some(first), Some(second)] = readers else {
-            let locked = tx.batch_then(lock.0, lock.1).await?;
-            let known = known_calls(&shared, tx, calls).await?;
-            let affinity = affinities(&shared, tx, calls).await?;
-            return Ok((locked, known, affinity));
-        };
-        let (mut first, mut second) = (Conn::Any(first), Conn::Any(second));
-        let (locked, known, affinity) = tokio::join!(
-            tx.batch_then(lock.0, lock.1),
-            known_calls(&shared, &mut first, calls),
-            affinities(&shared, &mut second, calls),
-        );
-        let locked = locked?;
-        // A reader that failed (its connection cut, the server restarted) is dropped and
-        // opened again for the next batch; this batch reads on its own connection.
-        let known = match known {
-            Ok(known) => known,
-            Err(e) => {
-                tracing::warn!(error = %e, "the writer's reader failed; reading on the writing connection");
-                readers[0] = None;
-                known_calls(&shared, tx, calls).await?
-            }
-        };
-        let affinity = match affinity {
-            Ok(affinity) => affinity,
-            Err(e) => {
-                tracing::warn!(error = %e, "the writer's reader failed; reading on the writing connection");
-                readers[1] = None;
-                affinities(&shared, tx, calls).await?
-            }
-        };
-        Ok((locked, known, affinity))
+        let rows = tx.batch_then(lock.0, lock.1).await?;
+        if let Some(patients) = &shared.patients {
+            patients.catch_up_writer(tx).await?;
+        }
+        let known = known_calls(&shared, tx, calls).await?;
+        let affinity = affinities(&shared, tx, calls).await?;
+        Ok(Locked { rows, known, affinity, under_lock: true })
     }
 
     /// Reads which of the batch's facilities not seen yet exist (a trip only when one

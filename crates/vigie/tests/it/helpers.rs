@@ -359,12 +359,13 @@ pub(crate) async fn spawn_app(db: &TestDb) -> TestApp {
 /// The app as `setup` says.
 pub(crate) async fn spawn_app_with(db: &TestDb, setup: Setup) -> TestApp {
     let clock = TestClock::new(setup.now);
+    let defaults = StoreOptions::new(db.url.clone());
     let store = Store::open(
         &StoreOptions {
             compliance: setup.compliance,
             sms: setup.sms,
-            batch_max: setup.batch_max.unwrap_or(StoreOptions::new(db.url.clone()).batch_max),
-            ..StoreOptions::new(db.url.clone())
+            batch_max: setup.batch_max.unwrap_or(defaults.batch_max),
+            ..defaults
         },
         setup.catalog,
         setup.data_keys,
