@@ -111,6 +111,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "state_reasons_fr", "0014_state_reasons_fr"),
     migration!(15, "patient_calls_in_memory", "0015_patient_calls_in_memory"),
     migration!(16, "calls_without_foreign_keys", "0016_calls_without_foreign_keys"),
+    migration!(17, "guarded_batches", "0017_guarded_batches"),
 ];
 
 /// Sets up a new connection: for SQLite, WAL with synchronous=FULL (a commit is on disk
@@ -331,6 +332,7 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
 /// back from [`Script::run`] (all such statements of a script return the same columns;
 /// on the writer's SQLite connection only `RETURNING id, <the first column>` of a
 /// one-row insert, see `Query::insert_returning_rowid`).
+#[derive(Clone)]
 pub(crate) struct Script {
     backend: Backend,
     /// Each statement and the index in `args` of its first parameter.
@@ -339,12 +341,20 @@ pub(crate) struct Script {
     /// The index in `args` of the first parameter of the next statement.
     next: usize,
     returning: Vec<usize>,
+    /// The statement that must give a row whose `ok` is true, or the whole statement
+    /// fails (`vigie_expect_head`; PostgreSQL only).
+    guard: Option<usize>,
 }
 
 impl Script {
     /// An empty script.
     pub(crate) fn new(backend: Backend) -> Script {
-        Script { backend, statements: Vec::new(), args: Vec::new(), next: 0, returning: Vec::new() }
+        Script { backend, statements: Vec::new(), args: Vec::new(), next: 0, returning: Vec::new(), guard: None }
+    }
+
+    /// Whether no statement was staged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.statements.is_empty()
     }
 
     /// The backend the script is written for.
@@ -375,7 +385,18 @@ impl Script {
         self.push(sql);
     }
 
-    /// Runs the statements in the caller's transaction.
+    /// Adds the statement that guards the script (PostgreSQL): it runs before the
+    /// others and gives rows with a boolean column `ok`; when none is true,
+    /// [`Script::run`] fails and nothing of the script is written.
+    pub(crate) fn push_guard(&mut self, sql: String) {
+        debug_assert_eq!(self.backend, Backend::Postgres, "only PostgreSQL's scripts are guarded");
+        debug_assert!(self.guard.is_none(), "one guard per script");
+        self.guard = Some(self.statements.len());
+        self.push(sql);
+    }
+
+    /// Runs the statements in the caller's transaction (a guarded script: in one
+    /// statement, which commits on its own outside a transaction).
     pub(crate) async fn run(self, conn: &mut Conn<'_>) -> Result<Vec<SqlRow>, StoreError> {
         if self.statements.is_empty() {
             return Ok(Vec::new());
@@ -399,23 +420,31 @@ impl Script {
             }
             return Ok(out);
         }
-        let sql = if self.statements.len() == 1 {
+        let sql = if self.statements.len() == 1 && self.guard.is_none() {
             self.statements.into_iter().map(|(s, _)| s).collect::<String>()
         } else {
             let parts: Vec<String> =
                 self.statements.iter().enumerate().map(|(i, (s, _))| format!("s{i} AS ({s})")).collect();
-            let tail = if self.returning.is_empty() {
-                "SELECT 1 WHERE false".to_owned()
-            } else {
-                self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect::<Vec<_>>().join(" UNION ALL ")
-            };
+            let mut tails: Vec<String> = self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect();
+            if let Some(g) = self.guard {
+                // First, so that its locks are taken before any other row's; one row
+                // whatever the guard gave, so that its check always runs; its NULL
+                // second column keeps it out of the rows given back.
+                tails.insert(0, format!("SELECT vigie_expect_head(count(*) FILTER (WHERE ok)), NULL::text FROM s{g}"));
+            }
+            let tail = if tails.is_empty() { "SELECT 1 WHERE false".to_owned() } else { tails.join(" UNION ALL ") };
             format!("WITH {} {tail}", parts.join(", "))
         };
+        let guarded = self.guard.is_some();
         let mut q = crate::sql::query(sql);
         for v in self.args {
             q = q.bind(v);
         }
-        q.fetch_all(conn).await
+        let mut rows = q.fetch_all(conn).await?;
+        if guarded {
+            rows.retain(|r| !r.is_null(1));
+        }
+        Ok(rows)
     }
 }
 

@@ -141,9 +141,18 @@ pub struct Metrics {
     pub batched: AtomicU64,
     /// Writer batches that failed and were retried request by request.
     pub failed_batches: AtomicU64,
-    /// PostgreSQL: writer batches whose locking read and reads travelled while the
-    /// previous batch's commit did.
+    /// PostgreSQL: writer batches whose reads (and locking read, for a batch decided
+    /// under the lock) travelled while the previous batch was committed.
     pub overlapped_batches: AtomicU64,
+    /// PostgreSQL: writer batches decided without the lock, on what the writer last
+    /// committed, and written in one statement that takes the lock and commits.
+    pub guarded_batches: AtomicU64,
+    /// PostgreSQL: guarded batches that found another writer had committed first, and
+    /// were decided again under the lock.
+    pub head_conflicts: AtomicU64,
+    /// PostgreSQL: guarded statements sent again because they took the lock before the
+    /// one sent just before them, on which they were decided.
+    pub guard_retries: AtomicU64,
     /// SQLite: checkpoints the writer took to the WAL's end between two batches, each
     /// letting the WAL start again from its beginning.
     pub checkpoint_tails: AtomicU64,

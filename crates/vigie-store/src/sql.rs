@@ -162,6 +162,14 @@ column! {
 }
 
 impl Row {
+    /// Whether the column `i` is NULL.
+    pub(crate) fn is_null(&self, i: usize) -> bool {
+        match self {
+            Row::Any(row) => sqlx::Row::try_get_raw(row, i).is_ok_and(|v| sqlx::ValueRef::is_null(&v)),
+            Row::Values(values) => values.get(i).is_some_and(|v| matches!(v, Value::Null(_))),
+        }
+    }
+
     /// The column `i` as `T`. Panics when the column is missing or of another type, as
     /// sqlx's `Row::get` does: that is a bug in the query, not bad data.
     pub(crate) fn get<T: Column, I: Index>(&self, i: I) -> T {

@@ -9,10 +9,12 @@
 //! the locked transaction before anything is decided. That is what makes the cap hold
 //! across processes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{
     Allocation, Calendar, CallSpec, Date, E164, FacilityId, Finding, InvalidField, Language, NumberId, NumberSlot,
@@ -152,6 +154,12 @@ struct Batch {
     dirty: bool,
     /// Audit entries, appended to the chain just before the commit.
     audit: Vec<Entry>,
+    /// Decided without the lock (see [`Locked::held`]): nothing is sent before its one
+    /// statement.
+    guarded: bool,
+    /// A guarded batch that needs more than one statement (a promotion, an SMS): it is
+    /// dropped unsent and done again under the lock.
+    needs_lock: bool,
 }
 
 /// The number that last called each patient, by pool and patient.
@@ -159,8 +167,11 @@ type Affinities = HashMap<(PoolCode, String), NumberId>;
 
 /// What [`Writer::lock_and_read`] gives.
 struct Locked {
-    /// The locking read's rows: the pools' versions and the audit head.
-    rows: Vec<crate::sql::Row>,
+    /// The pools' versions and the audit chain's head read under the lock; none for a
+    /// batch decided without it, on what this writer last wrote, whose one write
+    /// statement takes the lock and commits only if the head is still that one
+    /// (PostgreSQL, see [`Writer::may_guard`]).
+    held: Option<(Vec<(String, i64)>, audit::Head)>,
     /// The calls the batch's call_refs already name.
     known: HashMap<String, KnownCall>,
     /// The number that last called each of the batch's patients in each pool.
@@ -169,6 +180,65 @@ struct Locked {
     /// another writer committed just before it was granted).
     under_lock: bool,
 }
+
+/// A guarded batch's statement on its way (PostgreSQL), with the connection it holds
+/// until it lands: the connection's slot, the connection, and what the statement gave.
+type Landing = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (usize, sqlx::AnyConnection, Result<Vec<crate::sql::Row>, StoreError>)> + Send,
+    >,
+>;
+
+/// A guarded batch whose statement was sent: what answering it needs.
+struct Sent {
+    requests: Vec<Request>,
+    replies: Vec<oneshot::Sender<Reply>>,
+    written: Written,
+    /// Sent while the batch it was decided on was in flight: its statement, to send
+    /// again if it took the lock first (its head is then that batch's predecessor's).
+    again: Option<Script>,
+}
+
+/// The PostgreSQL writer's connections and the guarded batches in flight on them.
+struct Flights {
+    /// The two writing connections; a slot is empty while a statement holds it.
+    slots: [Option<sqlx::AnyConnection>; 2],
+    /// The statements sent, in order.
+    flying: FuturesOrdered<Landing>,
+    /// Their batches, in the same order.
+    sent: VecDeque<Sent>,
+    /// Statements that landed while the writer decided another batch, in order.
+    landed: VecDeque<(usize, sqlx::AnyConnection, Result<Vec<crate::sql::Row>, StoreError>)>,
+}
+
+impl Flights {
+    /// A slot whose connection is free.
+    fn free(&self) -> Option<usize> {
+        self.slots.iter().position(Option::is_some)
+    }
+
+    /// Whether one of `requests` names a call_ref or a patient of a batch in flight.
+    fn names_any(&self, requests: &[Request]) -> bool {
+        let calls = allocations(requests);
+        self.sent
+            .iter()
+            .flat_map(|s| allocations(&s.requests))
+            .any(|earlier| calls.iter().any(|c| c.call_ref == earlier.call_ref || c.patient_ref == earlier.patient_ref))
+    }
+}
+
+/// Takes what is queued, without waiting, up to `max` in all.
+fn take_queued(rx: &mut mpsc::Receiver<Envelope>, into: &mut Vec<Envelope>, max: usize) {
+    while into.len() < max {
+        match rx.try_recv() {
+            Ok(e) => into.push(e),
+            Err(_) => break,
+        }
+    }
+}
+
+/// What [`Writer::lock_and_read`] gave a batch taken ahead of its turn.
+type Read = Result<Locked, StoreError>;
 
 /// A batch written in its transaction, before (PostgreSQL) or after (SQLite, whose
 /// script ends with its `COMMIT`) its commit; [`Writer::finish`] makes its replies.
@@ -197,11 +267,20 @@ pub(crate) struct Writer {
     readers: std::sync::Mutex<[Option<sqlx::AnyConnection>; 2]>,
     /// When a reader could not be opened: not before this instant again.
     readers_retry_at: Option<std::time::Instant>,
-    /// The audit chain's head this writer's last batch committed. Every call is
-    /// inserted with an audit entry, so while the head read under a batch's lock is
-    /// still this one, no other writer has inserted a call since.
-    committed_head: Option<audit::Head>,
+    /// The audit chain's head after the last batch this writer wrote: committed, or
+    /// sent in a guarded statement (PostgreSQL) not yet answered; none after a failure.
+    /// Every call is inserted with an audit entry, so while the head read under a
+    /// batch's lock is still this one, no other writer has inserted a call since; and a
+    /// guarded batch is decided on it.
+    last_head: Option<audit::Head>,
+    /// After a guarded batch found that another writer had committed first: no batch
+    /// is guarded again before this instant.
+    guard_after: Option<std::time::Instant>,
 }
+
+/// How long the writer decides every batch under the lock after a guarded batch found
+/// that another writer had committed first.
+const GUARD_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A committed batch's replies, sent once the WAL that holds it is on disk.
 type Flush = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -215,7 +294,8 @@ impl Writer {
             facilities: std::collections::HashSet::new(),
             readers: std::sync::Mutex::new([None, None]),
             readers_retry_at: None,
-            committed_head: None,
+            last_head: None,
+            guard_after: None,
         }
     }
 
@@ -318,8 +398,7 @@ impl Writer {
     ) {
         tracing::warn!(error = %e, size = requests.len(), "batch failed; retrying its requests one by one");
         self.shared.metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
-        self.cache.clear();
-        self.committed_head = None;
+        self.forget();
         for (request, reply) in requests.iter().zip(replies) {
             let answer = match self.apply(conn, std::slice::from_ref(request)).await {
                 Ok(mut a) => a.pop(),
@@ -334,30 +413,81 @@ impl Writer {
         }
     }
 
-    /// PostgreSQL's writer: as [`Writer::run`], on two connections taken in turn, so
-    /// that the next batch's locking read and reads travel while this one's `COMMIT`
-    /// does. Its lock waits for that commit, and the rows it then reads are the
+    /// PostgreSQL's writer, on two connections of its own.
+    ///
+    /// *Guarded batches.* A batch of allocations that [`Writer::may_guard`] allows is
+    /// decided without the lock, on what this writer last wrote, and written in one
+    /// statement that takes the lock, writes and commits on its own, and fails if
+    /// another writer committed since (`stage_guard`). While that statement travels,
+    /// the next batch is taken, read and decided on the same footing (this writer's
+    /// previous batch included, as if committed), and its statement sent on the other
+    /// connection: PostgreSQL runs it once the first one has committed. Statements are
+    /// answered in the order they were sent. When one fails, every batch sent after it
+    /// was decided on it: they land too (each fails on its guard, unless the first
+    /// committed after all), the engine forgets what it decided, and their requests are
+    /// decided again under the lock.
+    ///
+    /// *Batches under the lock* (the first one, changes, SMS, after a failure or a
+    /// conflict), once nothing is in flight: as [`Writer::run`], on the two connections
+    /// in turn, so that the next batch's locking read and reads travel while this one's
+    /// `COMMIT` does. Its lock waits for that commit, and the rows it then reads are the
     /// committed ones; its two reads without lock may run before it, so this batch's
     /// affinities (what it read and what it chose) are laid over the next one's, and
     /// when the two batches share a call_ref the next one reads its known calls again
-    /// under its lock. Only a batch of allocations alone is overlapped so: a report, an outcome
-    /// or a change can alter what the next batch would read (a quarantine gives calls
-    /// other numbers), so after one the next batch starts once it is committed. The
-    /// engine decides the next batch only once this one's commit is known, so its
-    /// state never runs ahead of the database.
-    async fn run_pipelined(mut self, mut conns: [sqlx::AnyConnection; 2], mut rx: mpsc::Receiver<Envelope>) {
+    /// under its lock. Only a batch of allocations alone is overlapped so: a report, an
+    /// outcome or a change can alter what the next batch would read (a quarantine gives
+    /// calls other numbers), so after one the next batch starts once it is committed.
+    async fn run_pipelined(mut self, conns: [sqlx::AnyConnection; 2], mut rx: mpsc::Receiver<Envelope>) {
         let max = self.shared.batch_max;
+        let mut f = Flights {
+            slots: conns.map(Some),
+            flying: FuturesOrdered::new(),
+            sent: VecDeque::new(),
+            landed: VecDeque::new(),
+        };
         let mut at = 0;
-        // The next batch, taken while the previous one committed, and what its lock
-        // and reads gave on the connection it runs on.
-        let mut carried: Option<(Vec<Envelope>, Result<Locked, StoreError>)> = None;
+        // The next batch, taken while the previous one committed under the lock, and
+        // what its lock and reads gave on the other connection (which `at` then names).
+        let mut carried: Option<(Vec<Envelope>, Option<Read>)> = None;
         loop {
             let (envelopes, locked) = match carried.take() {
-                Some((envelopes, locked)) => (envelopes, Some(locked)),
+                Some(c) => c,
                 None => {
+                    if f.free().is_none() {
+                        self.land(&mut f, false).await;
+                        continue;
+                    }
                     let mut envelopes = Vec::with_capacity(max);
-                    if rx.recv_many(&mut envelopes, max).await == 0 {
-                        return;
+                    if f.sent.is_empty() {
+                        if rx.recv_many(&mut envelopes, max).await == 0 {
+                            return;
+                        }
+                    } else {
+                        // While a statement travels, the next batch waits to be as large
+                        // as it, or for it to land.
+                        take_queued(&mut rx, &mut envelopes, max);
+                        let want = f.sent.back().map_or(1, |s| s.requests.len()).min(max);
+                        let mut landed = !f.landed.is_empty();
+                        while envelopes.len() < want && !landed {
+                            tokio::select! {
+                                e = rx.recv() => match e {
+                                    Some(e) => envelopes.push(e),
+                                    None => break,
+                                },
+                                l = f.flying.next(), if !f.flying.is_empty() => {
+                                    f.landed.extend(l);
+                                    landed = true;
+                                }
+                            }
+                        }
+                        if landed {
+                            self.land(&mut f, false).await;
+                            take_queued(&mut rx, &mut envelopes, max);
+                        }
+                        if envelopes.is_empty() {
+                            self.land(&mut f, false).await;
+                            continue;
+                        }
                     }
                     (envelopes, None)
                 }
@@ -366,9 +496,25 @@ impl Writer {
                 envelopes.into_iter().map(|e| (e.request, e.reply)).unzip();
             self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
             self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
-            let (this, other) = match &mut conns {
-                [a, b] if at == 0 => (a, b),
-                [a, b] => (b, a),
+            if locked.is_none() && self.may_guard(&requests) {
+                if f.names_any(&requests) {
+                    // A call_ref or a patient of a batch in flight: read once it landed.
+                    self.land(&mut f, true).await;
+                }
+                if self.may_guard(&requests) {
+                    self.fly(&mut f, requests, replies).await;
+                    continue;
+                }
+            }
+            // Under the lock: once nothing is in flight.
+            self.land(&mut f, true).await;
+            let (this, other) = match &mut f.slots {
+                [Some(a), Some(b)] if at == 0 => (a, b),
+                [Some(a), Some(b)] => (b, a),
+                _ => {
+                    tracing::error!("the writer lost a connection; its batch is dropped");
+                    continue;
+                }
             };
             let written = match locked {
                 Some(Err(e)) => Err(e),
@@ -386,14 +532,10 @@ impl Writer {
             let mut next = Vec::new();
             // Only a batch of allocations alone is overlapped (see above).
             if requests.iter().all(|r| matches!(r, Request::Allocate(..))) {
-                while next.len() < max {
-                    match rx.try_recv() {
-                        Ok(e) => next.push(e),
-                        Err(_) => break,
-                    }
-                }
+                take_queued(&mut rx, &mut next, max);
             }
-            if next.is_empty() {
+            // A next batch that may be guarded once this one is committed waits for it.
+            if next.is_empty() || self.guardable(next.iter().map(|e| &e.request)) {
                 match Conn::Any(this).batch("COMMIT").await {
                     Ok(()) => {
                         let answers = self.finish(written);
@@ -404,34 +546,26 @@ impl Writer {
                         self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
                     }
                 }
+                carried = (!next.is_empty()).then_some((next, None));
                 continue;
             }
             let next_calls = allocations(next.iter().map(|e| &e.request));
-            let (committed, mut locked) = {
+            let (committed, locked) = {
                 let (mut this_conn, mut other_conn) = (Conn::Any(&mut *this), Conn::Any(&mut *other));
-                tokio::join!(this_conn.batch("COMMIT"), self.lock_and_read(&mut other_conn, &next_calls))
+                tokio::join!(this_conn.batch("COMMIT"), self.lock_and_read(&mut other_conn, &next_calls, true))
             };
             match committed {
                 Ok(()) => {
-                    if let Ok(next_locked) = &mut locked {
-                        // This batch's affinities are the latest for its patients: what it
-                        // read under its lock, and what it chose.
-                        next_locked.affinity.extend(std::mem::take(&mut written.affinity));
-                        let named: std::collections::HashSet<&str> =
-                            allocations(&requests).iter().map(|c| c.call_ref.as_str()).collect();
-                        if next_calls.iter().any(|c| named.contains(c.call_ref.as_str())) {
-                            match known_calls(&self.shared, &mut Conn::Any(other), &next_calls).await {
-                                Ok(k) => next_locked.known = k,
-                                Err(e) => locked = Err(e),
-                            }
-                        }
-                    }
+                    let locked = match locked {
+                        Ok(l) => self.overlay(&mut Conn::Any(other), &requests, &mut written, l, &next_calls).await,
+                        Err(e) => Err(e),
+                    };
                     let answers = self.finish(written);
                     self.answer(replies.into_iter().zip(answers).collect());
                     if locked.is_ok() {
                         self.shared.metrics.overlapped_batches.fetch_add(1, Ordering::Relaxed);
                     }
-                    carried = Some((next, locked));
+                    carried = Some((next, Some(locked)));
                     at = 1 - at;
                 }
                 Err(e) => {
@@ -445,13 +579,199 @@ impl Writer {
                         next.into_iter().map(|e| (e.request, e.reply)).unzip();
                     self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
                     self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
-                    match self.apply(&mut Conn::Any(this), &requests).await {
-                        Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
-                        Err(e) => self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await,
-                    }
+                    self.apply_or_retry(&mut Conn::Any(this), &requests, replies).await;
                 }
             }
         }
+    }
+
+    /// Decides a guarded batch while the statements already sent travel, and sends its
+    /// own on a free connection (see [`Writer::run_pipelined`]).
+    async fn fly(&mut self, f: &mut Flights, requests: Vec<Request>, replies: Vec<oneshot::Sender<Reply>>) {
+        if f.free().is_none() {
+            self.land(f, false).await;
+        }
+        let Some(slot) = f.free() else {
+            tracing::error!("the writer has no free connection; the batch is dropped");
+            return;
+        };
+        let Some(mut conn) = f.slots[slot].take() else { return };
+        let Flights { flying, sent, landed, .. } = &mut *f;
+        let decided = {
+            let calls = allocations(&requests);
+            let decide = async {
+                let mut locked = self.lock_and_read(&mut Conn::Any(&mut conn), &calls, false).await?;
+                // What the batches in flight chose, as if committed (the reads may have
+                // run before they were).
+                for earlier in sent.iter_mut() {
+                    locked.affinity.extend(std::mem::take(&mut earlier.written.affinity));
+                }
+                self.write(&mut Conn::Any(&mut conn), &requests, Some(locked)).await
+            };
+            tokio::pin!(decide);
+            loop {
+                tokio::select! {
+                    decided = &mut decide => break decided,
+                    Some(l) = flying.next(), if !flying.is_empty() => landed.push_back(l),
+                }
+            }
+        };
+        let overlapped = !f.sent.is_empty();
+        match decided {
+            Ok(mut written) if !written.batch.needs_lock => {
+                self.shared.metrics.guarded_batches.fetch_add(1, Ordering::Relaxed);
+                if overlapped {
+                    self.shared.metrics.overlapped_batches.fetch_add(1, Ordering::Relaxed);
+                }
+                let script = std::mem::replace(&mut written.batch.script, Script::new(self.shared.backend));
+                let again = overlapped.then(|| script.clone());
+                f.flying.push_back(Box::pin(async move {
+                    let result = script.run(&mut Conn::Any(&mut conn)).await;
+                    (slot, conn, result)
+                }));
+                f.sent.push_back(Sent { requests, replies, written, again });
+            }
+            decided => {
+                // Decided in memory only: the engine forgets it, and the batch is done
+                // again under the lock, once the batches in flight landed.
+                f.slots[slot] = Some(conn);
+                self.land(f, true).await;
+                self.forget();
+                let Some(conn) = f.slots[slot].as_mut() else { return };
+                match decided {
+                    Err(e) => self.retry_alone(&mut Conn::Any(conn), &requests, replies, e).await,
+                    Ok(_) => self.apply_or_retry(&mut Conn::Any(conn), &requests, replies).await,
+                }
+            }
+        }
+    }
+
+    /// Answers the oldest guarded batch in flight once its statement lands, or every
+    /// one (`all`). When one failed, every later one lands too, the engine forgets what
+    /// it decided, and the failed batches' requests are decided again under the lock:
+    /// as a batch when the head had moved (another writer committed first, or the
+    /// batch was decided on one that failed), one by one otherwise.
+    async fn land(&mut self, f: &mut Flights, all: bool) {
+        let mut failed: Vec<(Sent, StoreError)> = Vec::new();
+        while let Some(mut sent) = f.sent.pop_front() {
+            let landed = match f.landed.pop_front() {
+                Some(l) => Some(l),
+                None => f.flying.next().await,
+            };
+            let Some((slot, mut conn, mut result)) = landed else {
+                tracing::error!("a guarded batch's statement was lost");
+                break;
+            };
+            if let (Err(e), Some(script)) = (&result, sent.again.take())
+                && head_moved(e)
+                && failed.is_empty()
+            {
+                // Sent while the batch it was decided on travelled, it took the lock
+                // first; that batch has committed since (it landed before, or failed
+                // and this one is in `failed` too): once again, it passes unless
+                // another writer committed meanwhile.
+                self.shared.metrics.guard_retries.fetch_add(1, Ordering::Relaxed);
+                result = script.run(&mut Conn::Any(&mut conn)).await;
+            }
+            f.slots[slot] = Some(conn);
+            match result {
+                Ok(rows) => {
+                    for row in rows {
+                        sent.written.batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
+                    }
+                    let answers = self.finish(sent.written);
+                    self.answer(sent.replies.into_iter().zip(answers).collect());
+                }
+                Err(e) => failed.push((sent, e)),
+            }
+            if !all && failed.is_empty() {
+                break;
+            }
+        }
+        if failed.is_empty() {
+            return;
+        }
+        self.forget();
+        if head_moved(&failed[0].1) {
+            // Another writer committed first: every batch is decided under the lock for
+            // a while, so that two busy writers do not keep undoing each other.
+            tracing::debug!("another writer committed first; deciding again under the lock");
+            self.shared.metrics.head_conflicts.fetch_add(1, Ordering::Relaxed);
+            self.guard_after = Some(std::time::Instant::now() + GUARD_PAUSE);
+        }
+        let Some(conn) = f.slots.iter_mut().flatten().next() else { return };
+        for (sent, e) in failed {
+            if head_moved(&e) {
+                self.apply_or_retry(&mut Conn::Any(conn), &sent.requests, sent.replies).await;
+            } else {
+                self.retry_alone(&mut Conn::Any(conn), &sent.requests, sent.replies, e).await;
+            }
+        }
+    }
+
+    /// What the next batch read while this one was written, completed with this one:
+    /// its affinities (what it read and what it chose) are the latest for its patients,
+    /// and when the two batches share a call_ref the next one's known calls are read
+    /// again, now that this one is committed.
+    async fn overlay(
+        &mut self,
+        conn: &mut Conn<'_>,
+        requests: &[Request],
+        written: &mut Written,
+        mut next: Locked,
+        next_calls: &[&NewCall],
+    ) -> Result<Locked, StoreError> {
+        next.affinity.extend(std::mem::take(&mut written.affinity));
+        let named: std::collections::HashSet<&str> =
+            allocations(requests).iter().map(|c| c.call_ref.as_str()).collect();
+        if next_calls.iter().any(|c| named.contains(c.call_ref.as_str())) {
+            next.known = known_calls(&self.shared, conn, next_calls).await?;
+        }
+        Ok(next)
+    }
+
+    /// Decides and writes a batch under the lock, and answers it; when it fails, its
+    /// requests one by one.
+    async fn apply_or_retry(
+        &mut self,
+        conn: &mut Conn<'_>,
+        requests: &[Request],
+        replies: Vec<oneshot::Sender<Reply>>,
+    ) {
+        match self.apply(conn, requests).await {
+            Ok(answers) => self.answer(replies.into_iter().zip(answers).collect()),
+            Err(e) => self.retry_alone(conn, requests, replies, e).await,
+        }
+    }
+
+    /// The engine forgets what it decided and did not commit: the pools are read again,
+    /// under the lock, by the next batch.
+    fn forget(&mut self) {
+        self.cache.clear();
+        self.last_head = None;
+    }
+
+    /// Whether a batch may be decided without the lock, on what this writer last wrote,
+    /// and written in one statement that takes the lock and commits only if no other
+    /// writer committed since (PostgreSQL): two trips fewer than under the lock (its
+    /// locking read and its `COMMIT`), and decided while the previous batch's
+    /// statement travels. So for allocations alone, none of whose purposes is
+    /// announced by SMS (a call's SMS is written after it, in a statement of its own),
+    /// by a writer that has written since it last failed, and not within
+    /// [`GUARD_PAUSE`] of finding another writer at work.
+    fn may_guard(&self, requests: &[Request]) -> bool {
+        self.last_head.is_some() && !self.cache.is_empty() && self.guardable(requests)
+    }
+
+    /// Whether the requests make a batch that [`Writer::may_guard`] allows once this
+    /// writer has committed.
+    fn guardable<'a>(&self, requests: impl IntoIterator<Item = &'a Request>) -> bool {
+        self.shared.backend == Backend::Postgres
+            && self.guard_after.is_none_or(|at| std::time::Instant::now() >= at)
+            && requests.into_iter().all(|r| match r {
+                Request::Allocate(call, ..) => !self.shared.sms.purposes.contains_key(&call.purpose),
+                _ => false,
+            })
     }
 
     /// SQLite: when the checkpointer asks for it, copies the WAL's frames it could not
@@ -509,22 +829,26 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let tx = conn;
         let allocations = allocations(requests);
-        let Locked { rows: locked, mut known, mut affinity, under_lock } = match locked {
+        let Locked { held, mut known, mut affinity, under_lock } = match locked {
             Some(l) => l,
-            None => self.lock_and_read(tx, &allocations).await?,
+            None => self.lock_and_read(tx, &allocations, true).await?,
         };
-        let head = locked
-            .first()
-            .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
-            .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
-        if !under_lock && self.committed_head.as_ref() != Some(&head) {
+        let guarded = held.is_none();
+        let (versions, head) = match held {
+            Some(held) => held,
+            None => {
+                let head = self.last_head.clone().ok_or_else(|| StoreError::Corrupt("no head to decide on".into()))?;
+                (self.cache.iter().map(|(code, c)| (code.as_str().to_owned(), c.version)).collect(), head)
+            }
+        };
+        let decided_on = head.clone();
+        if !under_lock && !guarded && self.last_head.as_ref() != Some(&head) {
             // Another writer committed since this one's last batch, maybe a call with one
             // of these call_refs or for one of these patients, which the reads made
             // without the lock may have missed: read them again under it.
             known = known_calls(&shared, tx, &allocations).await?;
             affinity = affinities(&shared, tx, &allocations).await?;
         }
-        let versions: Vec<(String, i64)> = locked.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect();
         let mut batch = Batch {
             now: (shared.clock)(),
             pending: Pending::default(),
@@ -536,6 +860,8 @@ impl Writer {
             touched: BTreeSet::new(),
             dirty: false,
             audit: Vec::new(),
+            guarded,
+            needs_lock: false,
         };
         for (code, version) in &versions {
             let code = PoolCode::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -546,6 +872,12 @@ impl Writer {
         }
         let mut slots: Vec<Option<Slot>> = Vec::with_capacity(requests.len());
         let mut others: Vec<Option<Reply>> = Vec::with_capacity(requests.len());
+        let unplanned = std::collections::HashSet::new();
+        if guarded && allocations.len() != requests.len() {
+            // A change reads and writes in several statements (`may_guard` keeps them out).
+            batch.needs_lock = true;
+            return Ok(Written { batch, slots, others, unplanned, affinity });
+        }
         self.learn_facilities(tx, &allocations).await?;
         let mut rules = compliance::prefetch(&shared, tx, &allocations).await?;
         let sms = SmsData::prefetch(&shared, tx, &allocations).await?;
@@ -570,7 +902,14 @@ impl Writer {
         self.stage(&mut batch);
         let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
         self.promote(tx, &mut batch).await?;
-        let mut unplanned = std::collections::HashSet::new();
+        let mut unplanned = unplanned;
+        if guarded && !batch.announce.is_empty() {
+            // PostgreSQL writes an SMS after its call, in a statement of its own.
+            batch.needs_lock = true;
+        }
+        if batch.needs_lock {
+            return Ok(Written { batch, slots, others, unplanned, affinity });
+        }
         if !batch.announce.is_empty() {
             // An SMS row finds its call by call_ref: PostgreSQL runs a script's parts on
             // one snapshot, so the calls go first there.
@@ -592,6 +931,9 @@ impl Writer {
             }
         }
         audit::stage(&mut batch.script, &mut batch.head, &batch.audit);
+        if guarded && !batch.script.is_empty() {
+            stage_guard(&mut batch.script, &decided_on);
+        }
         if batch.dirty {
             batch.script.push("UPDATE pools SET version = version + 1".to_owned());
         }
@@ -613,7 +955,13 @@ impl Writer {
         if shared.backend == Backend::Sqlite {
             batch.script.push("COMMIT".to_owned());
         }
-        self.send(tx, &mut batch).await?;
+        // A guarded batch's one statement is sent by the caller, and commits on its own;
+        // the next batch may be decided on it before it is answered.
+        if guarded {
+            self.last_head = Some(batch.head.clone());
+        } else {
+            self.send(tx, &mut batch).await?;
+        }
         Ok(Written { batch, slots, others, unplanned, affinity })
     }
 
@@ -622,7 +970,10 @@ impl Writer {
     fn finish(&mut self, written: Written) -> Vec<Reply> {
         let Written { batch, slots, others, unplanned, .. } = written;
         let shared = Arc::clone(&self.shared);
-        self.committed_head = Some(batch.head.clone());
+        if !batch.guarded {
+            // A guarded batch's head was taken when it was sent (see `write`).
+            self.last_head = Some(batch.head.clone());
+        }
         if batch.dirty {
             for cached in self.cache.values_mut() {
                 cached.version += 1;
@@ -836,9 +1187,12 @@ impl Writer {
     /// ([`Locked::under_lock`] says which). Without both readers, and on SQLite,
     /// everything runs on the writer's connection, in the transaction (on SQLite after
     /// the patients' map has caught up).
-    async fn lock_and_read(&mut self, tx: &mut Conn<'_>, calls: &[&NewCall]) -> Result<Locked, StoreError> {
+    async fn lock_and_read(&mut self, tx: &mut Conn<'_>, calls: &[&NewCall], lock: bool) -> Result<Locked, StoreError> {
         let shared = Arc::clone(&self.shared);
-        let lock = (shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
+        let begin = (shared.backend.begin_write(), shared.backend.lock_pools_and_audit());
+        let locking = async |tx: &mut Conn<'_>| -> Result<Option<Vec<crate::sql::Row>>, StoreError> {
+            if lock { tx.batch_then(begin.0, begin.1).await.map(Some) } else { Ok(None) }
+        };
         if shared.backend == Backend::Postgres && !calls.is_empty() {
             let readers = self.readers.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
             if self.readers_retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
@@ -858,7 +1212,7 @@ impl Writer {
             if let [Some(first), Some(second)] = readers {
                 let (mut first, mut second) = (Conn::Any(first), Conn::Any(second));
                 let (rows, known, affinity) = tokio::join!(
-                    tx.batch_then(lock.0, lock.1),
+                    locking(tx),
                     known_calls(&shared, &mut first, calls),
                     affinities(&shared, &mut second, calls),
                 );
@@ -866,8 +1220,8 @@ impl Writer {
                 // A reader that failed (its connection cut, the server restarted) is
                 // dropped and opened again for the next batch; this batch then reads on
                 // its own connection, under the lock.
-                match (known, affinity) {
-                    (Ok(known), Ok(affinity)) => return Ok(Locked { rows, known, affinity, under_lock: false }),
+                let (known, affinity, under_lock) = match (known, affinity) {
+                    (Ok(known), Ok(affinity)) => (known, affinity, false),
                     (known, affinity) => {
                         for (reader, e) in readers.iter_mut().zip([known.err(), affinity.err()]) {
                             if let Some(e) = e {
@@ -875,20 +1229,21 @@ impl Writer {
                                 *reader = None;
                             }
                         }
-                        let known = known_calls(&shared, tx, calls).await?;
-                        let affinity = affinities(&shared, tx, calls).await?;
-                        return Ok(Locked { rows, known, affinity, under_lock: true });
+                        (known_calls(&shared, tx, calls).await?, affinities(&shared, tx, calls).await?, rows.is_some())
                     }
-                }
+                };
+                let held = rows.as_deref().map(held_by).transpose()?;
+                return Ok(Locked { held, known, affinity, under_lock });
             }
         }
-        let rows = tx.batch_then(lock.0, lock.1).await?;
+        let rows = locking(tx).await?;
         if let Some(patients) = &shared.patients {
             patients.catch_up_writer(tx).await?;
         }
         let known = known_calls(&shared, tx, calls).await?;
         let affinity = affinities(&shared, tx, calls).await?;
-        Ok(Locked { rows, known, affinity, under_lock: true })
+        let held = rows.as_deref().map(held_by).transpose()?;
+        Ok(Locked { under_lock: held.is_some(), held, known, affinity })
     }
 
     /// Reads which of the batch's facilities not seen yet exist (a trip only when one
@@ -912,6 +1267,7 @@ impl Writer {
 
     /// Sends the statements staged so far (one trip on PostgreSQL).
     async fn send(&mut self, tx: &mut Conn<'_>, batch: &mut Batch) -> Result<(), StoreError> {
+        debug_assert!(!batch.guarded, "a guarded batch is written in one statement, by its caller");
         let script = std::mem::replace(&mut batch.script, Script::new(self.shared.backend));
         for row in script.run(tx).await? {
             batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
@@ -1586,6 +1942,11 @@ impl Writer {
                 tracing::warn!(pool = %code, day = %d, need, "pool is short of capacity and the reserve is empty");
                 continue;
             }
+            if batch.guarded {
+                // A promotion writes and reloads pools before the batch's statement.
+                batch.needs_lock = true;
+                return Ok(());
+            }
             let expected = target.state.expected_demand(d, cal.day_of(batch.now));
             let reason = Finding::Promoted { reserve: reserve.clone(), pool: code.clone(), day: d, expected };
             for id in chosen {
@@ -1717,6 +2078,45 @@ async fn rollback(conn: &mut Conn<'_>) {
     if let Err(e) = conn.batch("ROLLBACK").await {
         tracing::debug!(error = %e, "rollback after a failed batch");
     }
+}
+
+/// What a locking read's rows (`Backend::lock_pools_and_audit`) say: the pools'
+/// versions and the audit head.
+fn held_by(rows: &[crate::sql::Row]) -> Result<(Vec<(String, i64)>, audit::Head), StoreError> {
+    let head = rows
+        .first()
+        .map(|r| audit::Head { seq: r.get(2), hash: r.get(3) })
+        .ok_or_else(|| StoreError::Corrupt("no pool or no audit head".into()))?;
+    Ok((rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect(), head))
+}
+
+/// The SQLSTATE of a guarded batch's statement when the audit head was no longer the
+/// one the batch was decided on: another writer committed first (`vigie_expect_head`,
+/// PostgreSQL's migration 17).
+const HEAD_MOVED: &str = "VGH01";
+
+/// Stages the guard of a batch decided without the lock (PostgreSQL): the locking read
+/// of [`Backend::lock_pools_and_audit`], the same rows in the same order, and whether
+/// the head it locked is still `decided_on`. The lock is taken first and the head
+/// compared after: a lock that waited for another transaction gives the row as that
+/// one committed it, whatever the statement's snapshot saw. So a batch sent while the
+/// one it was decided on is still in flight passes once that one has committed, and
+/// a writer that committed meanwhile fails the statement with [`HEAD_MOVED`].
+fn stage_guard(script: &mut Script, decided_on: &audit::Head) {
+    let b = script.backend();
+    let (seq, hash) = (script.next_param(), script.next_param() + 1);
+    script.bind(decided_on.seq).bind(decided_on.hash.clone());
+    script.push_guard(format!(
+        "SELECT l.seq = {} AND l.hash = {} AS ok FROM \
+         (SELECT h.seq, h.hash FROM pools p, audit_head h WHERE h.id = 1 ORDER BY p.code FOR UPDATE) l",
+        b.placeholder(seq),
+        b.placeholder(hash)
+    ));
+}
+
+/// Whether `e` is a guarded statement's refusal because the head moved.
+fn head_moved(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some(HEAD_MOVED))
 }
 
 /// The batch's allocation requests.

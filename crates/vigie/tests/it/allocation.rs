@@ -220,6 +220,8 @@ pub(crate) async fn consecutive_batches_see_each_others_calls(db: TestDb) {
             metrics.overlapped_batches.load(Ordering::SeqCst) > 0,
             "some batches overlapped their predecessor's commit"
         );
+        assert!(metrics.guarded_batches.load(Ordering::SeqCst) > 0, "some batches were decided without the lock");
+        assert_eq!(metrics.head_conflicts.load(Ordering::SeqCst), 0, "one writer never finds another");
     }
 }
 
@@ -637,6 +639,35 @@ pub(crate) async fn sqlite_wal_starts_again_under_steady_load(db: TestDb) {
     assert!(sample("vigie_sqlite_wal_bytes").is_some_and(|b| b > 0), "the WAL's size: {}", m.text);
 }
 
+/// A store on the test database as another process opens it, beside the app's or
+/// another one: the same keys, a fixed clock.
+struct Peer<'a> {
+    db: &'a TestDb,
+    catalog: vigie_core::Catalog,
+    pseudonyms: vigie_store::PseudonymKey,
+    data_keys: vigie_store::KeyRing,
+    now: vigie_core::Timestamp,
+}
+
+impl Peer<'_> {
+    async fn open(self) -> vigie_store::Store {
+        let now = self.now;
+        vigie_store::Store::open(
+            &vigie_store::StoreOptions {
+                compliance: crate::compliance::around_the_clock(),
+                pseudonym_key: Some(self.pseudonyms),
+                ..vigie_store::StoreOptions::new(self.db.url.clone())
+            },
+            self.catalog,
+            self.data_keys,
+            vigie_core::Calendar::paris(),
+            Arc::new(move || now),
+        )
+        .await
+        .expect("a store on the test database")
+    }
+}
+
 /// Two writers on one database (two `vigie serve`, or a command beside a server): the
 /// number that last called a patient is found whichever of them places the next call,
 /// and from the calls the other one wrote since. On SQLite each store keeps its
@@ -647,22 +678,7 @@ pub(crate) async fn a_patients_number_is_found_by_every_writer(db: TestDb) {
     let pseudonyms = vigie_store::PseudonymKey::generate().0;
     let data_keys = vigie_store::KeyRing::from(vigie_store::generate_data_key().0);
     let open = |pseudonyms: vigie_store::PseudonymKey, data_keys: vigie_store::KeyRing| {
-        let url = db.url.clone();
-        async move {
-            vigie_store::Store::open(
-                &vigie_store::StoreOptions {
-                    compliance: crate::compliance::around_the_clock(),
-                    pseudonym_key: Some(pseudonyms),
-                    ..vigie_store::StoreOptions::new(url)
-                },
-                vigie_core::Catalog::seed_defaults(),
-                data_keys,
-                vigie_core::Calendar::paris(),
-                Arc::new(move || start),
-            )
-            .await
-            .expect("a store on the test database")
-        }
+        Peer { db: &db, catalog: vigie_core::Catalog::seed_defaults(), pseudonyms, data_keys, now: start }.open()
     };
     let first = open(pseudonyms.clone(), data_keys.clone()).await;
     for (id, city, callback) in [(SAINT_JEAN, "Lyon", "+33478000000"), (NANTES, "Nantes", "+33240000000")] {
@@ -717,6 +733,74 @@ pub(crate) async fn a_patients_number_is_found_by_every_writer(db: TestDb) {
         A3,
         "a patient never called gets a number of the call's facility"
     );
+}
+
+/// Two writers on one database, one number with a cap of three. On PostgreSQL a
+/// writer that was the last to commit decides its next batch without the lock and
+/// writes it in one statement that takes the lock and commits only if the audit head
+/// has not moved; when another writer committed since, that statement fails and the
+/// batch is decided again under the lock, on what the other writer wrote. (Without
+/// the guard its statement would fail on the audit log's unique sequence, and its
+/// requests be retried one by one as a failed batch.)
+pub(crate) async fn a_writer_that_was_not_the_last_to_commit_decides_again(db: TestDb) {
+    let start = ts(crate::helpers::START);
+    let data_keys = vigie_store::KeyRing::from(vigie_store::generate_data_key().0);
+    let pseudonyms = vigie_store::PseudonymKey::generate().0;
+    let open = || {
+        let catalog = catalog_with_a(small_cap(3));
+        Peer { db: &db, catalog, pseudonyms: pseudonyms.clone(), data_keys: data_keys.clone(), now: start }.open()
+    };
+    let first = open().await;
+    let facility = vigie_store::Facility {
+        id: vigie_core::FacilityId::parse(SAINT_JEAN).expect("facility id"),
+        name: "Clinique Saint-Jean".into(),
+        display_name: "Clinique St-Jean".into(),
+        city: "Lyon".into(),
+        callback: vigie_core::E164::parse("+33478000000").expect("callback"),
+    };
+    first.upsert_facility(&facility, "test").await.expect("facility");
+    let number = vigie_store::NewNumber {
+        number: vigie_core::E164::parse(A1).expect("number"),
+        pool: vigie_core::PoolCode::parse("A").expect("pool"),
+        facility: Some(facility.id.clone()),
+        display_name: "Clinique St-Jean".into(),
+        callback: vigie_core::E164::parse("+33478000000").expect("callback"),
+    };
+    first.add_numbers(&[number], "test").await.expect("the number");
+    let call = |call_ref: &str| vigie_store::NewCall {
+        call_ref: call_ref.into(),
+        facility: facility.id.clone(),
+        purpose: vigie_core::Purpose::parse("appointment_reminder").expect("purpose"),
+        patient_ref: format!("patient-{call_ref}"),
+        patient_phone: vigie_core::E164::parse(PATIENT_LYON).expect("phone"),
+        dial_at: start + hours(2),
+    };
+    let given = |answer: Result<vigie_store::CallAnswer, vigie_store::StoreError>| {
+        answer.expect("allocated").caller_number.expect("a number").as_str().to_owned()
+    };
+    // The first writer's first batch is decided under the lock, its second one (on
+    // PostgreSQL) without it.
+    assert_eq!(given(first.allocate(call("g-1"), "test").await), A1);
+    assert_eq!(given(first.allocate(call("g-2"), "test").await), A1);
+    let postgres = db.backend == crate::helpers::Backend::Postgres;
+    let m = first.metrics();
+    assert_eq!(m.guarded_batches.load(Ordering::SeqCst), u64::from(postgres), "the second batch was guarded");
+    // Another writer gives the number its third call: the first one does not know.
+    let second = open().await;
+    assert_eq!(given(second.allocate(call("g-3"), "test").await), A1);
+    match first.allocate(call("g-4"), "test").await {
+        Err(vigie_store::StoreError::NoCapacity { pool, .. }) => assert_eq!(pool.as_str(), "A"),
+        other => panic!("the number is full, whichever writer asks: {:?}", other.map(|a| a.caller_number)),
+    }
+    assert_eq!(m.head_conflicts.load(Ordering::SeqCst), u64::from(postgres), "the guard saw the other writer");
+    assert_eq!(m.failed_batches.load(Ordering::SeqCst), 0, "decided again under the lock, not failed");
+    // Decided again on what the other writer wrote: its call is known to the first.
+    let again = first.allocate(call("g-3"), "test").await.expect("the other writer's call");
+    assert_eq!((again.created, again.caller_number.map(|n| n.as_str().to_owned())), (false, Some(A1.to_owned())));
+    let pool = db.pool().await;
+    assert_eq!(assert_cap_held_in_db(&pool, 3).await, 3, "three calls, on the one number");
+    let report = first.verify_audit().await.expect("the audit chain is read");
+    assert_eq!(report.problem, None, "the audit chain holds");
 }
 
 /// A call for a facility the store does not know is refused by the store itself, with

@@ -760,9 +760,12 @@ pub(crate) async fn pools_health_metrics_and_openapi(db: TestDb) {
     assert_eq!(samples.get("vigie_sqlite_wal_bytes").is_some_and(|b| *b > 0.0), sqlite, "{}", m.text);
     assert_eq!(samples.contains_key("vigie_writer_checkpoint_tails_total"), sqlite, "{}", m.text);
     // Batches retried request by request: none here. Batches overlapped with the
-    // previous one's commit: PostgreSQL only.
+    // previous one's commit, and decided without the lock: PostgreSQL only; one writer
+    // never finds another at work.
     assert_eq!(samples.get("vigie_writer_failed_batches_total"), Some(&0.0), "{}", m.text);
     assert_eq!(samples.contains_key("vigie_writer_overlapped_batches_total"), !sqlite, "{}", m.text);
+    assert_eq!(samples.contains_key("vigie_writer_guarded_batches_total"), !sqlite, "{}", m.text);
+    assert_eq!(samples.get("vigie_writer_head_conflicts_total"), (!sqlite).then_some(&0.0), "{}", m.text);
     assert_eq!(samples.get("vigie_pool_numbers{pool=\"B\",state=\"quarantined\"}"), Some(&1.0), "{}", m.text);
     assert_eq!(samples.get("vigie_pool_used_today{pool=\"A\"}"), Some(&3.0), "{}", m.text);
 

@@ -110,6 +110,7 @@ on_both_backends! {
         allocation::rest_after_the_23_hour_day,
         allocation::a_short_pool_gets_a_reserve_number,
         allocation::a_patients_number_is_found_by_every_writer,
+        allocation::a_writer_that_was_not_the_last_to_commit_decides_again,
         allocation::the_store_refuses_a_call_for_an_unknown_facility,
         allocation::reports_under_load_move_calls_and_keep_the_counts,
         processes::numbers_import_is_all_or_nothing,
