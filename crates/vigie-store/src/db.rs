@@ -385,6 +385,15 @@ impl Script {
         self.push(sql);
     }
 
+    /// PostgreSQL: the name, in the one statement [`Script::run`] sends, of the first
+    /// staged statement whose rows come back (`RETURNING`), so that a later part of
+    /// the same script can read them (it cannot see that statement's rows in its
+    /// table: every part runs on one snapshot).
+    pub(crate) fn returning_part(&self) -> Option<String> {
+        let first = *self.returning.first()?;
+        (self.backend == Backend::Postgres).then(|| format!("s{first}"))
+    }
+
     /// Adds the statement that guards the script (PostgreSQL): it runs before the
     /// others and gives rows with a boolean column `ok`; when none is true,
     /// [`Script::run`] fails and nothing of the script is written.

@@ -187,10 +187,14 @@ impl SmsData {
     /// its call by `call_ref` (after a script barrier, so that PostgreSQL sees the call).
     /// Returns the status and send instant for the call's answer, or why no SMS goes.
     #[allow(clippy::too_many_arguments)]
+    /// `calls` is where the call is found by its call_ref: the table, or the part of
+    /// the same script that inserts it (see `Script::returning_part`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn stage(
         &self,
         shared: &Shared,
         script: &mut Script,
+        calls: &str,
         call: &crate::model::NewCall,
         caller: &E164,
         send_at: Timestamp,
@@ -214,7 +218,7 @@ impl SmsData {
         let first = script.next_param();
         let sql = format!(
             "INSERT INTO sms (call_id, facility, purpose, status, planned_at, send_at, expires_at, sender, text, encoding, segments, phone_hash) \
-             SELECT c.id, v.* FROM (SELECT {}) v, calls c WHERE c.call_ref = {}",
+             SELECT c.id, v.* FROM (SELECT {}) v, {calls} c WHERE c.call_ref = {}",
             (0..11).map(|k| format!("{} AS a{k}", b.placeholder(first + k))).collect::<Vec<_>>().join(", "),
             b.placeholder(first + 11)
         );

@@ -157,8 +157,8 @@ struct Batch {
     /// Decided without the lock (see [`Locked::held`]): nothing is sent before its one
     /// statement.
     guarded: bool,
-    /// A guarded batch that needs more than one statement (a promotion, an SMS): it is
-    /// dropped unsent and done again under the lock.
+    /// A guarded batch that needs more than one statement (a promotion): it is dropped
+    /// unsent and done again under the lock.
     needs_lock: bool,
 }
 
@@ -755,10 +755,8 @@ impl Writer {
     /// and written in one statement that takes the lock and commits only if no other
     /// writer committed since (PostgreSQL): two trips fewer than under the lock (its
     /// locking read and its `COMMIT`), and decided while the previous batch's
-    /// statement travels. So for allocations alone, none of whose purposes is
-    /// announced by SMS (a call's SMS is written after it, in a statement of its own),
-    /// by a writer that has written since it last failed, and not within
-    /// [`GUARD_PAUSE`] of finding another writer at work.
+    /// statement travels. So for allocations alone, by a writer that has written since
+    /// it last failed, and not within [`GUARD_PAUSE`] of finding another writer at work.
     fn may_guard(&self, requests: &[Request]) -> bool {
         self.last_head.is_some() && !self.cache.is_empty() && self.guardable(requests)
     }
@@ -768,10 +766,7 @@ impl Writer {
     fn guardable<'a>(&self, requests: impl IntoIterator<Item = &'a Request>) -> bool {
         self.shared.backend == Backend::Postgres
             && self.guard_after.is_none_or(|at| std::time::Instant::now() >= at)
-            && requests.into_iter().all(|r| match r {
-                Request::Allocate(call, ..) => !self.shared.sms.purposes.contains_key(&call.purpose),
-                _ => false,
-            })
+            && requests.into_iter().all(|r| matches!(r, Request::Allocate(..)))
     }
 
     /// SQLite: when the checkpointer asks for it, copies the WAL's frames it could not
@@ -903,21 +898,24 @@ impl Writer {
         let touched: BTreeSet<PoolCode> = batch.touched.iter().map(|(p, _)| p.clone()).collect();
         self.promote(tx, &mut batch).await?;
         let mut unplanned = unplanned;
-        if guarded && !batch.announce.is_empty() {
-            // PostgreSQL writes an SMS after its call, in a statement of its own.
-            batch.needs_lock = true;
-        }
         if batch.needs_lock {
             return Ok(Written { batch, slots, others, unplanned, affinity });
         }
         if !batch.announce.is_empty() {
-            // An SMS row finds its call by call_ref: PostgreSQL runs a script's parts on
-            // one snapshot, so the calls go first there.
-            if shared.backend == Backend::Postgres {
-                self.send(tx, &mut batch).await?;
-            }
+            // An SMS row finds its call by call_ref. PostgreSQL runs a script's parts on
+            // one snapshot: a guarded batch's SMS read their calls from the insert's
+            // `RETURNING`, another batch's calls go first.
+            let calls = match batch.script.returning_part() {
+                Some(part) if guarded => part,
+                _ => {
+                    if shared.backend == Backend::Postgres {
+                        self.send(tx, &mut batch).await?;
+                    }
+                    "calls".to_owned()
+                }
+            };
             for (call, caller, send_at, actor) in std::mem::take(&mut batch.announce) {
-                if let Err(why) = sms.stage(&shared, &mut batch.script, &call, &caller, send_at, batch.now) {
+                if let Err(why) = sms.stage(&shared, &mut batch.script, &calls, &call, &caller, send_at, batch.now) {
                     unplanned.insert(call.call_ref.clone());
                     tracing::warn!(call_ref = %call.call_ref, reason = %why, "the call's SMS could not be planned");
                     batch.audit.push(Entry::new(
@@ -1847,7 +1845,7 @@ impl Writer {
         let data = SmsData::prefetch(&shared, tx, &calls).await?;
         for (call, caller) in &replans {
             let planned = match data.decide(&shared, call, batch.now) {
-                Ok(Announce::At(t)) => data.stage(&shared, &mut batch.script, call, caller, t, batch.now),
+                Ok(Announce::At(t)) => data.stage(&shared, &mut batch.script, "calls", call, caller, t, batch.now),
                 Ok(Announce::None) => Err("no SMS for this patient or purpose".to_owned()),
                 Err(refusal) => Err(format!("cannot be announced any more ({refusal})")),
             };

@@ -294,7 +294,7 @@ impl Writer {
             cancel_sms_of(tx, batch, &[call.id], "the call was rescheduled; a new SMS is planned").await?;
         let mut sms_at = None;
         if let (Announce::At(t), Some(caller)) = (announce, &e164) {
-            match sms.stage(&shared, &mut batch.script, &moved, caller, t, batch.now) {
+            match sms.stage(&shared, &mut batch.script, "calls", &moved, caller, t, batch.now) {
                 Ok(()) => sms_at = Some(t),
                 Err(why) => batch.audit.push(Entry::new(
                     batch.now,

@@ -99,6 +99,12 @@ pub(crate) async fn sms_api_calls_announce_their_sms_and_show_it(db: TestDb) {
     let answer = allocate(&app, &soon, 201).await;
     let soon_at = instant(&answer["sms_at"]);
     assert!(soon_at >= now && soon_at <= soon.dial_at - mins(15), "sms_at {soon_at} for a call at {}", soon.dial_at);
+    // On PostgreSQL that call was decided without the lock and written with its SMS in
+    // one statement (the writer's first batch takes the lock).
+    let soon_call = app.call(answer["call_id"].as_i64().expect("call_id"), &app.keys.auditor).await;
+    assert_eq!((&soon_call["sms"]["status"], instant(&soon_call["sms"]["send_at"])), (&json!("queued"), soon_at));
+    let guarded = app.store.metrics().guarded_batches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(guarded > 0, db.backend == crate::helpers::Backend::Postgres, "guarded batches: {guarded}");
 
     // The call shows its SMS, to every reader.
     for key in [&app.keys.auditor, &app.keys.dialer, &app.keys.ops] {
