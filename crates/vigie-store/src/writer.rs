@@ -464,25 +464,24 @@ impl Writer {
                         }
                     } else {
                         // While a statement travels, the next batch waits to be as large
-                        // as it, or for it to land.
+                        // as it, or for it to land; what has landed is answered at once.
                         take_queued(&mut rx, &mut envelopes, max);
                         let want = f.sent.back().map_or(1, |s| s.requests.len()).min(max);
-                        let mut landed = !f.landed.is_empty();
-                        while envelopes.len() < want && !landed {
+                        loop {
+                            if !f.landed.is_empty() {
+                                self.land(&mut f, false).await;
+                                take_queued(&mut rx, &mut envelopes, max);
+                            }
+                            if envelopes.len() >= want || f.flying.is_empty() {
+                                break;
+                            }
                             tokio::select! {
                                 e = rx.recv() => match e {
                                     Some(e) => envelopes.push(e),
                                     None => break,
                                 },
-                                l = f.flying.next(), if !f.flying.is_empty() => {
-                                    f.landed.extend(l);
-                                    landed = true;
-                                }
+                                l = f.flying.next() => f.landed.extend(l),
                             }
-                        }
-                        if landed {
-                            self.land(&mut f, false).await;
-                            take_queued(&mut rx, &mut envelopes, max);
                         }
                         if envelopes.is_empty() {
                             self.land(&mut f, false).await;
