@@ -766,6 +766,7 @@ pub(crate) async fn pools_health_metrics_and_openapi(db: TestDb) {
     assert_eq!(samples.contains_key("vigie_writer_overlapped_batches_total"), !sqlite, "{}", m.text);
     assert_eq!(samples.contains_key("vigie_writer_guarded_batches_total"), !sqlite, "{}", m.text);
     assert_eq!(samples.get("vigie_writer_head_conflicts_total"), (!sqlite).then_some(&0.0), "{}", m.text);
+    assert_eq!(samples.contains_key("vigie_writer_guard_retries_total"), !sqlite, "{}", m.text);
     assert_eq!(samples.get("vigie_pool_numbers{pool=\"B\",state=\"quarantined\"}"), Some(&1.0), "{}", m.text);
     assert_eq!(samples.get("vigie_pool_used_today{pool=\"A\"}"), Some(&3.0), "{}", m.text);
 
