@@ -655,8 +655,12 @@ pub(crate) async fn reports_import_files_every_row_or_none(db: TestDb) {
         std::fs::write(&path, csv).expect("write the CSV");
         path
     };
+    // Two instants of the same Europe/Paris day (reports count on the day of
+    // `reported_at`), whenever the test runs: half an hour apart, or less just after
+    // midnight.
     let now = jiff::Timestamp::now();
-    let earlier = (now - jiff::SignedDuration::from_mins(30)).to_string();
+    let day_start = now.in_tz("Europe/Paris").and_then(|z| z.start_of_day()).expect("today in Paris").timestamp();
+    let earlier = (now - jiff::SignedDuration::from_mins(30)).max(day_start).to_string();
     let at = now.to_string();
     let first = format!("+33478100001,patient,{earlier},reported in Orange Téléphone");
     let second = format!("+33478100001,carrier,{at},\"flagged by the carrier, 3 complaints\"");
