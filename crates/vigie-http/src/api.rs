@@ -861,26 +861,30 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
         m.failed_batches.load(Ordering::Relaxed),
     );
     if s.store.backend() == vigie_store::Backend::Postgres {
-        counter(
-            "writer_overlapped_batches_total",
-            "Writer batches whose reads travelled while the previous batch was committed.",
-            m.overlapped_batches.load(Ordering::Relaxed),
-        );
-        counter(
-            "writer_guarded_batches_total",
-            "Writer batches decided without the lock and written in one statement that takes it and commits.",
-            m.guarded_batches.load(Ordering::Relaxed),
-        );
-        counter(
-            "writer_head_conflicts_total",
-            "Guarded writer batches that found another writer had committed first, decided again under the lock.",
-            m.head_conflicts.load(Ordering::Relaxed),
-        );
-        counter(
-            "writer_guard_retries_total",
-            "Guarded statements sent again: they took the lock before the one they were decided on.",
-            m.guard_retries.load(Ordering::Relaxed),
-        );
+        for (name, help, value) in [
+            (
+                "writer_overlapped_batches_total",
+                "Writer batches whose reads travelled while the previous batch was committed.",
+                &m.overlapped_batches,
+            ),
+            (
+                "writer_guarded_batches_total",
+                "Writer batches decided without the lock and written in one statement that takes it and commits.",
+                &m.guarded_batches,
+            ),
+            (
+                "writer_head_conflicts_total",
+                "Guarded writer batches that found another writer had committed first, decided again under the lock.",
+                &m.head_conflicts,
+            ),
+            (
+                "writer_guard_retries_total",
+                "Guarded statements sent again: they took the lock before the one they were decided on.",
+                &m.guard_retries,
+            ),
+        ] {
+            counter(name, help, value.load(Ordering::Relaxed));
+        }
     }
     if let Some(bytes) = s.store.wal_bytes() {
         counter(

@@ -341,9 +341,9 @@ pub(crate) struct Script {
     /// The index in `args` of the first parameter of the next statement.
     next: usize,
     returning: Vec<usize>,
-    /// The statement that must give a row whose `ok` is true, or the whole statement
-    /// fails (`vigie_expect_head`; PostgreSQL only).
-    guard: Option<usize>,
+    /// The statement that guards the script and the check made over its rows, which
+    /// fails the whole statement (PostgreSQL only).
+    guard: Option<(usize, String)>,
 }
 
 impl Script {
@@ -395,12 +395,13 @@ impl Script {
     }
 
     /// Adds the statement that guards the script (PostgreSQL): it runs before the
-    /// others and gives rows with a boolean column `ok`; when none is true,
-    /// [`Script::run`] fails and nothing of the script is written.
-    pub(crate) fn push_guard(&mut self, sql: String) {
+    /// others, and `check`, an aggregate over its rows, is evaluated once whatever
+    /// they are; a check that raises an error fails the whole statement, and nothing
+    /// of the script is written.
+    pub(crate) fn push_guard(&mut self, sql: String, check: &str) {
         debug_assert_eq!(self.backend, Backend::Postgres, "only PostgreSQL's scripts are guarded");
         debug_assert!(self.guard.is_none(), "one guard per script");
-        self.guard = Some(self.statements.len());
+        self.guard = Some((self.statements.len(), check.to_owned()));
         self.push(sql);
     }
 
@@ -435,11 +436,11 @@ impl Script {
             let parts: Vec<String> =
                 self.statements.iter().enumerate().map(|(i, (s, _))| format!("s{i} AS ({s})")).collect();
             let mut tails: Vec<String> = self.returning.iter().map(|i| format!("SELECT * FROM s{i}")).collect();
-            if let Some(g) = self.guard {
+            if let Some((g, check)) = &self.guard {
                 // First, so that its locks are taken before any other row's; one row
                 // whatever the guard gave, so that its check always runs; its NULL
                 // second column keeps it out of the rows given back.
-                tails.insert(0, format!("SELECT vigie_expect_head(count(*) FILTER (WHERE ok)), NULL::text FROM s{g}"));
+                tails.insert(0, format!("SELECT {check}, NULL::text FROM s{g}"));
             }
             let tail = if tails.is_empty() { "SELECT 1 WHERE false".to_owned() } else { tails.join(" UNION ALL ") };
             format!("WITH {} {tail}", parts.join(", "))

@@ -162,6 +162,16 @@ struct Batch {
     needs_lock: bool,
 }
 
+impl Batch {
+    /// The ids of the calls its script inserted, from the rows it gave back
+    /// (`RETURNING id, call_ref`).
+    fn record_inserted(&mut self, rows: Vec<crate::sql::Row>) {
+        for row in rows {
+            self.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
+        }
+    }
+}
+
 /// The number that last called each patient, by pool and patient.
 type Affinities = HashMap<(PoolCode, String), NumberId>;
 
@@ -371,10 +381,7 @@ impl Writer {
             if rx.recv_many(&mut envelopes, max).await == 0 {
                 return;
             }
-            let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
-                envelopes.drain(..).map(|e| (e.request, e.reply)).unzip();
-            self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-            self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+            let (requests, replies) = self.open_batch(envelopes.drain(..));
             match self.apply(&mut conn, &requests).await {
                 Ok(answers) => {
                     self.answer(replies.into_iter().zip(answers).collect());
@@ -452,49 +459,13 @@ impl Writer {
         loop {
             let (envelopes, locked) = match carried.take() {
                 Some(c) => c,
-                None => {
-                    if f.free().is_none() {
-                        self.land(&mut f, false).await;
-                        continue;
-                    }
-                    let mut envelopes = Vec::with_capacity(max);
-                    if f.sent.is_empty() {
-                        if rx.recv_many(&mut envelopes, max).await == 0 {
-                            return;
-                        }
-                    } else {
-                        // While a statement travels, the next batch waits to be as large
-                        // as it, or for it to land; what has landed is answered at once.
-                        take_queued(&mut rx, &mut envelopes, max);
-                        let want = f.sent.back().map_or(1, |s| s.requests.len()).min(max);
-                        loop {
-                            if !f.landed.is_empty() {
-                                self.land(&mut f, false).await;
-                                take_queued(&mut rx, &mut envelopes, max);
-                            }
-                            if envelopes.len() >= want || f.flying.is_empty() {
-                                break;
-                            }
-                            tokio::select! {
-                                e = rx.recv() => match e {
-                                    Some(e) => envelopes.push(e),
-                                    None => break,
-                                },
-                                l = f.flying.next() => f.landed.extend(l),
-                            }
-                        }
-                        if envelopes.is_empty() {
-                            self.land(&mut f, false).await;
-                            continue;
-                        }
-                    }
-                    (envelopes, None)
-                }
+                None => match self.next_batch(&mut f, &mut rx).await {
+                    Some(envelopes) if envelopes.is_empty() => continue,
+                    Some(envelopes) => (envelopes, None),
+                    None => return,
+                },
             };
-            let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
-                envelopes.into_iter().map(|e| (e.request, e.reply)).unzip();
-            self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-            self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+            let (requests, replies) = self.open_batch(envelopes);
             if locked.is_none() && self.may_guard(&requests) {
                 if f.names_any(&requests) {
                     // A call_ref or a patient of a batch in flight: read once it landed.
@@ -574,22 +545,64 @@ impl Writer {
                     rollback(&mut Conn::Any(this)).await;
                     self.retry_alone(&mut Conn::Any(this), &requests, replies, e).await;
                     // Then the next batch's requests, as a batch of their own.
-                    let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
-                        next.into_iter().map(|e| (e.request, e.reply)).unzip();
-                    self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-                    self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+                    let (requests, replies) = self.open_batch(next);
                     self.apply_or_retry(&mut Conn::Any(this), &requests, replies).await;
                 }
             }
         }
     }
 
+    /// The requests of a batch taken from the queue, and where their replies go; counted.
+    fn open_batch(&self, envelopes: impl IntoIterator<Item = Envelope>) -> (Vec<Request>, Vec<oneshot::Sender<Reply>>) {
+        let (requests, replies): (Vec<Request>, Vec<oneshot::Sender<Reply>>) =
+            envelopes.into_iter().map(|e| (e.request, e.reply)).unzip();
+        self.shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.batched.fetch_add(requests.len() as u64, Ordering::Relaxed);
+        (requests, replies)
+    }
+
+    /// PostgreSQL: the next batch to decide, none once every sender is gone, or an empty
+    /// one when the writer only answered a batch in flight meanwhile. With nothing in
+    /// flight it waits for requests; while a statement travels, the next batch waits to
+    /// be as large as it, or for it to land, and what lands is answered at once.
+    async fn next_batch(&mut self, f: &mut Flights, rx: &mut mpsc::Receiver<Envelope>) -> Option<Vec<Envelope>> {
+        let max = self.shared.batch_max;
+        let mut envelopes = Vec::with_capacity(max);
+        if f.free().is_none() {
+            self.land(f, false).await;
+            return Some(envelopes);
+        }
+        if f.sent.is_empty() {
+            return (rx.recv_many(&mut envelopes, max).await > 0).then_some(envelopes);
+        }
+        take_queued(rx, &mut envelopes, max);
+        let want = f.sent.back().map_or(1, |s| s.requests.len()).min(max);
+        loop {
+            if !f.landed.is_empty() {
+                self.land(f, false).await;
+                take_queued(rx, &mut envelopes, max);
+            }
+            if envelopes.len() >= want || f.flying.is_empty() {
+                break;
+            }
+            tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => envelopes.push(e),
+                    None => break,
+                },
+                l = f.flying.next() => f.landed.extend(l),
+            }
+        }
+        if envelopes.is_empty() {
+            self.land(f, false).await;
+        }
+        Some(envelopes)
+    }
+
     /// Decides a guarded batch while the statements already sent travel, and sends its
     /// own on a free connection (see [`Writer::run_pipelined`]).
     async fn fly(&mut self, f: &mut Flights, requests: Vec<Request>, replies: Vec<oneshot::Sender<Reply>>) {
-        if f.free().is_none() {
-            self.land(f, false).await;
-        }
+        // `next_batch` took this batch only with a connection free.
         let Some(slot) = f.free() else {
             tracing::error!("the writer has no free connection; the batch is dropped");
             return;
@@ -675,9 +688,7 @@ impl Writer {
             f.slots[slot] = Some(conn);
             match result {
                 Ok(rows) => {
-                    for row in rows {
-                        sent.written.batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
-                    }
+                    sent.written.batch.record_inserted(rows);
                     let answers = self.finish(sent.written);
                     self.answer(sent.replies.into_iter().zip(answers).collect());
                 }
@@ -1266,9 +1277,7 @@ impl Writer {
     async fn send(&mut self, tx: &mut Conn<'_>, batch: &mut Batch) -> Result<(), StoreError> {
         debug_assert!(!batch.guarded, "a guarded batch is written in one statement, by its caller");
         let script = std::mem::replace(&mut batch.script, Script::new(self.shared.backend));
-        for row in script.run(tx).await? {
-            batch.inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
-        }
+        batch.record_inserted(script.run(tx).await?);
         Ok(())
     }
 
@@ -2103,12 +2112,15 @@ fn stage_guard(script: &mut Script, decided_on: &audit::Head) {
     let b = script.backend();
     let (seq, hash) = (script.next_param(), script.next_param() + 1);
     script.bind(decided_on.seq).bind(decided_on.hash.clone());
-    script.push_guard(format!(
-        "SELECT l.seq = {} AND l.hash = {} AS ok FROM \
-         (SELECT h.seq, h.hash FROM pools p, audit_head h WHERE h.id = 1 ORDER BY p.code FOR UPDATE) l",
-        b.placeholder(seq),
-        b.placeholder(hash)
-    ));
+    script.push_guard(
+        format!(
+            "SELECT l.seq = {} AND l.hash = {} AS ok FROM \
+             (SELECT h.seq, h.hash FROM pools p, audit_head h WHERE h.id = 1 ORDER BY p.code FOR UPDATE) l",
+            b.placeholder(seq),
+            b.placeholder(hash)
+        ),
+        "vigie_expect_head(count(*) FILTER (WHERE ok))",
+    );
 }
 
 /// Whether `e` is a guarded statement's refusal because the head moved.

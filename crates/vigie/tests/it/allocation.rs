@@ -18,6 +18,10 @@ use crate::helpers::{
 /// A fourth number for pool A (Nantes).
 const A4: &str = "+33240100004";
 
+/// Pool A with two numbers for each facility.
+const FOUR_IN_A: &[crate::helpers::Fixture] =
+    &[(A1, "A", Some(SAINT_JEAN)), (A2, "A", Some(SAINT_JEAN)), (A3, "A", Some(NANTES)), (A4, "A", Some(NANTES))];
+
 pub(crate) async fn no_capacity_names_the_pool_and_when_it_returns(db: TestDb) {
     let setup = Setup {
         catalog: catalog_with_a(small_cap(2)),
@@ -91,12 +95,7 @@ pub(crate) async fn no_capacity_names_the_pool_and_when_it_returns(db: TestDb) {
 pub(crate) async fn the_cap_holds_under_concurrent_requests(db: TestDb) {
     const CAP: u32 = 5;
     const REQUESTS: usize = 400;
-    let numbers = vec![
-        (A1, "A", Some(SAINT_JEAN)),
-        (A2, "A", Some(SAINT_JEAN)),
-        (A3, "A", Some(NANTES)),
-        (A4, "A", Some(NANTES)),
-    ];
+    let numbers = FOUR_IN_A.to_vec();
     let setup = Setup { catalog: catalog_with_a(small_cap(CAP)), numbers, ..Setup::default() };
     let app = spawn_app_with(&db, setup).await;
     let now = app.clock.now();
@@ -150,12 +149,7 @@ pub(crate) async fn the_cap_holds_under_concurrent_requests(db: TestDb) {
 /// unique index (no batch fails).
 pub(crate) async fn consecutive_batches_see_each_others_calls(db: TestDb) {
     const PATIENTS: usize = 24;
-    let numbers = vec![
-        (A1, "A", Some(SAINT_JEAN)),
-        (A2, "A", Some(SAINT_JEAN)),
-        (A3, "A", Some(NANTES)),
-        (A4, "A", Some(NANTES)),
-    ];
+    let numbers = FOUR_IN_A.to_vec();
     let setup = Setup { numbers, batch_max: Some(4), ..Setup::default() };
     let app = spawn_app_with(&db, setup).await;
     let dial_at = app.clock.now() + hours(2);
@@ -487,12 +481,7 @@ pub(crate) async fn a_short_pool_gets_a_reserve_number(db: TestDb) {
 pub(crate) async fn reports_under_load_move_calls_and_keep_the_counts(db: TestDb) {
     const CAP: u32 = 5;
     const CALLS: usize = 80;
-    let numbers = vec![
-        (A1, "A", Some(SAINT_JEAN)),
-        (A2, "A", Some(SAINT_JEAN)),
-        (A3, "A", Some(NANTES)),
-        (A4, "A", Some(NANTES)),
-    ];
+    let numbers = FOUR_IN_A.to_vec();
     let setup = Setup { catalog: catalog_with_a(small_cap(CAP)), numbers, ..Setup::default() };
     let app = spawn_app_with(&db, setup).await;
     let now = app.clock.now();
