@@ -1,0 +1,366 @@
+//! A throw-away prototype, not part of Vigie: the smallest durable allocation server
+//! that `bench/calls.lua` can drive, to measure on this machine what the brief's
+//! "throw-away axum + SQLite prototype" reaches, and what each part of Vigie's write
+//! set costs on top of it.
+//!
+//! `vigie-proto DB ADDR TOKEN MODE`: DB is a SQLite database that `vigie numbers import`
+//! created (Vigie's schema and numbers); MODE is
+//! - `minimal`: per allocation one row in `calls` and the number's day counter
+//!   (`number_days`), the cap held by the single writer inside its transaction;
+//! - `full`: Vigie's write set: the same `calls` row (patient phone sealed with
+//!   AES-256-GCM, keyed-hash pseudonym), the number's and the pool's day counters,
+//!   one hash-chained audit entry and the chain's head, and per batch the lookup of the
+//!   batch's known `call_ref`s; the API key checked by its SHA-256 hash.
+//!
+//! One writer thread takes every queued request, runs one transaction (`BEGIN
+//! IMMEDIATE` … `COMMIT`, `synchronous=FULL`: the commit syncs the WAL) and only then
+//! answers: an answer means durable. The number is chosen by a cursor per pool that
+//! moves past numbers at the cap: no scan of the pool per call. No validation beyond
+//! parsing, no affinity, no rests, no quarantine, no SMS: everything Vigie decides is
+//! left out on purpose.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CAP: i64 = 80;
+
+#[derive(Deserialize)]
+struct CallIn {
+    call_ref: String,
+    facility: String,
+    purpose: String,
+    patient_ref: String,
+    patient_phone: String,
+    dial_at: String,
+}
+
+/// One allocation on its way to the writer.
+struct Job {
+    call_ref: String,
+    facility: String,
+    purpose: String,
+    pool: &'static str,
+    patient_ref: String,
+    sealed: Vec<u8>,
+    dial_at: i64,
+    day: String,
+    reply: oneshot::Sender<Result<(i64, String), String>>,
+}
+
+#[derive(Clone)]
+struct App {
+    full: bool,
+    token_hash: [u8; 32],
+    token: String,
+    cipher: Aes256Gcm,
+    pseudonym_key: Vec<u8>,
+    jobs: mpsc::Sender<Job>,
+    paris: TimeZone,
+}
+
+fn pool_of(purpose: &str) -> Option<&'static str> {
+    Some(match purpose {
+        "appointment_reminder" => "A",
+        "results_followup" => "B",
+        "coordination" => "C",
+        "satisfaction_survey" => "D",
+        _ => return None,
+    })
+}
+
+async fn post_call(State(app): State<App>, headers: HeaderMap, Json(c): Json<CallIn>) -> Response {
+    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = match presented {
+        Some(t) if app.full => Sha256::digest(t.as_bytes()).as_slice() == app.token_hash,
+        Some(t) => t == app.token,
+        None => false,
+    };
+    if !authorized {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Some(pool) = pool_of(&c.purpose) else {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    };
+    let (sealed, patient_ref) = if app.full {
+        let nonce: [u8; 12] = Sha256::digest(c.call_ref.as_bytes())[..12].try_into().expect("12 bytes");
+        let mut sealed = nonce.to_vec();
+        sealed.extend(app.cipher.encrypt(Nonce::from_slice(&nonce), c.patient_phone.as_bytes()).expect("seal"));
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&app.pseudonym_key).expect("key");
+        mac.update(c.patient_ref.as_bytes());
+        (sealed, format!("p1-{}", hex::encode(mac.finalize().into_bytes())))
+    } else {
+        (c.patient_phone.into_bytes(), c.patient_ref)
+    };
+    let Ok(dial_at) = c.dial_at.parse::<jiff::Timestamp>() else {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    };
+    let day = app.paris.to_datetime(dial_at).date().to_string();
+    let (tx, rx) = oneshot::channel();
+    let job = Job {
+        call_ref: c.call_ref,
+        facility: c.facility,
+        purpose: c.purpose,
+        pool,
+        patient_ref,
+        sealed,
+        dial_at: dial_at.as_microsecond(),
+        day,
+        reply: tx,
+    };
+    if app.jobs.send(job).is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(Ok((id, number))) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({"call_id": id, "caller_number": number, "display_name": "Clinique", "pool": pool})),
+        )
+            .into_response(),
+        Ok(Err(e)) => (StatusCode::CONFLICT, e).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The numbers of one pool and a cursor over them.
+struct Pool {
+    numbers: Vec<(i64, String)>,
+    cursor: usize,
+}
+
+struct Writer {
+    conn: rusqlite::Connection,
+    full: bool,
+    pools: HashMap<&'static str, Pool>,
+    /// Calls per (number, day), loaded from `number_days` and kept by this writer.
+    days: HashMap<(i64, String), i64>,
+    head: (i64, String),
+}
+
+impl Writer {
+    fn open(path: &str, full: bool) -> rusqlite::Result<Writer> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        let mut pools: HashMap<&'static str, Pool> = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, e164, pool FROM numbers WHERE status = 'active' ORDER BY id")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let pool: String = r.get(2)?;
+                let Some(code) = ["A", "B", "C", "D"].into_iter().find(|c| *c == pool) else { continue };
+                pools
+                    .entry(code)
+                    .or_insert(Pool { numbers: Vec::new(), cursor: 0 })
+                    .numbers
+                    .push((r.get(0)?, r.get(1)?));
+            }
+        }
+        let mut days = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT number_id, day, calls FROM number_days")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                days.insert((r.get(0)?, r.get(1)?), r.get(2)?);
+            }
+        }
+        let head =
+            conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Writer { conn, full, pools, days, head })
+    }
+
+    /// The next number of `pool` below the cap on `day`: the cursor's, or the next.
+    fn choose(&mut self, pool: &str, day: &str) -> Option<(i64, String)> {
+        let p = self.pools.get_mut(pool)?;
+        for _ in 0..p.numbers.len() {
+            let (id, e164) = &p.numbers[p.cursor];
+            let n = self.days.get(&(*id, day.to_owned())).copied().unwrap_or(0);
+            if n < CAP {
+                // Stay on a number until it is full, as Vigie does not scatter.
+                return Some((*id, e164.clone()));
+            }
+            p.cursor = (p.cursor + 1) % p.numbers.len();
+        }
+        None
+    }
+
+    fn batch(&mut self, jobs: Vec<Job>) {
+        let result = self.write(&jobs);
+        match result {
+            Ok(answers) => {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn write(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Result<(i64, String), String>>> {
+        let now = jiff::Timestamp::now().as_microsecond();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        if self.full {
+            // The batch's known call_refs (Vigie answers a known one with its call).
+            let list = vec!["?"; jobs.len()].join(",");
+            let mut st = self.conn.prepare(&format!("SELECT id FROM calls WHERE call_ref IN ({list})"))?;
+            let known = st
+                .query_map(rusqlite::params_from_iter(jobs.iter().map(|j| j.call_ref.as_str())), |r| {
+                    r.get::<_, i64>(0)
+                })?
+                .count();
+            debug_assert_eq!(known, 0);
+        }
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut changed: Vec<(i64, String)> = Vec::new();
+        let mut pool_days: HashMap<(&'static str, String), i64> = HashMap::new();
+        let mut audit: Vec<(i64, String, String)> = Vec::new();
+        for j in jobs {
+            let Some((number, e164)) = self.choose(j.pool, &j.day) else {
+                answers.push(Err(format!("no_capacity in pool {}", j.pool)));
+                continue;
+            };
+            *self.days.entry((number, j.day.clone())).or_insert(0) += 1;
+            changed.push((number, j.day.clone()));
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) \
+                 VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, 'public_interest_health', 'care')",
+            )?;
+            st.execute(rusqlite::params![
+                j.call_ref,
+                j.facility,
+                j.purpose,
+                j.pool,
+                j.patient_ref,
+                j.sealed,
+                j.dial_at,
+                number,
+                now
+            ])?;
+            let id = self.conn.last_insert_rowid();
+            if self.full {
+                *pool_days.entry((j.pool, j.day.clone())).or_insert(0) += 1;
+                audit.push((id, j.call_ref.clone(), format!("number={e164} pool={}", j.pool)));
+            }
+            answers.push(Ok((id, e164)));
+        }
+        changed.sort();
+        changed.dedup();
+        for (number, day) in &changed {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES (?, ?, 1, 0) \
+                 ON CONFLICT (number_id, day) DO UPDATE SET calls = ?",
+            )?;
+            st.execute(rusqlite::params![number, day, self.days[&(*number, day.clone())]])?;
+        }
+        if self.full {
+            for ((pool, day), n) in &pool_days {
+                let mut st = self.conn.prepare_cached(
+                    "INSERT INTO pool_days (pool, day, calls) VALUES (?, ?, ?) \
+                     ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
+                )?;
+                st.execute(rusqlite::params![pool, day, n])?;
+            }
+            for (_, call_ref, detail) in &audit {
+                let (seq, prev) = (self.head.0 + 1, self.head.1.clone());
+                let subject = format!("call:{call_ref}");
+                let mut h = Sha256::new();
+                for part in [
+                    seq.to_string().as_str(),
+                    now.to_string().as_str(),
+                    "key:bench",
+                    "call.allocated",
+                    &subject,
+                    detail,
+                    &prev,
+                ] {
+                    h.update((part.len() as u64).to_be_bytes());
+                    h.update(part.as_bytes());
+                }
+                let hash = hex::encode(h.finalize());
+                let mut st = self.conn.prepare_cached(
+                    "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, 'key:bench', 'call.allocated', ?, ?, ?, ?)",
+                )?;
+                st.execute(rusqlite::params![seq, now, subject, detail, prev, hash])?;
+                self.head = (seq, hash);
+            }
+            self.conn.execute(
+                "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+                rusqlite::params![self.head.0, self.head.1],
+            )?;
+        }
+        self.conn.execute_batch("COMMIT")?;
+        Ok(answers)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, db, addr, token, mode] = args.as_slice() else {
+        eprintln!("usage: vigie-proto DB ADDR TOKEN minimal|full");
+        std::process::exit(2);
+    };
+    let full = match mode.as_str() {
+        "full" => true,
+        "minimal" => false,
+        _ => {
+            eprintln!("MODE must be minimal or full");
+            std::process::exit(2);
+        }
+    };
+    let mut writer = Writer::open(db, full).expect("open the database");
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("proto-writer".into())
+        .spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                while batch.len() < 1000 {
+                    match queue.try_recv() {
+                        Ok(j) => batch.push(j),
+                        Err(_) => break,
+                    }
+                }
+                writer.batch(batch);
+            }
+        })
+        .expect("writer thread");
+    let app = App {
+        full,
+        token_hash: Sha256::digest(token.as_bytes()).into(),
+        token: token.clone(),
+        cipher: Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key"),
+        pseudonym_key: vec![9u8; 32],
+        jobs,
+        paris: jiff::tz::db().get("Europe/Paris").expect("Europe/Paris"),
+    };
+    let router =
+        Router::new().route("/v1/calls", post(post_call)).route("/livez", get(|| async { "ok" })).with_state(app);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr.as_str()).await.expect("bind");
+        println!("vigie-proto listening on http://{}", listener.local_addr().expect("address"));
+        axum::serve(listener, router).await.expect("serve");
+    });
+}
