@@ -3,20 +3,29 @@
 #   bash bench/proto.sh
 #
 # Builds bench/proto (a throw-away prototype, its own Cargo workspace, never part of
-# Vigie) and Vigie, then, in rounds, on a fresh SQLite database each time made by
-# `vigie numbers import` (Vigie's schema and the benchmark's numbers, bench/lib.sh),
+# Vigie) and Vigie, then, in rounds, on a fresh database each time made by `vigie numbers
+# import` (Vigie's schema and the benchmark's numbers, bench/lib.sh; SQLite, then a new
+# PostgreSQL database on 127.0.0.1, ANALYZEd after the warm-up as bench/run.sh does),
 # measures POST /v1/calls at concurrency 64 with bench/calls.lua, as bench/run.sh does:
 #   - vigie:    `vigie serve`, the product;
 #   - full:     the prototype writing Vigie's write set (the calls row with the sealed
 #               phone and the pseudonym, the number's and the pool's day counters, a
 #               hash-chained audit entry, the batch's known call_refs);
 #   - minimal:  the prototype writing the calls row and the number's day counter only;
-#   - livez:    GET /livez of the prototype, the HTTP ceiling.
+#   - livez:    GET /livez of the prototype, the HTTP ceiling (SQLite's rounds);
+#   - naive:    PostgreSQL's baseline of issue 2, one SQL transaction per call
+#               (bench/naive_pg.sql, pgbench -c 64 -j 2, as bench/run.sh runs it).
+# The prototype's writer is one thread: on SQLite one transaction per batch with
+# `synchronous=FULL`; on PostgreSQL one connection, one transaction per batch, each
+# statement one UNNEST of the batch's columns.
 # The variants alternate within each round, so that the VM's drift touches them alike.
-# For each: requests/s, and the server's CPU per request (user + system, µs).
+# For each: requests/s, and the server process's CPU per request (user + system, µs;
+# PostgreSQL's own CPU is not in it).
 #
 # Settings (environment): BENCH_DURATION=8 (seconds per run), BENCH_ROUNDS=3,
-# BENCH_NUMBERS=600, BENCH_VIGIE= (a built vigie binary; skips the build).
+# BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres",
+# BENCH_PG=postgres://postgres@127.0.0.1:5432, BENCH_PG_ADMIN_DB=test,
+# BENCH_VIGIE= (a built vigie binary; skips the build).
 set -euo pipefail
 export LC_ALL=C
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,16 +33,24 @@ cd "$ROOT"
 DURATION=${BENCH_DURATION:-8}
 ROUNDS=${BENCH_ROUNDS:-3}
 NUMBERS=${BENCH_NUMBERS:-600}
+BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-test}
 log() { printf '[proto %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
+for tool in wrk psql pgbench curl; do command -v "$tool" >/dev/null || die "$tool is needed (Debian: wrk, postgresql-client, curl)"; done
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigie-proto.XXXXXX")
 PID=""
+PG_DBS=()
 cleanup() {
   if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  local db
+  for db in "${PG_DBS[@]}"; do
+    psql "$PG/$PG_ADMIN_DB" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || log "could not drop database $db"
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -52,12 +69,22 @@ VIGIE_PSEUDONYM_KEY=$("$VIGIE" keys pseudonym-key)
 write_config "$WORK/vigie.toml"
 write_numbers "$WORK/numbers.csv"
 
-fresh_db() { # fresh_db DIR: a new database with the numbers; prints a dialer key
-  mkdir -p "$1"
-  local key
-  key=$("$VIGIE" keys create --db "$1/v.db" --config "$WORK/vigie.toml" --role dialer --name proto 2>/dev/null)
-  "$VIGIE" numbers import --db "$1/v.db" --config "$WORK/vigie.toml" "$WORK/numbers.csv" >/dev/null
-  echo "$key"
+DB=""
+DBARGS=()
+fresh_db() { # fresh_db BACKEND DIR: a new database with the numbers (sets DB, DBARGS and KEY)
+  mkdir -p "$2"
+  if [[ $1 == sqlite ]]; then
+    DB="$2/v.db"
+    DBARGS=(--db "$DB")
+  else
+    local name="vigie_proto_$$_${#PG_DBS[@]}"
+    psql "$PG/$PG_ADMIN_DB" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $name" >/dev/null || die "cannot create a database on $PG"
+    PG_DBS+=("$name")
+    DB="$PG/$name"
+    DBARGS=(--database-url "$DB")
+  fi
+  KEY=$("$VIGIE" keys create "${DBARGS[@]}" --config "$WORK/vigie.toml" --role dialer --name proto 2>/dev/null)
+  "$VIGIE" numbers import "${DBARGS[@]}" --config "$WORK/vigie.toml" "$WORK/numbers.csv" >/dev/null
 }
 
 start() { # start LOG CMD...: sets PID and URL
@@ -83,6 +110,8 @@ measure() { # measure NAME MODE KEY: warm-up 2 s, then DURATION s; appends "NAME
   local args=(livez)
   [[ $mode == calls ]] && args=(calls "$key" "w$RANDOM" "$FACILITIES")
   wrk -t2 -c64 -d2s --timeout 10s -s bench/calls.lua "$URL" -- "${args[@]}" >/dev/null 2>&1
+  # As bench/run.sh: the planner's statistics of a table filled in seconds.
+  if [[ $DB == postgres://* && $mode == calls ]]; then psql "$DB" -qAtX -c ANALYZE >/dev/null; fi
   [[ $mode == calls ]] && args=(calls "$key" "m$RANDOM" "$FACILITIES")
   out="$WORK/wrk.txt"
   c0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
@@ -98,34 +127,52 @@ measure() { # measure NAME MODE KEY: warm-up 2 s, then DURATION s; appends "NAME
 }
 
 : >"$WORK/results"
+naive() { # naive: the baseline on a fresh database, one transaction per call
+  fresh_db postgres "$WORK/r$round-naive"
+  PGOPTIONS="-c client_min_messages=warning" psql "$DB" -qAtX -v ON_ERROR_STOP=1 -v numbers="$NUMBERS" -v a="$N_A" -v b="$N_B" -v c="$N_C" -v d="$N_D" -f bench/naive_pg_setup.sql >/dev/null
+  pgbench -n -M prepared -f bench/naive_pg.sql -T 2 -c 64 -j 2 "$DB" >/dev/null 2>&1 || die "pgbench warm-up failed"
+  pgbench -n -M prepared -f bench/naive_pg.sql -T "$DURATION" -c 64 -j 2 "$DB" >"$WORK/pgbench.txt" 2>&1 || { cat "$WORK/pgbench.txt" >&2; die "pgbench failed"; }
+  local tps
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.txt" | head -1)
+  echo "naive-postgres $tps - $(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench.txt" | head -1)" >>"$WORK/results"
+  log "naive-postgres: $tps transactions/s"
+}
 for round in $(seq 1 "$ROUNDS"); do
-  log "round $round of $ROUNDS"
-  d="$WORK/r$round-vigie"; key=$(fresh_db "$d")
-  start "$d/out" "$VIGIE" serve --db "$d/v.db" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
-  measure vigie calls "$key"; stop
-  for mode in full minimal; do
-    d="$WORK/r$round-$mode"; key=$(fresh_db "$d")
-    start "$d/out" "$PROTO" "$d/v.db" 127.0.0.1:0 "$key" "$mode"
-    measure "$mode" calls "$key"
-    if [[ $mode == minimal ]]; then measure livez livez "$key"; fi
-    stop
+  for backend in $BACKENDS; do
+    log "round $round of $ROUNDS, $backend"
+    fresh_db "$backend" "$WORK/r$round-$backend-vigie"
+    start "$WORK/r$round-$backend-vigie/out" "$VIGIE" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
+    measure "vigie-$backend" calls "$KEY"; stop
+    for mode in full minimal; do
+      fresh_db "$backend" "$WORK/r$round-$backend-$mode"
+      start "$WORK/r$round-$backend-$mode/out" "$PROTO" "$DB" 127.0.0.1:0 "$KEY" "$mode"
+      measure "$mode-$backend" calls "$KEY"
+      if [[ $mode == minimal && $backend == sqlite ]]; then measure livez livez "$KEY"; fi
+      stop
+    done
+    if [[ $backend == postgres ]]; then naive; fi
   done
 done
 
 echo
 echo "| variant | requests/s, each round | median | server CPU per request (µs), median |"
 echo "| --- | --- | ---: | ---: |"
-for name in livez minimal full vigie; do
+for name in livez minimal-sqlite full-sqlite vigie-sqlite naive-postgres minimal-postgres full-postgres vigie-postgres; do
   awk -v n="$name" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
     END {
+      if (k == 0) exit
       asort(v); asort(u); m = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
-      mu = (k % 2) ? u[(k + 1) / 2] : (u[k / 2] + u[k / 2 + 1]) / 2
-      label["livez"] = "GET /livez (the prototype: the HTTP ceiling)"
-      label["minimal"] = "prototype, calls row and day counter"
-      label["full"] = "prototype, Vigie'"'"'s write set"
-      label["vigie"] = "vigie serve"
-      printf "| %s | %s | %.0f | %.1f |\n", label[n], r, m, mu }' "$WORK/results"
+      mu = (u[1] == "-") ? "-" : sprintf("%.1f", (k % 2) ? u[(k + 1) / 2] : (u[k / 2] + u[k / 2 + 1]) / 2)
+      label["livez"] = "GET /livez of the prototype (the HTTP ceiling)"
+      label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
+      label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
+      label["vigie-sqlite"] = "SQLite: vigie serve"
+      label["naive-postgres"] = "PostgreSQL: one transaction per call (pgbench, no HTTP)"
+      label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
+      label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"
+      label["vigie-postgres"] = "PostgreSQL: vigie serve"
+      printf "| %s | %s | %.0f | %s |\n", label[n], r, m, mu }' "$WORK/results"
 done
-if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers:"; awk '$4 != 0' "$WORK/results"; fi
+if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"

@@ -3,8 +3,8 @@
 //! "throw-away axum + SQLite prototype" reaches, and what each part of Vigie's write
 //! set costs on top of it.
 //!
-//! `vigie-proto DB ADDR TOKEN MODE`: DB is a SQLite database that `vigie numbers import`
-//! created (Vigie's schema and numbers); MODE is
+//! `vigie-proto DB ADDR TOKEN MODE`: DB is a SQLite database, or a `postgres://` URL, that
+//! `vigie numbers import` created (Vigie's schema and numbers); MODE is
 //! - `minimal`: per allocation one row in `calls` and the number's day counter
 //!   (`number_days`), the cap held by the single writer inside its transaction;
 //! - `full`: Vigie's write set: the same `calls` row (patient phone sealed with
@@ -12,8 +12,9 @@
 //!   one hash-chained audit entry and the chain's head, and per batch the lookup of the
 //!   batch's known `call_ref`s; the API key checked by its SHA-256 hash.
 //!
-//! One writer thread takes every queued request, runs one transaction (`BEGIN
-//! IMMEDIATE` … `COMMIT`, `synchronous=FULL`: the commit syncs the WAL) and only then
+//! One writer thread takes every queued request, runs one transaction (SQLite: `BEGIN
+//! IMMEDIATE` … `COMMIT` with `synchronous=FULL`, the commit syncs the WAL; PostgreSQL:
+//! one connection, each statement one `UNNEST` of the batch's columns) and only then
 //! answers: an answer means durable. The number is chosen by a cursor per pool that
 //! moves past numbers at the cap: no scan of the pool per call. No validation beyond
 //! parsing, no affinity, no rests, no quarantine, no SMS: everything Vigie decides is
@@ -143,12 +144,54 @@ struct Pool {
     cursor: usize,
 }
 
+/// The writer's numbers and their calls per day: the choice scans nothing.
+#[derive(Default)]
+struct Chooser {
+    pools: HashMap<&'static str, Pool>,
+    /// Calls per (number, day), loaded from `number_days` and kept by the writer.
+    days: HashMap<(i64, String), i64>,
+}
+
+impl Chooser {
+    fn add_number(&mut self, id: i64, e164: String, pool: &str) {
+        if let Some(code) = ["A", "B", "C", "D"].into_iter().find(|c| *c == pool) {
+            self.pools.entry(code).or_insert(Pool { numbers: Vec::new(), cursor: 0 }).numbers.push((id, e164));
+        }
+    }
+
+    /// The next number of `pool` below the cap on `day`: the cursor's, or the next;
+    /// counted at once.
+    fn choose(&mut self, pool: &str, day: &str) -> Option<(i64, String)> {
+        let p = self.pools.get_mut(pool)?;
+        for _ in 0..p.numbers.len() {
+            let (id, e164) = &p.numbers[p.cursor];
+            let n = self.days.entry((*id, day.to_owned())).or_insert(0);
+            if *n < CAP {
+                // Stay on a number until it is full, as Vigie does not scatter.
+                *n += 1;
+                return Some((*id, e164.clone()));
+            }
+            p.cursor = (p.cursor + 1) % p.numbers.len();
+        }
+        None
+    }
+}
+
+fn audit_hash(seq: i64, at: i64, subject: &str, detail: &str, prev: &str) -> String {
+    let mut h = Sha256::new();
+    for part in
+        [seq.to_string().as_str(), at.to_string().as_str(), "key:bench", "call.allocated", subject, detail, prev]
+    {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 struct Writer {
     conn: rusqlite::Connection,
     full: bool,
-    pools: HashMap<&'static str, Pool>,
-    /// Calls per (number, day), loaded from `number_days` and kept by this writer.
-    days: HashMap<(i64, String), i64>,
+    chooser: Chooser,
     head: (i64, String),
 }
 
@@ -158,46 +201,24 @@ impl Writer {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -65536)?;
-        let mut pools: HashMap<&'static str, Pool> = HashMap::new();
+        let mut chooser = Chooser::default();
         {
             let mut st = conn.prepare("SELECT id, e164, pool FROM numbers WHERE status = 'active' ORDER BY id")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                let pool: String = r.get(2)?;
-                let Some(code) = ["A", "B", "C", "D"].into_iter().find(|c| *c == pool) else { continue };
-                pools
-                    .entry(code)
-                    .or_insert(Pool { numbers: Vec::new(), cursor: 0 })
-                    .numbers
-                    .push((r.get(0)?, r.get(1)?));
+                chooser.add_number(r.get(0)?, r.get(1)?, &r.get::<_, String>(2)?);
             }
         }
-        let mut days = HashMap::new();
         {
             let mut st = conn.prepare("SELECT number_id, day, calls FROM number_days")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                days.insert((r.get(0)?, r.get(1)?), r.get(2)?);
+                chooser.days.insert((r.get(0)?, r.get(1)?), r.get(2)?);
             }
         }
         let head =
             conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(Writer { conn, full, pools, days, head })
-    }
-
-    /// The next number of `pool` below the cap on `day`: the cursor's, or the next.
-    fn choose(&mut self, pool: &str, day: &str) -> Option<(i64, String)> {
-        let p = self.pools.get_mut(pool)?;
-        for _ in 0..p.numbers.len() {
-            let (id, e164) = &p.numbers[p.cursor];
-            let n = self.days.get(&(*id, day.to_owned())).copied().unwrap_or(0);
-            if n < CAP {
-                // Stay on a number until it is full, as Vigie does not scatter.
-                return Some((*id, e164.clone()));
-            }
-            p.cursor = (p.cursor + 1) % p.numbers.len();
-        }
-        None
+        Ok(Writer { conn, full, chooser, head })
     }
 
     fn batch(&mut self, jobs: Vec<Job>) {
@@ -237,11 +258,10 @@ impl Writer {
         let mut pool_days: HashMap<(&'static str, String), i64> = HashMap::new();
         let mut audit: Vec<(i64, String, String)> = Vec::new();
         for j in jobs {
-            let Some((number, e164)) = self.choose(j.pool, &j.day) else {
+            let Some((number, e164)) = self.chooser.choose(j.pool, &j.day) else {
                 answers.push(Err(format!("no_capacity in pool {}", j.pool)));
                 continue;
             };
-            *self.days.entry((number, j.day.clone())).or_insert(0) += 1;
             changed.push((number, j.day.clone()));
             let mut st = self.conn.prepare_cached(
                 "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, patient_zone, dial_at, number_id, created_at, legal_basis, class) \
@@ -272,7 +292,7 @@ impl Writer {
                 "INSERT INTO number_days (number_id, day, calls, last_dial_at) VALUES (?, ?, 1, 0) \
                  ON CONFLICT (number_id, day) DO UPDATE SET calls = ?",
             )?;
-            st.execute(rusqlite::params![number, day, self.days[&(*number, day.clone())]])?;
+            st.execute(rusqlite::params![number, day, self.chooser.days[&(*number, day.clone())]])?;
         }
         if self.full {
             for ((pool, day), n) in &pool_days {
@@ -285,20 +305,7 @@ impl Writer {
             for (_, call_ref, detail) in &audit {
                 let (seq, prev) = (self.head.0 + 1, self.head.1.clone());
                 let subject = format!("call:{call_ref}");
-                let mut h = Sha256::new();
-                for part in [
-                    seq.to_string().as_str(),
-                    now.to_string().as_str(),
-                    "key:bench",
-                    "call.allocated",
-                    &subject,
-                    detail,
-                    &prev,
-                ] {
-                    h.update((part.len() as u64).to_be_bytes());
-                    h.update(part.as_bytes());
-                }
-                let hash = hex::encode(h.finalize());
+                let hash = audit_hash(seq, now, &subject, detail, &prev);
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, 'key:bench', 'call.allocated', ?, ?, ?, ?)",
                 )?;
@@ -312,6 +319,169 @@ impl Writer {
         }
         self.conn.execute_batch("COMMIT")?;
         Ok(answers)
+    }
+}
+
+/// The PostgreSQL writer: one connection, one transaction per batch, each statement
+/// one `UNNEST` of the batch's columns.
+struct PgWriter {
+    conn: sqlx::PgConnection,
+    full: bool,
+    chooser: Chooser,
+    head: (i64, String),
+}
+
+impl PgWriter {
+    async fn open(url: &str, full: bool) -> Result<PgWriter, sqlx::Error> {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let mut chooser = Chooser::default();
+        for r in sqlx::query("SELECT id, e164, pool FROM numbers WHERE status = 'active' ORDER BY id")
+            .fetch_all(&mut conn)
+            .await?
+        {
+            chooser.add_number(r.get(0), r.get(1), r.get::<&str, _>(2));
+        }
+        for r in sqlx::query("SELECT number_id, day, calls FROM number_days").fetch_all(&mut conn).await? {
+            chooser.days.insert((r.get(0), r.get(1)), r.get(2));
+        }
+        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut conn).await?;
+        let head = (r.get(0), r.get(1));
+        Ok(PgWriter { conn, full, chooser, head })
+    }
+
+    async fn batch(&mut self, jobs: Vec<Job>) {
+        match self.write(&jobs).await {
+            Ok(answers) => {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn write(&mut self, jobs: &[Job]) -> Result<Vec<Result<(i64, String), String>>, sqlx::Error> {
+        use sqlx::{Connection, Row};
+        let now = jiff::Timestamp::now().as_microsecond();
+        let mut tx = self.conn.begin().await?;
+        if self.full {
+            let refs: Vec<&str> = jobs.iter().map(|j| j.call_ref.as_str()).collect();
+            let known =
+                sqlx::query("SELECT id FROM calls WHERE call_ref = ANY($1)").bind(&refs).fetch_all(&mut *tx).await?;
+            debug_assert!(known.is_empty());
+        }
+        let mut chosen: Vec<Option<(i64, String)>> = Vec::with_capacity(jobs.len());
+        let (mut refs, mut facilities, mut purposes, mut pools, mut patients, mut phones, mut dials, mut numbers) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut changed: Vec<(i64, String)> = Vec::new();
+        let mut pool_days: HashMap<(&'static str, String), i64> = HashMap::new();
+        for j in jobs {
+            let c = self.chooser.choose(j.pool, &j.day);
+            if let Some((number, _)) = &c {
+                refs.push(j.call_ref.as_str());
+                facilities.push(j.facility.as_str());
+                purposes.push(j.purpose.as_str());
+                pools.push(j.pool);
+                patients.push(j.patient_ref.as_str());
+                phones.push(j.sealed.as_slice());
+                dials.push(j.dial_at);
+                numbers.push(*number);
+                changed.push((*number, j.day.clone()));
+                *pool_days.entry((j.pool, j.day.clone())).or_insert(0) += 1;
+            }
+            chosen.push(c);
+        }
+        let rows = sqlx::query(
+            "INSERT INTO calls (call_ref, facility, purpose, pool, patient_ref, patient_phone, dial_at, number_id, created_at, legal_basis, class) \
+             SELECT r, f, p, po, pr, ph, d, n, $9, 'public_interest_health', 'care' \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::int8[], $8::int8[]) AS t(r, f, p, po, pr, ph, d, n) \
+             RETURNING id, call_ref",
+        )
+        .bind(&refs)
+        .bind(&facilities)
+        .bind(&purposes)
+        .bind(&pools)
+        .bind(&patients)
+        .bind(&phones)
+        .bind(&dials)
+        .bind(&numbers)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: HashMap<String, i64> = rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
+        changed.sort();
+        changed.dedup();
+        let (nd_numbers, nd_days): (Vec<i64>, Vec<&str>) = changed.iter().map(|(n, d)| (*n, d.as_str())).unzip();
+        let nd_calls: Vec<i64> = changed.iter().map(|k| self.chooser.days[k]).collect();
+        sqlx::query(
+            "INSERT INTO number_days (number_id, day, calls, last_dial_at) SELECT n, d, c, 0 FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS t(n, d, c) \
+             ON CONFLICT (number_id, day) DO UPDATE SET calls = excluded.calls",
+        )
+        .bind(&nd_numbers)
+        .bind(&nd_days)
+        .bind(&nd_calls)
+        .execute(&mut *tx)
+        .await?;
+        if self.full {
+            let (pd_pools, pd_rest): (Vec<&str>, Vec<(&str, i64)>) =
+                pool_days.iter().map(|((p, d), n)| (*p, (d.as_str(), *n))).unzip();
+            let (pd_days, pd_calls): (Vec<&str>, Vec<i64>) = pd_rest.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO pool_days (pool, day, calls) SELECT p, d, c FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS t(p, d, c) \
+                 ON CONFLICT (pool, day) DO UPDATE SET calls = pool_days.calls + excluded.calls",
+            )
+            .bind(&pd_pools)
+            .bind(&pd_days)
+            .bind(&pd_calls)
+            .execute(&mut *tx)
+            .await?;
+            let (mut seqs, mut subjects, mut details, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
+            for (j, c) in jobs.iter().zip(&chosen) {
+                let Some((_, e164)) = c else { continue };
+                let (seq, prev) = (self.head.0 + 1, self.head.1.clone());
+                let subject = format!("call:{}", j.call_ref);
+                let detail = format!("number={e164} pool={}", j.pool);
+                let hash = audit_hash(seq, now, &subject, &detail, &prev);
+                self.head = (seq, hash.clone());
+                seqs.push(seq);
+                subjects.push(subject);
+                details.push(detail);
+                prevs.push(prev);
+                hashes.push(hash);
+            }
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
+                 SELECT s, $6, 'key:bench', 'call.allocated', su, de, pr, h FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(s, su, de, pr, h)",
+            )
+            .bind(&seqs)
+            .bind(&subjects)
+            .bind(&details)
+            .bind(&prevs)
+            .bind(&hashes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(self.head.0)
+                .bind(&self.head.1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(jobs
+            .iter()
+            .zip(chosen)
+            .map(|(j, c)| match c {
+                Some((_, e164)) => Ok((ids[&j.call_ref], e164)),
+                None => Err(format!("no_capacity in pool {}", j.pool)),
+            })
+            .collect())
     }
 }
 
@@ -329,23 +499,43 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut writer = Writer::open(db, full).expect("open the database");
     let (jobs, queue) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("proto-writer".into())
-        .spawn(move || {
-            while let Ok(first) = queue.recv() {
-                let mut batch = vec![first];
-                while batch.len() < 1000 {
-                    match queue.try_recv() {
-                        Ok(j) => batch.push(j),
-                        Err(_) => break,
-                    }
-                }
-                writer.batch(batch);
+    let next = move || {
+        let first = queue.recv().ok()?;
+        let mut batch = vec![first];
+        while batch.len() < 1000 {
+            match queue.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
             }
-        })
-        .expect("writer thread");
+        }
+        Some(batch)
+    };
+    if db.starts_with("postgres://") {
+        let url = db.clone();
+        std::thread::Builder::new()
+            .name("proto-writer".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    let mut writer = PgWriter::open(&url, full).await.expect("open the database");
+                    while let Some(batch) = next() {
+                        writer.batch(batch).await;
+                    }
+                });
+            })
+            .expect("writer thread");
+    } else {
+        let mut writer = Writer::open(db, full).expect("open the database");
+        std::thread::Builder::new()
+            .name("proto-writer".into())
+            .spawn(move || {
+                while let Some(batch) = next() {
+                    writer.batch(batch);
+                }
+            })
+            .expect("writer thread");
+    }
     let app = App {
         full,
         token_hash: Sha256::digest(token.as_bytes()).into(),
