@@ -12,6 +12,8 @@
 #               phone and the pseudonym, the number's and the pool's day counters, a
 #               hash-chained audit entry, the batch's known call_refs);
 #   - minimal:  the prototype writing the calls row and the number's day counter only;
+#   - bare:     the prototype writing one row of five columns to a table of its own
+#               (no index beyond its key), the cap held by its one writer;
 #   - livez:    GET /livez of the prototype, the HTTP ceiling (SQLite's rounds);
 #   - naive:    PostgreSQL's baseline of issue 2, one SQL transaction per call
 #               (bench/naive_pg.sql, pgbench -c 64 -j 2, as bench/run.sh runs it).
@@ -143,11 +145,11 @@ for round in $(seq 1 "$ROUNDS"); do
     fresh_db "$backend" "$WORK/r$round-$backend-vigie"
     start "$WORK/r$round-$backend-vigie/out" "$VIGIE" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
     measure "vigie-$backend" calls "$KEY"; stop
-    for mode in full minimal; do
+    for mode in full minimal bare; do
       fresh_db "$backend" "$WORK/r$round-$backend-$mode"
       start "$WORK/r$round-$backend-$mode/out" "$PROTO" "$DB" 127.0.0.1:0 "$KEY" "$mode"
       measure "$mode-$backend" calls "$KEY"
-      if [[ $mode == minimal && $backend == sqlite ]]; then measure livez livez "$KEY"; fi
+      if [[ $mode == bare && $backend == sqlite ]]; then measure livez livez "$KEY"; fi
       stop
     done
     if [[ $backend == postgres ]]; then naive; fi
@@ -157,13 +159,15 @@ done
 echo
 echo "| variant | requests/s, each round | median | server CPU per request (µs), median |"
 echo "| --- | --- | ---: | ---: |"
-for name in livez minimal-sqlite full-sqlite vigie-sqlite naive-postgres minimal-postgres full-postgres vigie-postgres; do
+for name in livez bare-sqlite minimal-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres full-postgres vigie-postgres; do
   awk -v n="$name" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
     END {
       if (k == 0) exit
       asort(v); asort(u); m = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
       mu = (u[1] == "-") ? "-" : sprintf("%.1f", (k % 2) ? u[(k + 1) / 2] : (u[k / 2] + u[k / 2 + 1]) / 2)
       label["livez"] = "GET /livez of the prototype (the HTTP ceiling)"
+      label["bare-sqlite"] = "SQLite: prototype, one row in a table of its own"
+      label["bare-postgres"] = "PostgreSQL: prototype, one row in a table of its own"
       label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
       label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
       label["vigie-sqlite"] = "SQLite: vigie serve"

@@ -5,6 +5,8 @@
 //!
 //! `vigie-proto DB ADDR TOKEN MODE`: DB is a SQLite database, or a `postgres://` URL, that
 //! `vigie numbers import` created (Vigie's schema and numbers); MODE is
+//! - `bare`: per allocation one row of five columns in a table of the prototype's own
+//!   (`proto_allocations`, no index beyond its key), the cap held by the single writer;
 //! - `minimal`: per allocation one row in `calls` and the number's day counter
 //!   (`number_days`), the cap held by the single writer inside its transaction;
 //! - `full`: Vigie's write set: the same `calls` row (patient phone sealed with
@@ -40,6 +42,26 @@ use tokio::sync::oneshot;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CAP: i64 = 80;
+
+/// What the prototype writes per allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One row of five columns in a table of its own, `proto_allocations`, with no index
+    /// beyond its key.
+    Bare,
+    /// Vigie's `calls` row and the number's day counter.
+    Minimal,
+    /// Vigie's write set.
+    Full,
+}
+
+/// The bare mode's table (SQLite, PostgreSQL).
+const BARE_TABLE: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS proto_allocations (id INTEGER PRIMARY KEY, call_ref TEXT NOT NULL, number_id BIGINT NOT NULL, day TEXT NOT NULL, dial_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS proto_allocations (id BIGSERIAL PRIMARY KEY, call_ref TEXT NOT NULL, number_id BIGINT NOT NULL, day TEXT NOT NULL, dial_at BIGINT NOT NULL)",
+];
+/// The bare mode's calls per number and day, for the cap after a restart.
+const BARE_DAYS: &str = "SELECT number_id, day, count(*) FROM proto_allocations GROUP BY number_id, day";
 
 #[derive(Deserialize)]
 struct CallIn {
@@ -190,13 +212,13 @@ fn audit_hash(seq: i64, at: i64, subject: &str, detail: &str, prev: &str) -> Str
 
 struct Writer {
     conn: rusqlite::Connection,
-    full: bool,
+    mode: Mode,
     chooser: Chooser,
     head: (i64, String),
 }
 
 impl Writer {
-    fn open(path: &str, full: bool) -> rusqlite::Result<Writer> {
+    fn open(path: &str, mode: Mode) -> rusqlite::Result<Writer> {
         let conn = rusqlite::Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -209,8 +231,10 @@ impl Writer {
                 chooser.add_number(r.get(0)?, r.get(1)?, &r.get::<_, String>(2)?);
             }
         }
+        conn.execute_batch(BARE_TABLE[0])?;
+        let days = if mode == Mode::Bare { BARE_DAYS } else { "SELECT number_id, day, calls FROM number_days" };
         {
-            let mut st = conn.prepare("SELECT number_id, day, calls FROM number_days")?;
+            let mut st = conn.prepare(days)?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 chooser.days.insert((r.get(0)?, r.get(1)?), r.get(2)?);
@@ -218,7 +242,7 @@ impl Writer {
         }
         let head =
             conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(Writer { conn, full, chooser, head })
+        Ok(Writer { conn, mode, chooser, head })
     }
 
     fn batch(&mut self, jobs: Vec<Job>) {
@@ -242,7 +266,24 @@ impl Writer {
     fn write(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Result<(i64, String), String>>> {
         let now = jiff::Timestamp::now().as_microsecond();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        if self.full {
+        let full = self.mode == Mode::Full;
+        if self.mode == Mode::Bare {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for j in jobs {
+                let Some((number, e164)) = self.chooser.choose(j.pool, &j.day) else {
+                    answers.push(Err(format!("no_capacity in pool {}", j.pool)));
+                    continue;
+                };
+                let mut st = self.conn.prepare_cached(
+                    "INSERT INTO proto_allocations (call_ref, number_id, day, dial_at) VALUES (?, ?, ?, ?)",
+                )?;
+                st.execute(rusqlite::params![j.call_ref, number, j.day, j.dial_at])?;
+                answers.push(Ok((self.conn.last_insert_rowid(), e164)));
+            }
+            self.conn.execute_batch("COMMIT")?;
+            return Ok(answers);
+        }
+        if full {
             // The batch's known call_refs (Vigie answers a known one with its call).
             let list = vec!["?"; jobs.len()].join(",");
             let mut st = self.conn.prepare(&format!("SELECT id FROM calls WHERE call_ref IN ({list})"))?;
@@ -279,7 +320,7 @@ impl Writer {
                 now
             ])?;
             let id = self.conn.last_insert_rowid();
-            if self.full {
+            if full {
                 *pool_days.entry((j.pool, j.day.clone())).or_insert(0) += 1;
                 audit.push((id, j.call_ref.clone(), format!("number={e164} pool={}", j.pool)));
             }
@@ -294,7 +335,7 @@ impl Writer {
             )?;
             st.execute(rusqlite::params![number, day, self.chooser.days[&(*number, day.clone())]])?;
         }
-        if self.full {
+        if full {
             for ((pool, day), n) in &pool_days {
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO pool_days (pool, day, calls) VALUES (?, ?, ?) \
@@ -326,13 +367,13 @@ impl Writer {
 /// one `UNNEST` of the batch's columns.
 struct PgWriter {
     conn: sqlx::PgConnection,
-    full: bool,
+    mode: Mode,
     chooser: Chooser,
     head: (i64, String),
 }
 
 impl PgWriter {
-    async fn open(url: &str, full: bool) -> Result<PgWriter, sqlx::Error> {
+    async fn open(url: &str, mode: Mode) -> Result<PgWriter, sqlx::Error> {
         use sqlx::{Connection, Row};
         let mut conn = sqlx::PgConnection::connect(url).await?;
         let mut chooser = Chooser::default();
@@ -342,12 +383,14 @@ impl PgWriter {
         {
             chooser.add_number(r.get(0), r.get(1), r.get::<&str, _>(2));
         }
-        for r in sqlx::query("SELECT number_id, day, calls FROM number_days").fetch_all(&mut conn).await? {
+        sqlx::query(BARE_TABLE[1]).execute(&mut conn).await?;
+        let days = if mode == Mode::Bare { BARE_DAYS } else { "SELECT number_id, day, calls FROM number_days" };
+        for r in sqlx::query(days).fetch_all(&mut conn).await? {
             chooser.days.insert((r.get(0), r.get(1)), r.get(2));
         }
         let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut conn).await?;
         let head = (r.get(0), r.get(1));
-        Ok(PgWriter { conn, full, chooser, head })
+        Ok(PgWriter { conn, mode, chooser, head })
     }
 
     async fn batch(&mut self, jobs: Vec<Job>) {
@@ -370,7 +413,35 @@ impl PgWriter {
         use sqlx::{Connection, Row};
         let now = jiff::Timestamp::now().as_microsecond();
         let mut tx = self.conn.begin().await?;
-        if self.full {
+        let full = self.mode == Mode::Full;
+        if self.mode == Mode::Bare {
+            let mut chosen = Vec::with_capacity(jobs.len());
+            let (mut refs, mut numbers, mut days, mut dials) = (vec![], vec![], vec![], vec![]);
+            for j in jobs {
+                let c = self.chooser.choose(j.pool, &j.day);
+                if let Some((number, _)) = &c {
+                    refs.push(j.call_ref.as_str());
+                    numbers.push(*number);
+                    days.push(j.day.as_str());
+                    dials.push(j.dial_at);
+                }
+                chosen.push(c);
+            }
+            let rows = sqlx::query(
+                "INSERT INTO proto_allocations (call_ref, number_id, day, dial_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[]) RETURNING id, call_ref",
+            )
+            .bind(&refs)
+            .bind(&numbers)
+            .bind(&days)
+            .bind(&dials)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let ids: HashMap<String, i64> = rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
+            return Ok(answer(jobs, chosen, &ids));
+        }
+        if full {
             let refs: Vec<&str> = jobs.iter().map(|j| j.call_ref.as_str()).collect();
             let known =
                 sqlx::query("SELECT id FROM calls WHERE call_ref = ANY($1)").bind(&refs).fetch_all(&mut *tx).await?;
@@ -428,7 +499,7 @@ impl PgWriter {
         .bind(&nd_calls)
         .execute(&mut *tx)
         .await?;
-        if self.full {
+        if full {
             let (pd_pools, pd_rest): (Vec<&str>, Vec<(&str, i64)>) =
                 pool_days.iter().map(|((p, d), n)| (*p, (d.as_str(), *n))).unzip();
             let (pd_days, pd_calls): (Vec<&str>, Vec<i64>) = pd_rest.into_iter().unzip();
@@ -474,28 +545,38 @@ impl PgWriter {
                 .await?;
         }
         tx.commit().await?;
-        Ok(jobs
-            .iter()
-            .zip(chosen)
-            .map(|(j, c)| match c {
-                Some((_, e164)) => Ok((ids[&j.call_ref], e164)),
-                None => Err(format!("no_capacity in pool {}", j.pool)),
-            })
-            .collect())
+        Ok(answer(jobs, chosen, &ids))
     }
+}
+
+/// Each job's answer: its call's id and number, or its pool's refusal.
+#[allow(clippy::type_complexity)]
+fn answer(
+    jobs: &[Job],
+    chosen: Vec<Option<(i64, String)>>,
+    ids: &HashMap<String, i64>,
+) -> Vec<Result<(i64, String), String>> {
+    jobs.iter()
+        .zip(chosen)
+        .map(|(j, c)| match c {
+            Some((_, e164)) => Ok((ids[&j.call_ref], e164)),
+            None => Err(format!("no_capacity in pool {}", j.pool)),
+        })
+        .collect()
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, db, addr, token, mode] = args.as_slice() else {
-        eprintln!("usage: vigie-proto DB ADDR TOKEN minimal|full");
+        eprintln!("usage: vigie-proto DB ADDR TOKEN bare|minimal|full");
         std::process::exit(2);
     };
-    let full = match mode.as_str() {
-        "full" => true,
-        "minimal" => false,
+    let mode = match mode.as_str() {
+        "full" => Mode::Full,
+        "minimal" => Mode::Minimal,
+        "bare" => Mode::Bare,
         _ => {
-            eprintln!("MODE must be minimal or full");
+            eprintln!("MODE must be bare, minimal or full");
             std::process::exit(2);
         }
     };
@@ -518,7 +599,7 @@ fn main() {
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async move {
-                    let mut writer = PgWriter::open(&url, full).await.expect("open the database");
+                    let mut writer = PgWriter::open(&url, mode).await.expect("open the database");
                     while let Some(batch) = next() {
                         writer.batch(batch).await;
                     }
@@ -526,7 +607,7 @@ fn main() {
             })
             .expect("writer thread");
     } else {
-        let mut writer = Writer::open(db, full).expect("open the database");
+        let mut writer = Writer::open(db, mode).expect("open the database");
         std::thread::Builder::new()
             .name("proto-writer".into())
             .spawn(move || {
@@ -537,7 +618,7 @@ fn main() {
             .expect("writer thread");
     }
     let app = App {
-        full,
+        full: mode == Mode::Full,
         token_hash: Sha256::digest(token.as_bytes()).into(),
         token: token.clone(),
         cipher: Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key"),
