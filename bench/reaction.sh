@@ -25,19 +25,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigie-reaction.XXXXXX")
 trap '[[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 DB=(--db "$WORK/vigie.db")
 export VIGIE_DATA_KEY=$("$VIGIE" keys data-key) VIGIE_PSEUDONYM_KEY=$("$VIGIE" keys pseudonym-key)
-cat >"$WORK/vigie.toml" <<'EOF'
-[compliance]
-care_hours = "mon-sun 00:00-24:00"
-care_closed_on_holidays = false
-[sms]
-announce = []
-[[facilities]]
-id = "clinique-saint-jean"
-name = "Clinique Saint-Jean SAS"
-display_name = "Clinique St-Jean"
-city = "Lyon"
-callback = "+33478100000"
-EOF
+# The benchmark's facilities and calling rules (bench/lib.sh, shared with run.sh).
+NUMBERS=40
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+write_config "$WORK/vigie.toml"
 {
   echo "number,pool,display_name,facility,callback"
   for i in $(seq 1 40); do printf '+33478%06d,A,Clinique St-Jean,clinique-saint-jean,+33478100000\n' $((200000 + i)); done
