@@ -20,7 +20,8 @@
 //! answers: an answer means durable. The number is chosen by a cursor per pool that
 //! moves past numbers at the cap: no scan of the pool per call. No validation beyond
 //! parsing, no affinity, no rests, no quarantine, no SMS: everything Vigie decides is
-//! left out on purpose.
+//! left out on purpose. It is a measurement, not a store: a batch that fails is answered
+//! with its error, and the writer's counts and audit head are not rolled back with it.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -565,6 +566,12 @@ fn answer(
         .collect()
 }
 
+/// A database the writer cannot open ends the whole process.
+fn cannot_open(e: &dyn std::fmt::Display) -> ! {
+    eprintln!("vigie-proto: cannot open the database: {e}");
+    std::process::exit(1)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, db, addr, token, mode] = args.as_slice() else {
@@ -592,31 +599,26 @@ fn main() {
         }
         Some(batch)
     };
-    if db.starts_with("postgres://") {
-        let url = db.clone();
-        std::thread::Builder::new()
-            .name("proto-writer".into())
-            .spawn(move || {
+    let db = db.clone();
+    std::thread::Builder::new()
+        .name("proto-writer".into())
+        .spawn(move || {
+            if db.starts_with("postgres://") {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async move {
-                    let mut writer = PgWriter::open(&url, mode).await.expect("open the database");
+                    let mut writer = PgWriter::open(&db, mode).await.unwrap_or_else(|e| cannot_open(&e));
                     while let Some(batch) = next() {
                         writer.batch(batch).await;
                     }
                 });
-            })
-            .expect("writer thread");
-    } else {
-        let mut writer = Writer::open(db, mode).expect("open the database");
-        std::thread::Builder::new()
-            .name("proto-writer".into())
-            .spawn(move || {
+            } else {
+                let mut writer = Writer::open(&db, mode).unwrap_or_else(|e| cannot_open(&e));
                 while let Some(batch) = next() {
                     writer.batch(batch);
                 }
-            })
-            .expect("writer thread");
-    }
+            }
+        })
+        .expect("writer thread");
     let app = App {
         full: mode == Mode::Full,
         token_hash: Sha256::digest(token.as_bytes()).into(),
