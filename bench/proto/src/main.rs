@@ -200,15 +200,31 @@ impl Chooser {
     }
 }
 
-fn audit_hash(seq: i64, at: i64, subject: &str, detail: &str, prev: &str) -> String {
-    let mut h = Sha256::new();
-    for part in
-        [seq.to_string().as_str(), at.to_string().as_str(), "key:bench", "call.allocated", subject, detail, prev]
-    {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+/// One audit entry of an allocation, chained after `head`, which becomes it.
+struct AuditEntry {
+    seq: i64,
+    subject: String,
+    detail: String,
+    prev: String,
+    hash: String,
+}
+
+impl AuditEntry {
+    fn chain(head: &mut (i64, String), at: i64, call_ref: &str, e164: &str, pool: &str) -> AuditEntry {
+        let (seq, prev) = (head.0 + 1, head.1.clone());
+        let subject = format!("call:{call_ref}");
+        let detail = format!("number={e164} pool={pool}");
+        let mut h = Sha256::new();
+        for part in
+            [seq.to_string().as_str(), at.to_string().as_str(), "key:bench", "call.allocated", &subject, &detail, &prev]
+        {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let hash = hex::encode(h.finalize());
+        *head = (seq, hash.clone());
+        AuditEntry { seq, subject, detail, prev, hash }
     }
-    hex::encode(h.finalize())
 }
 
 struct Writer {
@@ -298,7 +314,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(jobs.len());
         let mut changed: Vec<(i64, String)> = Vec::new();
         let mut pool_days: HashMap<(&'static str, String), i64> = HashMap::new();
-        let mut audit: Vec<(i64, String, String)> = Vec::new();
+        let mut audit: Vec<AuditEntry> = Vec::new();
         for j in jobs {
             let Some((number, e164)) = self.chooser.choose(j.pool, &j.day) else {
                 answers.push(Err(format!("no_capacity in pool {}", j.pool)));
@@ -323,7 +339,7 @@ impl Writer {
             let id = self.conn.last_insert_rowid();
             if full {
                 *pool_days.entry((j.pool, j.day.clone())).or_insert(0) += 1;
-                audit.push((id, j.call_ref.clone(), format!("number={e164} pool={}", j.pool)));
+                audit.push(AuditEntry::chain(&mut self.head, now, &j.call_ref, &e164, j.pool));
             }
             answers.push(Ok((id, e164)));
         }
@@ -344,15 +360,11 @@ impl Writer {
                 )?;
                 st.execute(rusqlite::params![pool, day, n])?;
             }
-            for (_, call_ref, detail) in &audit {
-                let (seq, prev) = (self.head.0 + 1, self.head.1.clone());
-                let subject = format!("call:{call_ref}");
-                let hash = audit_hash(seq, now, &subject, detail, &prev);
+            for e in &audit {
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, 'key:bench', 'call.allocated', ?, ?, ?, ?)",
                 )?;
-                st.execute(rusqlite::params![seq, now, subject, detail, prev, hash])?;
-                self.head = (seq, hash);
+                st.execute(rusqlite::params![e.seq, now, e.subject, e.detail, e.prev, e.hash])?;
             }
             self.conn.execute(
                 "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
@@ -516,16 +528,12 @@ impl PgWriter {
             let (mut seqs, mut subjects, mut details, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
             for (j, c) in jobs.iter().zip(&chosen) {
                 let Some((_, e164)) = c else { continue };
-                let (seq, prev) = (self.head.0 + 1, self.head.1.clone());
-                let subject = format!("call:{}", j.call_ref);
-                let detail = format!("number={e164} pool={}", j.pool);
-                let hash = audit_hash(seq, now, &subject, &detail, &prev);
-                self.head = (seq, hash.clone());
-                seqs.push(seq);
-                subjects.push(subject);
-                details.push(detail);
-                prevs.push(prev);
-                hashes.push(hash);
+                let e = AuditEntry::chain(&mut self.head, now, &j.call_ref, e164, j.pool);
+                seqs.push(e.seq);
+                subjects.push(e.subject);
+                details.push(e.detail);
+                prevs.push(e.prev);
+                hashes.push(e.hash);
             }
             sqlx::query(
                 "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
