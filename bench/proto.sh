@@ -12,6 +12,8 @@
 #               phone and the pseudonym, the number's and the pool's day counters, a
 #               hash-chained audit entry, the batch's known call_refs);
 #   - minimal:  the prototype writing the calls row and the number's day counter only;
+#   - audit-per-batch: as full, with one audit entry per batch naming its calls
+#               instead of one per allocation (not run unless BENCH_MODES names it);
 #   - bare:     the prototype writing one row of five columns to a table of its own
 #               (no index beyond its key), the cap held by its one writer;
 #   - livez:    GET /livez of the prototype, the HTTP ceiling (SQLite's rounds);
@@ -25,7 +27,8 @@
 # PostgreSQL's own CPU is not in it).
 #
 # Settings (environment): BENCH_DURATION=8 (seconds per run), BENCH_ROUNDS=3,
-# BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres",
+# BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres", BENCH_MODES="vigie full minimal bare"
+# (the variants, in the order each round runs them; livez runs after bare),
 # BENCH_PG=postgres://postgres@127.0.0.1:5432, BENCH_PG_ADMIN_DB=test,
 # BENCH_VIGIE= (a built vigie binary; skips the build).
 set -euo pipefail
@@ -36,6 +39,7 @@ DURATION=${BENCH_DURATION:-8}
 ROUNDS=${BENCH_ROUNDS:-3}
 NUMBERS=${BENCH_NUMBERS:-600}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+MODES=${BENCH_MODES:-vigie full minimal bare}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-test}
 log() { printf '[proto %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -142,11 +146,13 @@ naive() { # naive: the baseline on a fresh database, one transaction per call
 for round in $(seq 1 "$ROUNDS"); do
   for backend in $BACKENDS; do
     log "round $round of $ROUNDS, $backend"
-    fresh_db "$backend" "$WORK/r$round-$backend-vigie"
-    start "$WORK/r$round-$backend-vigie/out" "$VIGIE" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
-    measure "vigie-$backend" calls "$KEY"; stop
-    for mode in full minimal bare; do
+    for mode in $MODES; do
       fresh_db "$backend" "$WORK/r$round-$backend-$mode"
+      if [[ $mode == vigie ]]; then
+        start "$WORK/r$round-$backend-vigie/out" "$VIGIE" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
+        measure "vigie-$backend" calls "$KEY"; stop
+        continue
+      fi
       start "$WORK/r$round-$backend-$mode/out" "$PROTO" "$DB" 127.0.0.1:0 "$KEY" "$mode"
       measure "$mode-$backend" calls "$KEY"
       if [[ $mode == bare && $backend == sqlite ]]; then measure livez livez "$KEY"; fi
@@ -159,7 +165,7 @@ done
 echo
 echo "| variant | requests/s, each round | median | server CPU per request (µs), median |"
 echo "| --- | --- | ---: | ---: |"
-for name in livez bare-sqlite minimal-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres full-postgres vigie-postgres; do
+for name in livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-postgres; do
   awk -v n="$name" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
     END {
       if (k == 0) exit
@@ -171,6 +177,8 @@ for name in livez bare-sqlite minimal-sqlite full-sqlite vigie-sqlite naive-post
       label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
       label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
       label["vigie-sqlite"] = "SQLite: vigie serve"
+      label["audit-per-batch-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set, one audit entry per batch"
+      label["audit-per-batch-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set, one audit entry per batch"
       label["naive-postgres"] = "PostgreSQL: one transaction per call (pgbench, no HTTP)"
       label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
       label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"

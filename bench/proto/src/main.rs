@@ -12,7 +12,12 @@
 //! - `full`: Vigie's write set: the same `calls` row (patient phone sealed with
 //!   AES-256-GCM, keyed-hash pseudonym), the number's and the pool's day counters,
 //!   one hash-chained audit entry and the chain's head, and per batch the lookup of the
-//!   batch's known `call_ref`s; the API key checked by its SHA-256 hash.
+//!   batch's known `call_ref`s; the API key checked by its SHA-256 hash;
+//! - `audit-per-batch`: as `full`, with one audit entry per batch, naming the batch's
+//!   calls, instead of one per allocation (what that design would save).
+//!
+//! Every 1,000 batches the writer prints `batches=N requests=M` (the requests a
+//! commit's fixed cost is shared by).
 //!
 //! One writer thread takes every queued request, runs one transaction (SQLite: `BEGIN
 //! IMMEDIATE` … `COMMIT` with `synchronous=FULL`, the commit syncs the WAL; PostgreSQL:
@@ -54,6 +59,29 @@ enum Mode {
     Minimal,
     /// Vigie's write set.
     Full,
+    /// Vigie's write set with one audit entry per batch (naming the batch's calls)
+    /// instead of one per allocation.
+    AuditPerBatch,
+}
+
+impl Mode {
+    /// Whether the mode writes Vigie's write set (sealed phone, pseudonym, counters,
+    /// audit chain).
+    fn full(self) -> bool {
+        matches!(self, Mode::Full | Mode::AuditPerBatch)
+    }
+
+    /// The audit entries of a batch's allocations `(call_ref, number, pool)`, chained
+    /// after `head`: one per allocation, or one for the batch.
+    fn audit(self, head: &mut (i64, String), at: i64, allocated: &[(&str, &str, &str)]) -> Vec<AuditEntry> {
+        if self == Mode::AuditPerBatch && !allocated.is_empty() {
+            let refs = allocated.iter().map(|a| a.0).collect::<Vec<_>>().join(",");
+            let numbers = allocated.iter().map(|a| a.1).collect::<Vec<_>>().join(",");
+            let pools = allocated.iter().map(|a| a.2).collect::<Vec<_>>().join(",");
+            return vec![AuditEntry::chain(head, at, &refs, &numbers, &pools)];
+        }
+        allocated.iter().map(|(r, n, p)| AuditEntry::chain(head, at, r, n, p)).collect()
+    }
 }
 
 /// The bare mode's table (SQLite, PostgreSQL).
@@ -283,7 +311,7 @@ impl Writer {
     fn write(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Result<(i64, String), String>>> {
         let now = jiff::Timestamp::now().as_microsecond();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let full = self.mode == Mode::Full;
+        let full = self.mode.full();
         if self.mode == Mode::Bare {
             let mut answers = Vec::with_capacity(jobs.len());
             for j in jobs {
@@ -314,7 +342,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(jobs.len());
         let mut changed: Vec<(i64, String)> = Vec::new();
         let mut pool_days: HashMap<(&'static str, String), i64> = HashMap::new();
-        let mut audit: Vec<AuditEntry> = Vec::new();
+        let mut allocated: Vec<(&str, String, &str)> = Vec::new();
         for j in jobs {
             let Some((number, e164)) = self.chooser.choose(j.pool, &j.day) else {
                 answers.push(Err(format!("no_capacity in pool {}", j.pool)));
@@ -339,7 +367,7 @@ impl Writer {
             let id = self.conn.last_insert_rowid();
             if full {
                 *pool_days.entry((j.pool, j.day.clone())).or_insert(0) += 1;
-                audit.push(AuditEntry::chain(&mut self.head, now, &j.call_ref, &e164, j.pool));
+                allocated.push((j.call_ref.as_str(), e164.clone(), j.pool));
             }
             answers.push(Ok((id, e164)));
         }
@@ -360,7 +388,8 @@ impl Writer {
                 )?;
                 st.execute(rusqlite::params![pool, day, n])?;
             }
-            for e in &audit {
+            let allocated: Vec<(&str, &str, &str)> = allocated.iter().map(|(r, n, p)| (*r, n.as_str(), *p)).collect();
+            for e in &self.mode.audit(&mut self.head, now, &allocated) {
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, 'key:bench', 'call.allocated', ?, ?, ?, ?)",
                 )?;
@@ -426,7 +455,7 @@ impl PgWriter {
         use sqlx::{Connection, Row};
         let now = jiff::Timestamp::now().as_microsecond();
         let mut tx = self.conn.begin().await?;
-        let full = self.mode == Mode::Full;
+        let full = self.mode.full();
         if self.mode == Mode::Bare {
             let mut chosen = Vec::with_capacity(jobs.len());
             let (mut refs, mut numbers, mut days, mut dials) = (vec![], vec![], vec![], vec![]);
@@ -526,9 +555,12 @@ impl PgWriter {
             .execute(&mut *tx)
             .await?;
             let (mut seqs, mut subjects, mut details, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
-            for (j, c) in jobs.iter().zip(&chosen) {
-                let Some((_, e164)) = c else { continue };
-                let e = AuditEntry::chain(&mut self.head, now, &j.call_ref, e164, j.pool);
+            let allocated: Vec<(&str, &str, &str)> = jobs
+                .iter()
+                .zip(&chosen)
+                .filter_map(|(j, c)| c.as_ref().map(|(_, e164)| (j.call_ref.as_str(), e164.as_str(), j.pool)))
+                .collect();
+            for e in self.mode.audit(&mut self.head, now, &allocated) {
                 seqs.push(e.seq);
                 subjects.push(e.subject);
                 details.push(e.detail);
@@ -583,20 +615,24 @@ fn cannot_open(e: &dyn std::fmt::Display) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, db, addr, token, mode] = args.as_slice() else {
-        eprintln!("usage: vigie-proto DB ADDR TOKEN bare|minimal|full");
+        eprintln!("usage: vigie-proto DB ADDR TOKEN bare|minimal|full|audit-per-batch");
         std::process::exit(2);
     };
     let mode = match mode.as_str() {
         "full" => Mode::Full,
+        "audit-per-batch" => Mode::AuditPerBatch,
         "minimal" => Mode::Minimal,
         "bare" => Mode::Bare,
         _ => {
-            eprintln!("MODE must be bare, minimal or full");
+            eprintln!("MODE must be bare, minimal, full or audit-per-batch");
             std::process::exit(2);
         }
     };
     let (jobs, queue) = mpsc::channel::<Job>();
-    let next = move || {
+    // Every 1,000 batches, a line with the batches and requests so far (the size of a
+    // batch is what a commit's fixed cost is shared by).
+    let (mut batches, mut requests) = (0u64, 0u64);
+    let mut next = move || {
         let first = queue.recv().ok()?;
         let mut batch = vec![first];
         while batch.len() < 1000 {
@@ -604,6 +640,11 @@ fn main() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
+        }
+        batches += 1;
+        requests += batch.len() as u64;
+        if batches % 1000 == 0 {
+            println!("batches={batches} requests={requests}");
         }
         Some(batch)
     };
@@ -628,7 +669,7 @@ fn main() {
         })
         .expect("writer thread");
     let app = App {
-        full: mode == Mode::Full,
+        full: mode.full(),
         token_hash: Sha256::digest(token.as_bytes()).into(),
         token: token.clone(),
         cipher: Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key"),
