@@ -163,10 +163,15 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "| variant | requests/s, each round | median | server CPU per request (µs), median |"
-echo "| --- | --- | ---: | ---: |"
+median() { # median NAME: the median requests/s of a variant, or nothing
+  awk -v n="$1" '$1 == n {v[++k] = $2} END {if (k) {asort(v); print (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2}}' "$WORK/results"
+}
+CEILING=$(median livez)
+BASELINE=$(median naive-postgres)
+echo "| variant | requests/s, each round | median | server CPU per request (µs), median | median against /livez (SQLite) or the baseline (PostgreSQL) |"
+echo "| --- | --- | ---: | ---: | ---: |"
 for name in livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-postgres; do
-  awk -v n="$name" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
+  awk -v n="$name" -v ceiling="$CEILING" -v baseline="$BASELINE" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
     END {
       if (k == 0) exit
       asort(v); asort(u); m = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
@@ -183,7 +188,10 @@ for name in livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite 
       label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
       label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"
       label["vigie-postgres"] = "PostgreSQL: vigie serve"
-      printf "| %s | %s | %.0f | %s |\n", label[n], r, m, mu }' "$WORK/results"
+      against = ""
+      if (n ~ /-sqlite$/ && ceiling != "") against = sprintf("%.2f", m / ceiling)
+      if (n ~ /-postgres$/ && n != "naive-postgres" && baseline != "") against = sprintf("%.1f×", m / baseline)
+      printf "| %s | %s | %.0f | %s | %s |\n", label[n], r, m, mu, against }' "$WORK/results"
 done
 if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
 echo
