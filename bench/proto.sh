@@ -23,8 +23,9 @@
 # `synchronous=FULL`; on PostgreSQL one connection, one transaction per batch, each
 # statement one UNNEST of the batch's columns.
 # The variants alternate within each round, so that the VM's drift touches them alike.
-# For each: requests/s, and the server process's CPU per request (user + system, µs;
-# PostgreSQL's own CPU is not in it).
+# For each: requests/s, the server process's CPU per request (user + system, µs;
+# PostgreSQL's own CPU is not in it), and the median against the prototype's /livez
+# (SQLite) or the naive baseline (PostgreSQL).
 #
 # Settings (environment): BENCH_DURATION=8 (seconds per run), BENCH_ROUNDS=3,
 # BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres", BENCH_MODES="vigie full minimal bare"
