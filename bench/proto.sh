@@ -164,36 +164,39 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-median() { # median NAME: the median requests/s of a variant, or nothing
-  awk -v n="$1" '$1 == n {v[++k] = $2} END {if (k) {asort(v); print (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2}}' "$WORK/results"
-}
-CEILING=$(median livez)
-BASELINE=$(median naive-postgres)
-echo "| variant | requests/s, each round | median | server CPU per request (µs), median | median against /livez (SQLite) or the baseline (PostgreSQL) |"
-echo "| --- | --- | ---: | ---: | ---: |"
-for name in livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-postgres; do
-  awk -v n="$name" -v ceiling="$CEILING" -v baseline="$BASELINE" '$1 == n {r = r (r == "" ? "" : ", ") sprintf("%.0f", $2); v[++k] = $2; u[k] = $3}
-    END {
-      if (k == 0) exit
-      asort(v); asort(u); m = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
-      mu = (u[1] == "-") ? "-" : sprintf("%.1f", (k % 2) ? u[(k + 1) / 2] : (u[k / 2] + u[k / 2 + 1]) / 2)
-      label["livez"] = "GET /livez of the prototype (the HTTP ceiling)"
-      label["bare-sqlite"] = "SQLite: prototype, one row in a table of its own"
-      label["bare-postgres"] = "PostgreSQL: prototype, one row in a table of its own"
-      label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
-      label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
-      label["vigie-sqlite"] = "SQLite: vigie serve"
-      label["audit-per-batch-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set, one audit entry per batch"
-      label["audit-per-batch-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set, one audit entry per batch"
-      label["naive-postgres"] = "PostgreSQL: one transaction per call (pgbench, no HTTP)"
-      label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
-      label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"
-      label["vigie-postgres"] = "PostgreSQL: vigie serve"
+# One row per variant, in this order, for those that ran.
+awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-postgres" '
+  function median(a, k) { asort(a); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+  { k = ++runs[$1]; rounds[$1] = rounds[$1] (k > 1 ? ", " : "") sprintf("%.0f", $2); rps[$1, k] = $2; cpu[$1, k] = $3 }
+  END {
+    label["livez"] = "GET /livez of the prototype (the HTTP ceiling)"
+    label["bare-sqlite"] = "SQLite: prototype, one row in a table of its own"
+    label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
+    label["audit-per-batch-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set, one audit entry per batch"
+    label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
+    label["vigie-sqlite"] = "SQLite: vigie serve"
+    label["naive-postgres"] = "PostgreSQL: one transaction per call (pgbench, no HTTP)"
+    label["bare-postgres"] = "PostgreSQL: prototype, one row in a table of its own"
+    label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
+    label["audit-per-batch-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set, one audit entry per batch"
+    label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"
+    label["vigie-postgres"] = "PostgreSQL: vigie serve"
+    print "| variant | requests/s, each round | median | server CPU per request (µs), median | median against /livez (SQLite) or the baseline (PostgreSQL) |"
+    print "| --- | --- | ---: | ---: | ---: |"
+    n = split(order, names, " ")
+    for (i = 1; i <= n; i++) {
+      name = names[i]; k = runs[name]
+      if (!k) continue
+      delete v; delete u
+      for (j = 1; j <= k; j++) { v[j] = rps[name, j]; u[j] = cpu[name, j] }
+      m[name] = median(v, k)
+      mu = (u[1] == "-") ? "-" : sprintf("%.1f", median(u, k))
       against = ""
-      if (n ~ /-sqlite$/ && ceiling != "") against = sprintf("%.2f", m / ceiling)
-      if (n ~ /-postgres$/ && n != "naive-postgres" && baseline != "") against = sprintf("%.1f×", m / baseline)
-      printf "| %s | %s | %.0f | %s | %s |\n", label[n], r, m, mu, against }' "$WORK/results"
-done
+      if (name ~ /-sqlite$/ && ("livez" in m)) against = sprintf("%.2f", m[name] / m["livez"])
+      if (name ~ /-postgres$/ && name != "naive-postgres" && ("naive-postgres" in m)) against = sprintf("%.1f×", m[name] / m["naive-postgres"])
+      printf "| %s | %s | %.0f | %s | %s |\n", label[name], rounds[name], m[name], mu, against
+    }
+  }' "$WORK/results"
 if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"

@@ -73,14 +73,14 @@ impl Mode {
 
     /// The audit entries of a batch's allocations `(call_ref, number, pool)`, chained
     /// after `head`: one per allocation, or one for the batch.
-    fn audit(self, head: &mut (i64, String), at: i64, allocated: &[(&str, &str, &str)]) -> Vec<AuditEntry> {
+    fn audit<N: AsRef<str>>(self, head: &mut (i64, String), at: i64, allocated: &[(&str, N, &str)]) -> Vec<AuditEntry> {
         if self == Mode::AuditPerBatch && !allocated.is_empty() {
             let refs = allocated.iter().map(|a| a.0).collect::<Vec<_>>().join(",");
-            let numbers = allocated.iter().map(|a| a.1).collect::<Vec<_>>().join(",");
+            let numbers = allocated.iter().map(|a| a.1.as_ref()).collect::<Vec<_>>().join(",");
             let pools = allocated.iter().map(|a| a.2).collect::<Vec<_>>().join(",");
             return vec![AuditEntry::chain(head, at, &refs, &numbers, &pools)];
         }
-        allocated.iter().map(|(r, n, p)| AuditEntry::chain(head, at, r, n, p)).collect()
+        allocated.iter().map(|(r, n, p)| AuditEntry::chain(head, at, r, n.as_ref(), p)).collect()
     }
 }
 
@@ -388,7 +388,6 @@ impl Writer {
                 )?;
                 st.execute(rusqlite::params![pool, day, n])?;
             }
-            let allocated: Vec<(&str, &str, &str)> = allocated.iter().map(|(r, n, p)| (*r, n.as_str(), *p)).collect();
             for e in &self.mode.audit(&mut self.head, now, &allocated) {
                 let mut st = self.conn.prepare_cached(
                     "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, 'key:bench', 'call.allocated', ?, ?, ?, ?)",
