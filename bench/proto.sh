@@ -169,18 +169,14 @@ awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlit
   function median(a, k) { asort(a); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
   { k = ++runs[$1]; rounds[$1] = rounds[$1] (k > 1 ? ", " : "") sprintf("%.0f", $2); rps[$1, k] = $2; cpu[$1, k] = $3 }
   END {
-    label["livez"] = "GET /livez of the prototype (the HTTP ceiling)"
-    label["bare-sqlite"] = "SQLite: prototype, one row in a table of its own"
-    label["minimal-sqlite"] = "SQLite: prototype, calls row and day counter"
-    label["audit-per-batch-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set, one audit entry per batch"
-    label["full-sqlite"] = "SQLite: prototype, Vigie'"'"'s write set"
-    label["vigie-sqlite"] = "SQLite: vigie serve"
-    label["naive-postgres"] = "PostgreSQL: one transaction per call (pgbench, no HTTP)"
-    label["bare-postgres"] = "PostgreSQL: prototype, one row in a table of its own"
-    label["minimal-postgres"] = "PostgreSQL: prototype, calls row and day counter"
-    label["audit-per-batch-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set, one audit entry per batch"
-    label["full-postgres"] = "PostgreSQL: prototype, Vigie'"'"'s write set"
-    label["vigie-postgres"] = "PostgreSQL: vigie serve"
+    # A variant is MODE-BACKEND: its label names the backend and what the mode writes.
+    what["bare"] = "prototype, one row in a table of its own"
+    what["minimal"] = "prototype, calls row and day counter"
+    what["audit-per-batch"] = "prototype, Vigie'"'"'s write set, one audit entry per batch"
+    what["full"] = "prototype, Vigie'"'"'s write set"
+    what["vigie"] = "vigie serve"
+    what["naive"] = "one transaction per call (pgbench, no HTTP)"
+    backend["sqlite"] = "SQLite"; backend["postgres"] = "PostgreSQL"
     print "| variant | requests/s, each round | median | server CPU per request (µs), median | median against /livez (SQLite) or the baseline (PostgreSQL) |"
     print "| --- | --- | ---: | ---: | ---: |"
     n = split(order, names, " ")
@@ -194,7 +190,9 @@ awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlit
       against = ""
       if (name ~ /-sqlite$/ && ("livez" in m)) against = sprintf("%.2f", m[name] / m["livez"])
       if (name ~ /-postgres$/ && name != "naive-postgres" && ("naive-postgres" in m)) against = sprintf("%.1f×", m[name] / m["naive-postgres"])
-      printf "| %s | %s | %.0f | %s | %s |\n", label[name], rounds[name], m[name], mu, against
+      label = "GET /livez of the prototype (the HTTP ceiling)"
+      if (match(name, /-(sqlite|postgres)$/)) label = backend[substr(name, RSTART + 1)] ": " what[substr(name, 1, RSTART - 1)]
+      printf "| %s | %s | %.0f | %s | %s |\n", label, rounds[name], m[name], mu, against
     }
   }' "$WORK/results"
 if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
