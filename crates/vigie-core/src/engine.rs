@@ -100,8 +100,10 @@ struct DayLoad {
     counts: Vec<u32>,
     /// Slots with at least one call.
     open: u32,
-    /// Those slots, so that the choice looks at the day's working numbers only.
-    open_slots: Vec<usize>,
+    /// Those numbers by identity group (index into `PoolState::groups`; may be shorter),
+    /// fewest calls first, then least recently used: within a group and a tier, the
+    /// order in which they fit a call, so that the choice reads the head of each.
+    working: Vec<BTreeSet<WorkKey>>,
     /// Every call of the pool that day, also of numbers that have since left it.
     total: u32,
 }
@@ -111,26 +113,53 @@ impl DayLoad {
         self.counts.get(slot).copied().unwrap_or(0)
     }
 
-    /// Sets a slot's calls, keeping `open` and `open_slots` in step (not `total`).
-    fn set(&mut self, slot: usize, calls: u32) {
+    /// Sets a slot's calls, keeping `open` and `working` in step (not `total`). `n` is
+    /// the slot's number and `group` its identity group.
+    fn set(&mut self, slot: usize, n: &NumberSlot, group: usize, calls: u32) {
         if self.counts.len() <= slot {
             self.counts.resize(slot + 1, 0);
         }
         let before = std::mem::replace(&mut self.counts[slot], calls);
+        if before > 0 {
+            self.unwork(slot, n, group, before);
+        }
+        if calls > 0 {
+            self.work(slot, n, group, calls);
+        }
         if before == 0 && calls > 0 {
             self.open += 1;
-            self.open_slots.push(slot);
         } else if before > 0 && calls == 0 {
             self.open -= 1;
-            self.open_slots.retain(|&s| s != slot);
+        }
+    }
+
+    fn work(&mut self, slot: usize, n: &NumberSlot, group: usize, calls: u32) {
+        if self.working.len() <= group {
+            self.working.resize_with(group + 1, BTreeSet::new);
+        }
+        self.working[group].insert((calls, n.last_used, n.id, slot));
+    }
+
+    fn unwork(&mut self, slot: usize, n: &NumberSlot, group: usize, calls: u32) {
+        if let Some(set) = self.working.get_mut(group) {
+            set.remove(&(calls, n.last_used, n.id, slot));
         }
     }
 }
 
-/// Where a number stands in the least-recently-used order of its identity group.
-type LruKey = (Option<Timestamp>, NumberId);
+/// Where a number stands in the least-recently-used order of its identity group, with
+/// its slot (which follows from its id, so that the order is by last use then id).
+type LruKey = (Option<Timestamp>, NumberId, usize);
+/// Where a working number stands in its group on a day: its calls that day, then its
+/// place in [`LruKey`].
+type WorkKey = (u32, Option<Timestamp>, NumberId, usize);
 /// A number's identity group: its facility and zone.
 type Group = (Option<FacilityId>, Option<u8>);
+
+/// The first key with `calls` calls, as a bound of a range of [`WorkKey`]s.
+fn with_calls(calls: u32) -> WorkKey {
+    (calls, None, NumberId(i64::MIN), 0)
+}
 
 /// What the engine needs to know of a call to place it.
 #[derive(Debug, Clone)]
@@ -222,17 +251,30 @@ pub struct PoolState {
     def: PoolDef,
     numbers: Vec<NumberSlot>,
     index: HashMap<NumberId, usize>,
+    /// Each slot's identity group, an index into `groups`.
+    group_of: Vec<usize>,
+    /// The identity groups (facility, zone) of the pool's numbers, in the order first
+    /// seen; a group stays when its last number leaves.
+    groups: Vec<Group>,
     days: BTreeMap<Date, DayLoad>,
-    /// Active numbers by identity group, least recently used first. A number with no
-    /// call on a day is only ever chosen as the first eligible one of its group, so the
-    /// choice reads a few groups and the day's working numbers instead of the pool.
-    idle: BTreeMap<Group, BTreeSet<LruKey>>,
+    /// Active numbers by identity group (as `groups`), least recently used first. A
+    /// number with no call on a day is only ever chosen as the first eligible one of its
+    /// group, so the choice reads the head of each group instead of the pool.
+    idle: Vec<BTreeSet<LruKey>>,
 }
 
 impl PoolState {
     /// An empty pool.
     pub fn new(def: PoolDef) -> PoolState {
-        PoolState { def, numbers: Vec::new(), index: HashMap::new(), days: BTreeMap::new(), idle: BTreeMap::new() }
+        PoolState {
+            def,
+            numbers: Vec::new(),
+            index: HashMap::new(),
+            group_of: Vec::new(),
+            groups: Vec::new(),
+            days: BTreeMap::new(),
+            idle: Vec::new(),
+        }
     }
 
     /// The pool's definition.
@@ -244,34 +286,68 @@ impl PoolState {
         &self.def.policy
     }
 
-    fn unindex(&mut self, slot: usize) {
+    /// The index of a number's identity group, added if new.
+    fn group(&mut self, n: &NumberSlot) -> usize {
+        let position = self.groups.iter().position(|(f, z)| *f == n.facility && *z == n.zone);
+        position.unwrap_or_else(|| {
+            self.groups.push((n.facility.clone(), n.zone));
+            self.idle.push(BTreeSet::new());
+            self.groups.len() - 1
+        })
+    }
+
+    /// Takes a slot out of the idle index, before its status or last use changes.
+    fn unidle(&mut self, slot: usize) {
         let n = &self.numbers[slot];
-        let group = (n.facility.clone(), n.zone);
-        if let Some(set) = self.idle.get_mut(&group) {
-            set.remove(&(n.last_used, n.id));
-            if set.is_empty() {
-                self.idle.remove(&group);
+        self.idle[self.group_of[slot]].remove(&(n.last_used, n.id, slot));
+    }
+
+    /// Puts a slot back in the idle index, if it is active.
+    fn reidle(&mut self, slot: usize) {
+        let n = &self.numbers[slot];
+        if n.status == NumberStatus::Active {
+            self.idle[self.group_of[slot]].insert((n.last_used, n.id, slot));
+        }
+    }
+
+    /// Takes a slot out of every index (idle, and each day's working numbers), before
+    /// its last use or identity group changes.
+    fn unindex(&mut self, slot: usize) {
+        self.unidle(slot);
+        let (n, group) = (&self.numbers[slot], self.group_of[slot]);
+        for load in self.days.values_mut() {
+            let calls = load.count(slot);
+            if calls > 0 {
+                load.unwork(slot, n, group, calls);
             }
         }
     }
 
+    /// Puts a slot back in every index, after its last use or identity group changed.
     fn reindex(&mut self, slot: usize) {
-        let n = &self.numbers[slot];
-        if n.status == NumberStatus::Active {
-            self.idle.entry((n.facility.clone(), n.zone)).or_default().insert((n.last_used, n.id));
+        self.reidle(slot);
+        let (n, group) = (&self.numbers[slot], self.group_of[slot]);
+        for load in self.days.values_mut() {
+            let calls = load.count(slot);
+            if calls > 0 {
+                load.work(slot, n, group, calls);
+            }
         }
     }
 
     /// Adds a number (loading, or a number moved or promoted into the pool).
     pub fn add_number(&mut self, slot: NumberSlot) {
+        let group = self.group(&slot);
         if let Some(&i) = self.index.get(&slot.id) {
             self.unindex(i);
             self.numbers[i] = slot;
+            self.group_of[i] = group;
             self.reindex(i);
             return;
         }
         self.index.insert(slot.id, self.numbers.len());
         self.numbers.push(slot);
+        self.group_of.push(group);
         self.reindex(self.numbers.len() - 1);
     }
 
@@ -280,7 +356,7 @@ impl PoolState {
         let Some(&slot) = self.index.get(&number) else { return };
         let load = self.days.entry(day).or_default();
         let before = load.count(slot);
-        load.set(slot, calls);
+        load.set(slot, &self.numbers[slot], self.group_of[slot], calls);
         load.total = load.total + calls - before;
     }
 
@@ -317,27 +393,37 @@ impl PoolState {
     /// Sets a number's lasting state.
     pub fn set_status(&mut self, id: NumberId, status: NumberStatus) {
         if let Some(&i) = self.index.get(&id) {
-            self.unindex(i);
+            self.unidle(i);
             self.numbers[i].status = status;
-            self.reindex(i);
+            self.reidle(i);
         }
     }
 
     /// Removes a number from the pool (moved elsewhere), keeping the day totals.
     pub fn remove_number(&mut self, id: NumberId) -> Option<NumberSlot> {
         let slot = *self.index.get(&id)?;
+        let last = self.numbers.len() - 1;
+        // The last slot moves into the removed one's place, and its keys name its slot.
         self.unindex(slot);
+        if slot < last {
+            self.unindex(last);
+        }
         self.index.remove(&id);
         let removed = self.numbers.swap_remove(slot);
-        let last = self.numbers.len();
+        self.group_of.swap_remove(slot);
         for load in self.days.values_mut() {
-            let moved = load.count(last);
-            load.set(slot, moved);
-            load.set(last, 0);
+            let (gone, moved) = (load.count(slot), load.count(last));
+            if gone > 0 {
+                load.open -= 1;
+            }
+            if let Some(c) = load.counts.get_mut(slot) {
+                *c = moved;
+            }
             load.counts.truncate(last);
         }
         if slot < last {
             self.index.insert(self.numbers[slot].id, slot);
+            self.reindex(slot);
         }
         Some(removed)
     }
@@ -420,42 +506,73 @@ impl PoolState {
     ///
     /// The best number is the smallest [`Fit`] among eligible numbers. It is either the
     /// patient's affinity number, a number already working that day, or a number with
-    /// no call that day; those share tier, standby class and load, so within an
-    /// identity group (facility, zone) the first eligible in least-recently-used order
-    /// is the group's best. The choice therefore reads the day's working numbers and
-    /// the head of each group, never the whole pool.
+    /// no call that day. Within an identity group (facility, zone) the fit of a working
+    /// number follows its calls, then its last use, tier by tier; the fit of a number
+    /// with no call that day follows its last use. So the choice reads, for each group,
+    /// the first eligible working number of each tier and the first eligible idle
+    /// number, never the whole pool nor the whole day.
     pub fn choose(&self, call: &CallSpec<'_>, cal: &Calendar, now: Timestamp) -> Result<Allocation, NoCapacity> {
         let day = cal.day_of(call.dial_at);
         let load = self.days.get(&day);
         let judge = Judge { pool: self, call, cal, day, load, working: self.working_set(day, cal.day_of(now)) };
         let mut best: Option<(Fit, Option<Rest>)> = None;
-        let mut consider = |slot: usize| {
-            if let Some(candidate) = judge.fit(slot)
+        let mut consider = |candidate: Option<(Fit, Option<Rest>)>| {
+            if let Some(candidate) = candidate
                 && best.as_ref().is_none_or(|(b, _)| candidate.0 < *b)
             {
                 best = Some(candidate);
             }
         };
         if let Some(&slot) = call.affinity.and_then(|a| self.index.get(&a)) {
-            consider(slot);
+            consider(judge.fit(slot));
         }
         if let Some(load) = load {
-            load.open_slots.iter().for_each(|&slot| consider(slot));
+            for set in &load.working {
+                consider(self.best_working(&judge, set));
+            }
         }
-        for group in self.idle.values() {
+        for group in &self.idle {
             let first = group
                 .iter()
-                .map(|(_, id)| self.index[id])
+                .map(|&(_, _, slot)| slot)
                 .filter(|&slot| load.is_none_or(|l| l.count(slot) == 0))
-                .find(|&slot| judge.fit(slot).is_some());
-            if let Some(slot) = first {
-                consider(slot);
-            }
+                .find_map(|slot| judge.fit(slot));
+            consider(first);
         }
         match best {
             Some((fit, rest)) => Ok(Allocation { number: fit.id, rest }),
             None => Err(NoCapacity { retry_at: self.capacity_returns(call.dial_at, cal) }),
         }
+    }
+
+    /// The best of one group's working numbers for a call. Their tier follows their
+    /// calls: below the threshold less one (tier 0), from the threshold to the cap (tier
+    /// 1), then one call short of the threshold (tier 2: the call would make the day
+    /// intensive). Within a tier and a group every other part of the fit follows the
+    /// calls and the last use (the standby class grows with the calls), so the first
+    /// eligible number of the first tier that has one is the group's best. The
+    /// patient's affinity number may fit better than its place says; `choose` weighs it
+    /// on its own.
+    fn best_working(&self, judge: &Judge<'_>, set: &BTreeSet<WorkKey>) -> Option<(Fit, Option<Rest>)> {
+        let p = self.policy();
+        let (short, cap) = (p.intensive_calls_min.saturating_sub(1), p.calls_per_day_max);
+        let first = |from: u32, to: u32| {
+            let mut keys = set.range(with_calls(from)..with_calls(to.max(from)));
+            keys.find_map(|&(_, _, _, slot)| judge.fit(slot))
+        };
+        // Tier 0 in order; tier 1 directly after it when no number is one call short.
+        for &(calls, _, _, slot) in set {
+            if calls >= cap {
+                return None;
+            }
+            if calls > 0 && calls == short {
+                return first(calls + 1, cap).or_else(|| first(calls, calls + 1));
+            }
+            if let Some(fit) = judge.fit(slot) {
+                return Some(fit);
+            }
+        }
+        None
     }
 
     /// The same choice by reading every number: the reference the property tests hold
@@ -508,7 +625,7 @@ impl PoolState {
         let day = cal.day_of(dial_at);
         let load = self.days.entry(day).or_default();
         let calls = load.count(slot) + 1;
-        load.set(slot, calls);
+        load.set(slot, &self.numbers[slot], self.group_of[slot], calls);
         load.total += 1;
         if self.numbers[slot].last_used.is_none_or(|t| t < dial_at) {
             self.unindex(slot);
@@ -541,7 +658,7 @@ impl PoolState {
         if calls == 0 {
             return;
         }
-        load.set(slot, calls - 1);
+        load.set(slot, &self.numbers[slot], self.group_of[slot], calls - 1);
         load.total = load.total.saturating_sub(1);
     }
 
@@ -624,12 +741,6 @@ impl PoolState {
     pub fn check_day(&self, cal: &Calendar, day: Date) -> Result<(), String> {
         let p = self.policy();
         let Some(load) = self.days.get(&day) else { return Ok(()) };
-        let mut listed = load.open_slots.clone();
-        listed.sort_unstable();
-        let with_calls: Vec<usize> = (0..load.counts.len()).filter(|&s| load.counts[s] > 0).collect();
-        if listed != with_calls {
-            return Err(format!("{day}: open slots {listed:?} but slots with calls {with_calls:?}"));
-        }
         let open = load.counts.iter().filter(|&&c| c > 0).count();
         if open != load.open as usize {
             return Err(format!("{day}: open count {} but {open} numbers have calls", load.open));
@@ -665,17 +776,41 @@ impl PoolState {
         if self.index.len() != self.numbers.len() {
             return Err("index and numbers disagree".into());
         }
-        let indexed: usize = self.idle.values().map(BTreeSet::len).sum();
-        let active = self.numbers.iter().filter(|n| n.status == NumberStatus::Active).count();
-        if indexed != active
-            || self.numbers.iter().filter(|n| n.status == NumberStatus::Active).any(|n| {
-                !self.idle.get(&(n.facility.clone(), n.zone)).is_some_and(|g| g.contains(&(n.last_used, n.id)))
-            })
-        {
-            return Err(format!("the idle index holds {indexed} numbers for {active} active ones, or stale entries"));
+        if self.index.len() != self.group_of.len() || self.idle.len() != self.groups.len() {
+            return Err("groups and numbers disagree".into());
         }
-        for day in self.days.keys() {
+        let in_group = |slot: usize| {
+            let n = &self.numbers[slot];
+            self.groups.get(self.group_of[slot]) == Some(&(n.facility.clone(), n.zone))
+        };
+        if let Some(slot) = (0..self.numbers.len()).find(|&slot| !in_group(slot)) {
+            return Err(format!("{} is in another identity group than its own", self.numbers[slot].e164));
+        }
+        let indexed: usize = self.idle.iter().map(BTreeSet::len).sum();
+        let active: Vec<usize> =
+            (0..self.numbers.len()).filter(|&s| self.numbers[s].status == NumberStatus::Active).collect();
+        let n = |slot: usize| &self.numbers[slot];
+        if indexed != active.len()
+            || active.iter().any(|&s| !self.idle[self.group_of[s]].contains(&(n(s).last_used, n(s).id, s)))
+        {
+            return Err(format!(
+                "the idle index holds {indexed} numbers for {} active ones, or stale ones",
+                active.len()
+            ));
+        }
+        for (day, load) in &self.days {
             self.check_day(cal, *day)?;
+            let listed: usize = load.working.iter().map(BTreeSet::len).sum();
+            let stale = (0..load.counts.len()).filter(|&s| load.counts[s] > 0).find(|&s| {
+                let key = (load.counts[s], n(s).last_used, n(s).id, s);
+                !load.working.get(self.group_of[s]).is_some_and(|set| set.contains(&key))
+            });
+            if listed != load.open as usize || stale.is_some() {
+                return Err(format!(
+                    "{day}: {listed} working numbers listed for {} with calls, or stale ones",
+                    load.open
+                ));
+            }
         }
         for (slot, n) in self.numbers.iter().enumerate() {
             let mut run = 0;

@@ -823,6 +823,12 @@ enum Op {
     Unassign { pick: usize },
     /// Changes a number's status.
     SetStatus { number: usize, status: NumberStatus },
+    /// Gives a number another identity (facility and zone) in place, as an operator's
+    /// edit reloaded by the store does.
+    Reidentify { number: usize, facility: Option<usize>, zone: Option<u8> },
+    /// Moves a number out of the pool and back, its calls loaded again day by day, as
+    /// a move and its undoing do.
+    MoveOutAndBack { number: usize },
 }
 
 /// A random pool: its policy, its numbers and the window its calls fall in.
@@ -896,6 +902,9 @@ fn walk_strategy(max_ops: usize) -> impl Strategy<Value = Walk> {
                 }),
             2 => any::<usize>().prop_map(|pick| Op::Unassign { pick }),
             1 => (0..n, status_strategy()).prop_map(|(number, status)| Op::SetStatus { number, status }),
+            1 => (0..n, proptest::option::of(0..FACILITIES.len()), proptest::option::of(1u8..=5))
+                .prop_map(|(number, facility, zone)| Op::Reidentify { number, facility, zone }),
+            1 => (0..n).prop_map(|number| Op::MoveOutAndBack { number }),
         ];
         let ops = proptest::collection::vec(op, 1..max_ops);
         (Just(policy), Just(numbers), Just(first_day), ops).prop_map(|(policy, numbers, first_day, ops)| Walk {
@@ -1118,6 +1127,25 @@ fn play_walk(walk: &Walk) -> Result<WalkStats, String> {
                 }
             }
             Op::SetStatus { number, status } => pool.set_status(NumberId(*number as i64 + 1), *status),
+            Op::Reidentify { number, facility: fac, zone } => {
+                if let Some(n) = pool.number(NumberId(*number as i64 + 1)) {
+                    let facility = fac.map(|f| facility(FACILITIES[f]));
+                    pool.add_number(NumberSlot { facility, zone: *zone, ..n.clone() });
+                }
+            }
+            Op::MoveOutAndBack { number } => {
+                let id = NumberId(*number as i64 + 1);
+                if let Some(n) = pool.remove_number(id) {
+                    pool.add_number(n);
+                    for ((called, day), calls) in model.counts() {
+                        // The pool's day totals kept these calls and count them
+                        // twice from now on: a busier history, which the rules allow.
+                        if called == id {
+                            pool.load_calls(id, day, calls);
+                        }
+                    }
+                }
+            }
         }
         model.check(&pool).map_err(|e| format!("after step {step} ({op:?}): {e}"))?;
     }
