@@ -8,6 +8,9 @@
 # PostgreSQL database on 127.0.0.1, ANALYZEd after the warm-up as bench/run.sh does),
 # measures POST /v1/calls at concurrency 64 with bench/calls.lua, as bench/run.sh does:
 #   - vigie:    `vigie serve`, the product;
+#   - vigie-b:  `vigie serve` of another build (BENCH_VIGIE_B), such as the one before a
+#               change, so that a change is measured in alternated pairs (not run
+#               unless BENCH_MODES names it);
 #   - full:     the prototype writing Vigie's write set (the calls row with the sealed
 #               phone and the pseudonym, the number's and the pool's day counters, a
 #               hash-chained audit entry, the batch's known call_refs);
@@ -31,7 +34,8 @@
 # BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres", BENCH_MODES="vigie full minimal bare"
 # (the variants, in the order each round runs them; livez runs after bare),
 # BENCH_PG=postgres://postgres@127.0.0.1:5432, BENCH_PG_ADMIN_DB=test,
-# BENCH_VIGIE= (a built vigie binary; skips the build).
+# BENCH_VIGIE= (a built vigie binary; skips the build), BENCH_VIGIE_B= (the vigie-b
+# binary).
 set -euo pipefail
 export LC_ALL=C
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -149,9 +153,11 @@ for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS, $backend"
     for mode in $MODES; do
       fresh_db "$backend" "$WORK/r$round-$backend-$mode"
-      if [[ $mode == vigie ]]; then
-        start "$WORK/r$round-$backend-vigie/out" "$VIGIE" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
-        measure "vigie-$backend" calls "$KEY"; stop
+      if [[ $mode == vigie || $mode == vigie-b ]]; then
+        server_bin=$VIGIE
+        [[ $mode == vigie-b ]] && server_bin=${BENCH_VIGIE_B:?BENCH_MODES names vigie-b: BENCH_VIGIE_B must name its binary}
+        start "$WORK/r$round-$backend-$mode/out" "$server_bin" serve "${DBARGS[@]}" --config "$WORK/vigie.toml" --listen 127.0.0.1:0
+        measure "$mode-$backend" calls "$KEY"; stop
         continue
       fi
       start "$WORK/r$round-$backend-$mode/out" "$PROTO" "$DB" 127.0.0.1:0 "$KEY" "$mode"
@@ -165,7 +171,7 @@ done
 
 echo
 # One row per variant, in this order, for those that ran.
-awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-postgres" '
+awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlite vigie-b-sqlite vigie-sqlite naive-postgres bare-postgres minimal-postgres audit-per-batch-postgres full-postgres vigie-b-postgres vigie-postgres" '
   function median(a, k) { asort(a); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
   { k = ++runs[$1]; rounds[$1] = rounds[$1] (k > 1 ? ", " : "") sprintf("%.0f", $2); rps[$1, k] = $2; cpu[$1, k] = $3 }
   END {
@@ -175,6 +181,7 @@ awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlit
     what["audit-per-batch"] = "prototype, Vigie'"'"'s write set, one audit entry per batch"
     what["full"] = "prototype, Vigie'"'"'s write set"
     what["vigie"] = "vigie serve"
+    what["vigie-b"] = "vigie serve, the build of BENCH_VIGIE_B"
     what["naive"] = "one transaction per call (pgbench, no HTTP)"
     backend["sqlite"] = "SQLite"; backend["postgres"] = "PostgreSQL"
     print "| variant | requests/s, each round | median | server CPU per request (µs), median | median against /livez (SQLite) or the baseline (PostgreSQL) |"
