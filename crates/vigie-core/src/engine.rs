@@ -671,14 +671,17 @@ impl PoolState {
         let remaining = wanted.saturating_sub(u64::from(self.total_on(day)));
         let (start, end) = (cal.start_of(day), cal.end_of(day));
         let load = self.days.get(&day);
-        let left: u64 = self
-            .numbers
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.status == NumberStatus::Active)
-            .filter(|(_, n)| !n.rests.iter().any(|r| r.from <= start && end <= r.until))
-            .map(|(slot, _)| u64::from(p.calls_per_day_max.saturating_sub(load.map_or(0, |l| l.count(slot)))))
-            .sum();
+        // The capacity left, added up until it covers what remains: in service that is
+        // after a few numbers, and the writer asks for every pool-day a batch touched.
+        let mut left = 0u64;
+        for (slot, n) in self.numbers.iter().enumerate() {
+            if left >= remaining {
+                return 0;
+            }
+            if n.status == NumberStatus::Active && !n.rests.iter().any(|r| r.from <= start && end <= r.until) {
+                left += u64::from(p.calls_per_day_max.saturating_sub(load.map_or(0, |l| l.count(slot))));
+            }
+        }
         if left >= remaining {
             return 0;
         }
