@@ -5,6 +5,7 @@
 //! live here: how a write transaction starts and how the pool rows are locked.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -330,13 +331,13 @@ pub(crate) fn values(backend: Backend, rows: usize, cols: usize, first: usize) -
 /// every time). Statements of one script must not modify the same row twice
 /// (PostgreSQL runs them on one snapshot); the rows a statement `RETURNING` gives come
 /// back from [`Script::run`] (all such statements of a script return the same columns;
-/// on the writer's SQLite connection only `RETURNING id, <the first column>` of a
-/// one-row insert, see `Query::insert_returning_rowid`).
+/// on SQLite only `RETURNING id, <the first column>` of a one-row insert, see
+/// `sql::run_on_sqlite`).
 #[derive(Clone)]
 pub(crate) struct Script {
     backend: Backend,
     /// Each statement and the index in `args` of its first parameter.
-    statements: Vec<(String, usize)>,
+    statements: Vec<(Arc<str>, usize)>,
     args: Vec<Value>,
     /// The index in `args` of the first parameter of the next statement.
     next: usize,
@@ -374,13 +375,13 @@ impl Script {
     }
 
     /// Adds a statement whose parameters were bound since the previous one.
-    pub(crate) fn push(&mut self, sql: String) {
-        self.statements.push((sql, self.next));
+    pub(crate) fn push(&mut self, sql: impl Into<Arc<str>>) {
+        self.statements.push((sql.into(), self.next));
         self.next = self.args.len();
     }
 
     /// Adds a statement whose `RETURNING` rows [`Script::run`] gives back.
-    pub(crate) fn push_returning(&mut self, sql: String) {
+    pub(crate) fn push_returning(&mut self, sql: impl Into<Arc<str>>) {
         self.returning.push(self.statements.len());
         self.push(sql);
     }
@@ -412,18 +413,22 @@ impl Script {
             return Ok(Vec::new());
         }
         if self.backend == Backend::Sqlite {
+            let ends: Vec<usize> = self.statements.iter().skip(1).map(|(_, from)| *from).chain([self.next]).collect();
+            if let Conn::Sqlite(c) = conn {
+                return crate::sql::run_on_sqlite(c, &self.statements, &ends, &self.args, &self.returning);
+            }
+            // An sqlx connection: one statement after another, `RETURNING` as written.
             let mut out = Vec::new();
             let mut args = self.args.into_iter();
-            let ends: Vec<usize> = self.statements.iter().skip(1).map(|(_, from)| *from).chain([self.next]).collect();
             // In the order they were pushed, as the statements.
             let mut returning = self.returning.iter().copied().peekable();
             for (i, ((sql, from), to)) in self.statements.into_iter().zip(ends).enumerate() {
-                let mut q = crate::sql::query(sql);
+                let mut q = crate::sql::query(&*sql);
                 for v in args.by_ref().take(to - from) {
                     q = q.bind(v);
                 }
                 if returning.next_if_eq(&i).is_some() {
-                    out.extend(q.insert_returning_rowid(conn).await?);
+                    out.extend(q.fetch_all(conn).await?);
                 } else {
                     q.execute(conn).await?;
                 }
@@ -431,7 +436,7 @@ impl Script {
             return Ok(out);
         }
         let sql = if self.statements.len() == 1 && self.guard.is_none() {
-            self.statements.into_iter().map(|(s, _)| s).collect::<String>()
+            self.statements.iter().map(|(s, _)| &**s).collect::<String>()
         } else {
             let parts: Vec<String> =
                 self.statements.iter().enumerate().map(|(i, (s, _))| format!("s{i} AS ({s})")).collect();
@@ -507,23 +512,24 @@ impl Script {
                 }
             }
             Backend::Sqlite => {
-                // SQLite's rows come back as (rowid, first column): `Query::insert_returning_rowid`.
+                // SQLite's rows come back as (rowid, first column): `sql::run_on_sqlite`.
                 debug_assert!(
                     !returning
                         || head.split_once('(').and_then(|(_, c)| c.split(',').next()).map(str::trim)
                             == tail.strip_prefix("RETURNING id, ").map(str::trim),
                     "on SQLite an insert returns its id and its first column: {head} {tail}"
                 );
-                let sql = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), 1));
+                // One text for every row, shared.
+                let sql: Arc<str> = format!("{head} VALUES {} {tail}", values(self.backend, 1, kinds.len(), 1)).into();
                 for row in rows {
                     let mut values = RowValues(Vec::with_capacity(kinds.len()));
                     bind(&mut values, row);
                     debug_assert_eq!(values.0.len(), kinds.len(), "{head}");
                     self.args.extend(values.0);
                     if returning {
-                        self.push_returning(sql.clone());
+                        self.push_returning(Arc::clone(&sql));
                     } else {
-                        self.push(sql.clone());
+                        self.push(Arc::clone(&sql));
                     }
                 }
             }

@@ -267,6 +267,44 @@ fn sqlite_rows(c: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<Ve
     Ok(out)
 }
 
+/// Runs a script's statements on the writer's SQLite connection: statement `i` is
+/// `statements[i].0` with the arguments from `statements[i].1` to `ends[i]`. Those whose
+/// index is in `returning` are one-row `INSERT … RETURNING id, <its first column>`s: each
+/// runs without its `RETURNING` (which SQLite buffers through a temporary table: about
+/// half the cost of the insert into `calls`), and its row is made of the rowid and the
+/// first value bound. A run of statements of one text (the rows of one insert) runs on
+/// one prepared statement, bound again per row.
+pub(crate) fn run_on_sqlite(
+    c: &rusqlite::Connection,
+    statements: &[(std::sync::Arc<str>, usize)],
+    ends: &[usize],
+    args: &[Value],
+    returning: &[usize],
+) -> Result<Vec<Row>, StoreError> {
+    let mut out = Vec::new();
+    let mut returning = returning.iter().copied().peekable();
+    let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
+    for (i, ((sql, from), &to)) in statements.iter().zip(ends).enumerate() {
+        let rows_back = returning.next_if_eq(&i).is_some();
+        let text = match sql.find(" RETURNING ") {
+            Some(at) if rows_back => &sql[..at],
+            _ => &**sql,
+        };
+        let stmt = match &mut current {
+            Some((t, stmt)) if *t == text => stmt,
+            slot => &mut slot.insert((text, c.prepare_cached(text)?)).1,
+        };
+        let bound = &args[*from..to];
+        bind_sqlite(stmt, bound)?;
+        stmt.raw_execute()?;
+        if rows_back {
+            let first = bound.first().cloned().ok_or_else(|| StoreError::Corrupt("no value bound".into()))?;
+            out.push(Row::Values(vec![Value::Int(c.last_insert_rowid()), first]));
+        }
+    }
+    Ok(out)
+}
+
 fn sqlite_execute(c: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
     let mut stmt = c.prepare_cached(sql)?;
     bind_sqlite(&mut stmt, args)?;
@@ -338,24 +376,6 @@ impl Query {
     /// The first row; an error when there is none.
     pub(crate) async fn fetch_one(self, conn: &mut Conn<'_>) -> Result<Row, StoreError> {
         self.fetch_optional(conn).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
-    }
-
-    /// Runs an `INSERT … RETURNING id, <its first column>` of one row and gives that
-    /// row. On the writer's SQLite connection the insert runs without its `RETURNING`
-    /// (which SQLite buffers through a temporary table: about half the cost of the
-    /// insert into `calls`), and the row is made of the rowid and the first value bound.
-    pub(crate) async fn insert_returning_rowid(mut self, conn: &mut Conn<'_>) -> Result<Vec<Row>, StoreError> {
-        match conn {
-            Conn::Sqlite(c) => {
-                let first = self.args.first().cloned().ok_or_else(|| StoreError::Corrupt("no value bound".into()))?;
-                if let Some(at) = self.sql.find(" RETURNING ") {
-                    self.sql.truncate(at);
-                }
-                sqlite_execute(c, &self.sql, &self.args)?;
-                Ok(vec![Row::Values(vec![Value::Int(c.last_insert_rowid()), first])])
-            }
-            Conn::Any(_) => self.fetch_all(conn).await,
-        }
     }
 
     /// Runs a write.
