@@ -229,17 +229,29 @@ impl Conn<'_> {
 /// Binds `args` to a prepared statement as sqlx does: `$N` (or `?N`) takes the `N`th
 /// argument wherever and however often it appears, a plain `?` the next one.
 fn bind_sqlite(stmt: &mut rusqlite::Statement<'_>, args: &[Value]) -> Result<(), StoreError> {
-    for i in 1..=stmt.parameter_count() {
-        let n = match stmt.parameter_name(i) {
+    let order = parameter_order(stmt)?;
+    bind_in_order(stmt, &order, args)
+}
+
+/// For each parameter of a prepared statement, in order, the argument it takes (from 1).
+fn parameter_order(stmt: &rusqlite::Statement<'_>) -> Result<Vec<usize>, StoreError> {
+    (1..=stmt.parameter_count())
+        .map(|i| match stmt.parameter_name(i) {
             Some(name) => name[1..]
                 .parse::<usize>()
-                .map_err(|_| StoreError::Corrupt(format!("parameter {name}: only $N and ? parameters are bound")))?,
-            None => i,
-        };
+                .map_err(|_| StoreError::Corrupt(format!("parameter {name}: only $N and ? parameters are bound"))),
+            None => Ok(i),
+        })
+        .collect()
+}
+
+/// Binds `args` as [`parameter_order`] says.
+fn bind_in_order(stmt: &mut rusqlite::Statement<'_>, order: &[usize], args: &[Value]) -> Result<(), StoreError> {
+    for (i, &n) in order.iter().enumerate() {
         let value = args
             .get(n - 1)
             .ok_or_else(|| StoreError::Corrupt(format!("parameter {n} is not bound ({} arguments)", args.len())))?;
-        stmt.raw_bind_parameter(i, value)?;
+        stmt.raw_bind_parameter(i + 1, value)?;
     }
     Ok(())
 }
@@ -283,19 +295,24 @@ pub(crate) fn run_on_sqlite(
 ) -> Result<Vec<Row>, StoreError> {
     let mut out = Vec::new();
     let mut returning = returning.iter().copied().peekable();
-    let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
+    // The statement prepared last, with its parameters' order.
+    let mut current: Option<(&str, rusqlite::CachedStatement<'_>, Vec<usize>)> = None;
     for (i, ((sql, from), &to)) in statements.iter().zip(ends).enumerate() {
         let rows_back = returning.next_if_eq(&i).is_some();
         let text = match sql.find(" RETURNING ") {
             Some(at) if rows_back => &sql[..at],
             _ => &**sql,
         };
-        let stmt = match &mut current {
-            Some((t, stmt)) if *t == text => stmt,
-            slot => &mut slot.insert((text, c.prepare_cached(text)?)).1,
+        let (_, stmt, order) = match &mut current {
+            Some(same) if same.0 == text => same,
+            slot => {
+                let stmt = c.prepare_cached(text)?;
+                let order = parameter_order(&stmt)?;
+                slot.insert((text, stmt, order))
+            }
         };
         let bound = &args[*from..to];
-        bind_sqlite(stmt, bound)?;
+        bind_in_order(stmt, order, bound)?;
         stmt.raw_execute()?;
         if rows_back {
             let first = bound.first().cloned().ok_or_else(|| StoreError::Corrupt("no value bound".into()))?;
