@@ -314,23 +314,22 @@ impl PoolState {
     /// its last use or identity group changes.
     fn unindex(&mut self, slot: usize) {
         self.unidle(slot);
-        let (n, group) = (&self.numbers[slot], self.group_of[slot]);
-        for load in self.days.values_mut() {
-            let calls = load.count(slot);
-            if calls > 0 {
-                load.unwork(slot, n, group, calls);
-            }
-        }
+        self.each_working_day(slot, DayLoad::unwork);
     }
 
     /// Puts a slot back in every index, after its last use or identity group changed.
     fn reindex(&mut self, slot: usize) {
         self.reidle(slot);
+        self.each_working_day(slot, DayLoad::work);
+    }
+
+    /// Applies `change` (`DayLoad::work` or `unwork`) to every day the slot has calls on.
+    fn each_working_day(&mut self, slot: usize, change: fn(&mut DayLoad, usize, &NumberSlot, usize, u32)) {
         let (n, group) = (&self.numbers[slot], self.group_of[slot]);
         for load in self.days.values_mut() {
             let calls = load.count(slot);
             if calls > 0 {
-                load.work(slot, n, group, calls);
+                change(load, slot, n, group, calls);
             }
         }
     }
