@@ -229,30 +229,35 @@ impl Conn<'_> {
 /// Binds `args` to a prepared statement as sqlx does: `$N` (or `?N`) takes the `N`th
 /// argument wherever and however often it appears, a plain `?` the next one.
 fn bind_sqlite(stmt: &mut rusqlite::Statement<'_>, args: &[Value]) -> Result<(), StoreError> {
-    let order = parameter_order(stmt)?;
-    bind_in_order(stmt, &order, args)
-}
-
-/// For each parameter of a prepared statement, in order, the argument it takes (from 1).
-fn parameter_order(stmt: &rusqlite::Statement<'_>) -> Result<Vec<usize>, StoreError> {
-    (1..=stmt.parameter_count())
-        .map(|i| match stmt.parameter_name(i) {
-            Some(name) => name[1..]
-                .parse::<usize>()
-                .map_err(|_| StoreError::Corrupt(format!("parameter {name}: only $N and ? parameters are bound"))),
-            None => Ok(i),
-        })
-        .collect()
-}
-
-/// Binds `args` as [`parameter_order`] says.
-fn bind_in_order(stmt: &mut rusqlite::Statement<'_>, order: &[usize], args: &[Value]) -> Result<(), StoreError> {
-    for (i, &n) in order.iter().enumerate() {
-        let value = args
-            .get(n - 1)
-            .ok_or_else(|| StoreError::Corrupt(format!("parameter {n} is not bound ({} arguments)", args.len())))?;
-        stmt.raw_bind_parameter(i + 1, value)?;
+    for i in 1..=stmt.parameter_count() {
+        let n = parameter_argument(stmt, i)?;
+        bind_argument(stmt, i, n, args)?;
     }
+    Ok(())
+}
+
+/// The argument (from 1) that a prepared statement's parameter `i` takes.
+fn parameter_argument(stmt: &rusqlite::Statement<'_>, i: usize) -> Result<usize, StoreError> {
+    match stmt.parameter_name(i) {
+        Some(name) => name[1..]
+            .parse::<usize>()
+            .map_err(|_| StoreError::Corrupt(format!("parameter {name}: only $N and ? parameters are bound"))),
+        None => Ok(i),
+    }
+}
+
+/// For each parameter of a prepared statement, in order, the argument it takes: read
+/// once for a statement run for many rows.
+fn parameter_order(stmt: &rusqlite::Statement<'_>) -> Result<Vec<usize>, StoreError> {
+    (1..=stmt.parameter_count()).map(|i| parameter_argument(stmt, i)).collect()
+}
+
+/// Binds argument `n` (from 1) of `args` to parameter `i`.
+fn bind_argument(stmt: &mut rusqlite::Statement<'_>, i: usize, n: usize, args: &[Value]) -> Result<(), StoreError> {
+    let value = args
+        .get(n - 1)
+        .ok_or_else(|| StoreError::Corrupt(format!("parameter {n} is not bound ({} arguments)", args.len())))?;
+    stmt.raw_bind_parameter(i, value)?;
     Ok(())
 }
 
@@ -312,7 +317,9 @@ pub(crate) fn run_on_sqlite(
             }
         };
         let bound = &args[*from..to];
-        bind_in_order(stmt, order, bound)?;
+        for (i, &n) in order.iter().enumerate() {
+            bind_argument(stmt, i + 1, n, bound)?;
+        }
         stmt.raw_execute()?;
         if rows_back {
             let first = bound.first().cloned().ok_or_else(|| StoreError::Corrupt("no value bound".into()))?;
