@@ -28,7 +28,9 @@
 # The variants alternate within each round, so that the VM's drift touches them alike.
 # For each: requests/s, the server process's CPU per request (user + system, µs;
 # PostgreSQL's own CPU is not in it), and the median against the prototype's /livez
-# (SQLite) or the naive baseline (PostgreSQL).
+# (SQLite) or the naive baseline (PostgreSQL). When both ran, a last line per backend
+# gives what `vigie serve` made of the prototype with Vigie's write set, round by round:
+# what Vigie's design costs beyond the writes it must make.
 #
 # Settings (environment): BENCH_DURATION=8 (seconds per run), BENCH_ROUNDS=3,
 # BENCH_NUMBERS=600, BENCH_BACKENDS="sqlite postgres", BENCH_MODES="vigie full minimal bare"
@@ -200,6 +202,17 @@ awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlit
       label = "GET /livez of the prototype (the HTTP ceiling)"
       if (match(name, /-(sqlite|postgres)$/)) label = backend[substr(name, RSTART + 1)] ": " what[substr(name, 1, RSTART - 1)]
       printf "| %s | %s | %.0f | %s | %s |\n", label, rounds[name], m[name], mu, against
+    }
+    # What Vigie costs beyond its write set: vigie serve against the prototype that
+    # writes the same, round by round (the rounds alternate them on the same machine).
+    split("sqlite postgres", pair, " ")
+    for (i = 1; i <= 2; i++) {
+      vn = "vigie-" pair[i]; fn = "full-" pair[i]
+      if (!runs[vn] || !runs[fn]) continue
+      k = (runs[vn] < runs[fn]) ? runs[vn] : runs[fn]
+      each = ""; delete r
+      for (j = 1; j <= k; j++) { r[j] = rps[vn, j] / rps[fn, j]; each = each (j > 1 ? ", " : "") sprintf("%.0f %%", 100 * r[j]) }
+      printf "\n%s: vigie serve made %.0f %% of the prototype with the same writes (the median of %d rounds: %s)\n", backend[pair[i]], 100 * median(r, k), k, each
     }
   }' "$WORK/results"
 if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
