@@ -212,7 +212,7 @@ awk -v order="livez bare-sqlite minimal-sqlite audit-per-batch-sqlite full-sqlit
       k = (runs[vn] < runs[fn]) ? runs[vn] : runs[fn]
       each = ""; delete r
       for (j = 1; j <= k; j++) { r[j] = rps[vn, j] / rps[fn, j]; each = each (j > 1 ? ", " : "") sprintf("%.0f %%", 100 * r[j]) }
-      printf "\n%s: vigie serve made %.0f %% of the prototype with the same writes (the median of %d rounds: %s)\n", backend[pair[i]], 100 * median(r, k), k, each
+      printf "\n%s: vigie serve made %.0f %% of the prototype with the same writes (the median of %s: %s)\n", backend[pair[i]], 100 * median(r, k), (k == 1) ? "1 round" : k " rounds", each
     }
   }' "$WORK/results"
 if awk '$4 != 0 {bad = 1} END {exit !bad}' "$WORK/results"; then echo; echo "Some runs had non-2xx answers or failed transactions:"; awk '$4 != 0' "$WORK/results"; fi
